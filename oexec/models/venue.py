@@ -1,0 +1,89 @@
+"""Venue-neutral records of what the venue reports: orders, trades, account updates.
+
+Adapters parse venue JSON into these once, at the boundary; nothing inward sees venue
+field names. ``raw`` keeps the venue's own payload for the audit journal.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import attrs
+
+from oexec.models.enums import OrderType, PositionSide, Side, TimeInForce, VenueOrderStatus
+
+
+@attrs.frozen(slots=True)
+class VenueOrder:
+    symbol: str
+    exchange_order_id: str
+    client_order_id: str
+    status: VenueOrderStatus
+    side: Side
+    type: OrderType
+    quantity: Decimal
+    executed_quantity: Decimal
+    price: Decimal
+    average_price: Decimal
+    cumulative_quote: Decimal
+    update_time: int
+    time_in_force: TimeInForce | None = None
+    stop_price: Decimal | None = None
+    reduce_only: bool = False
+    position_side: PositionSide = PositionSide.BOTH
+    raw: dict[str, Any] = attrs.field(factory=dict, eq=False, repr=False)
+
+
+@attrs.frozen(slots=True)
+class VenueTrade:
+    """One execution as the venue reports it (userTrades row or stream TRADE event)."""
+
+    symbol: str
+    trade_id: int
+    exchange_order_id: str
+    client_order_id: str | None
+    side: Side
+    price: Decimal
+    quantity: Decimal
+    commission: Decimal
+    commission_asset: str
+    is_maker: bool
+    realized_pnl: Decimal
+    time: int
+    raw: dict[str, Any] = attrs.field(factory=dict, eq=False, repr=False)
+
+
+@attrs.frozen(slots=True)
+class OrderUpdate:
+    """A user-stream order event: the order's new venue state plus the trade, if any."""
+
+    order: VenueOrder
+    execution_type: str  # NEW, TRADE, CANCELED, EXPIRED, AMENDMENT, CALCULATED
+    event_time: int
+    transaction_time: int
+    trade: VenueTrade | None = None
+
+
+@attrs.frozen(slots=True)
+class PositionUpdate:
+    symbol: str
+    position_side: PositionSide
+    amount: Decimal  # signed
+    entry_price: Decimal
+    unrealized_pnl: Decimal
+
+
+@attrs.frozen(slots=True)
+class BalanceUpdate:
+    asset: str
+    wallet_balance: Decimal
+    cross_wallet_balance: Decimal
+
+
+@attrs.frozen(slots=True)
+class AccountUpdate:
+    event_time: int
+    reason: str
+    balances: tuple[BalanceUpdate, ...] = ()
+    positions: tuple[PositionUpdate, ...] = ()

@@ -1,0 +1,1 @@
+"""The order pipeline: idempotency -> validation -> risk -> rate limits -> breaker -> venue."""

@@ -1,0 +1,173 @@
+"""The narrow interfaces the order pipeline depends on. Adapters implement them.
+
+The pipeline never imports a store, venue or socket module: it is handed objects that
+satisfy these Protocols by the composition root (oexec/app.py). Tests hand it the real
+adapters against real servers, or small in-memory ones for pure unit tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from decimal import Decimal
+from typing import Any, Protocol
+
+import attrs
+
+from oexec.models import ExchangeInfo, Fill, Order, VenueOrder, VenueTrade
+from oexec.models.enums import OrderType, PositionSide, Side, TimeInForce, WorkingType
+from oexec.models.venue import AccountUpdate, OrderUpdate
+
+
+# --- store ------------------------------------------------------------------------------
+@attrs.frozen(slots=True)
+class ClaimResult:
+    """Outcome of the atomic idempotency claim.
+
+    ``claimed`` True: this caller owns the request_id and ``order`` was written in the
+    same atomic step. False: someone already claimed it; ``order`` is theirs (as stored
+    now) and ``reply`` their cached reply if it is final.
+    """
+
+    claimed: bool
+    order: Order
+    reply: bytes | None = None
+
+
+class OrderStore(Protocol):
+    """Durable order state. Redis (shared, production) and SQLite (embedded) implement it.
+
+    Guarantees every backend must keep (tests/store/ runs one suite over both):
+    - ``claim`` is atomic: of N concurrent claims of one request_id exactly one wins,
+      across processes sharing the backend; the order is durable when it returns.
+    - ``save`` is an optimistic compare-and-set on ``version``: it writes ``order``
+      (whose version must be stored version + 1) or raises StoreConflictError.
+    - ``add_fill`` returns False when (symbol, trade_id) was already recorded.
+    """
+
+    async def claim(self, order: Order, ttl_s: int) -> ClaimResult: ...
+
+    async def save(self, order: Order, *, reason: str = "") -> None: ...
+
+    async def save_reply(self, request_id: str, reply: bytes, ttl_s: int) -> None: ...
+
+    async def get_reply(self, request_id: str) -> bytes | None: ...
+
+    async def get(self, order_id: str) -> Order | None: ...
+
+    async def get_by_request_id(self, request_id: str) -> Order | None: ...
+
+    async def get_by_client_order_id(self, client_order_id: str) -> Order | None: ...
+
+    async def open_orders(self, symbol: str | None = None) -> list[Order]: ...
+
+    async def history(
+        self,
+        symbol: str | None = None,
+        *,
+        limit: int = 100,
+        start_ms: int | None = None,
+        end_ms: int | None = None,
+    ) -> list[Order]: ...
+
+    async def state_history(self, order_id: str) -> list[dict[str, Any]]: ...
+
+    async def add_fill(self, fill: Fill) -> bool: ...
+
+    async def fills(self, order_id: str) -> list[Fill]: ...
+
+    async def ping(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+# --- venue ------------------------------------------------------------------------------
+@attrs.frozen(slots=True)
+class VenueOrderRequest:
+    """A new order as sent to the venue; the client order id is already derived."""
+
+    symbol: str
+    side: Side
+    type: OrderType
+    client_order_id: str
+    quantity: Decimal
+    price: Decimal | None = None
+    time_in_force: TimeInForce | None = None
+    stop_price: Decimal | None = None
+    reduce_only: bool = False
+    position_side: PositionSide = PositionSide.BOTH
+    working_type: WorkingType | None = None
+    callback_rate: Decimal | None = None
+    activation_price: Decimal | None = None
+    good_till_date: int | None = None
+
+
+class Venue(Protocol):
+    """One exchange account. Every method raises VenueError subclasses only.
+
+    ``place_order`` raises VenueUnknownOutcomeError whenever the request may have reached
+    the venue without a definite answer; callers resolve it with ``query_order`` by
+    client order id and never resend blindly.
+    """
+
+    name: str
+
+    async def exchange_info(self) -> ExchangeInfo: ...
+
+    async def mark_price(self, symbol: str) -> Decimal: ...
+
+    async def place_order(self, request: VenueOrderRequest) -> VenueOrder: ...
+
+    async def query_order(
+        self, symbol: str, *, client_order_id: str | None = None, order_id: str | None = None
+    ) -> VenueOrder: ...
+
+    async def cancel_order(
+        self, symbol: str, *, client_order_id: str | None = None, order_id: str | None = None
+    ) -> VenueOrder: ...
+
+    async def cancel_all(self, symbol: str) -> None: ...
+
+    async def open_orders(self, symbol: str | None = None) -> list[VenueOrder]: ...
+
+    async def user_trades(
+        self, symbol: str, *, order_id: str | None = None, limit: int = 500
+    ) -> list[VenueTrade]: ...
+
+    async def close(self) -> None: ...
+
+
+class UserStream(Protocol):
+    """The account's private event stream (Binance: listenKey + WebSocket)."""
+
+    def events(self) -> AsyncIterator[OrderUpdate | AccountUpdate]: ...
+
+    async def close(self) -> None: ...
+
+
+# --- events -----------------------------------------------------------------------------
+class EventSink(Protocol):
+    """Where order and fill events go (ZeroMQ PUB, Redis Stream, ...).
+
+    ``publish`` assigns the per-daemon sequence number and returns it.
+    """
+
+    async def publish(self, topic: str, payload: dict[str, Any]) -> int: ...
+
+    async def close(self) -> None: ...
+
+
+class EventTopics:
+    ORDER_CREATED = "order.created"
+    ORDER_UPDATED = "order.updated"
+    ORDER_FILLED = "order.filled"
+    ORDER_CANCELED = "order.canceled"
+    ORDER_REJECTED = "order.rejected"
+    FILL = "fill"
+    ALL: Sequence[str] = (
+        ORDER_CREATED,
+        ORDER_UPDATED,
+        ORDER_FILLED,
+        ORDER_CANCELED,
+        ORDER_REJECTED,
+        FILL,
+    )
