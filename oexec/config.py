@@ -1,0 +1,141 @@
+"""The configuration tree, declared once as frozen attrs records.
+
+TOML file sections and keys, ``OEXEC_<SECTION>_<KEY>`` environment overrides and the
+documented defaults in etc/oexec.toml all derive from these classes (see
+oexec/settings_loader.py). Unknown keys are errors. Secrets are never in ``repr``.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import attrs
+
+
+def _secret() -> str:
+    return attrs.field(default="", repr=False)  # type: ignore[no-any-return]
+
+
+@attrs.frozen
+class FrontConfig:
+    """ZeroMQ ROUTER intake."""
+
+    listen: tuple[str, ...] = ("tcp://127.0.0.1:5555",)
+    workers: int = 64  # concurrent requests being processed
+    queue_size: int = 256  # accepted but not yet started; beyond it: BUSY
+    max_frame_bytes: int = 65536
+    curve_secret_key_file: str = ""  # enables CURVE when set (zmq.auth)
+    curve_allowed_clients_dir: str = ""
+
+
+@attrs.frozen
+class EventsConfig:
+    publish: tuple[str, ...] = ("tcp://127.0.0.1:5556",)
+    redis_stream: bool = True  # mirror to a Redis Stream when the store is Redis
+    stream_maxlen: int = 1_000_000
+
+
+@attrs.frozen
+class HttpConfig:
+    """Ops HTTP: /health, /ready, /metrics, /dashboard."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    bearer_token: str = _secret()
+
+
+@attrs.frozen
+class StoreConfig:
+    """``redis://…`` (shared, production) or ``sqlite:///path`` (embedded). Empty: SQLite."""
+
+    url: str = ""
+    sqlite_path: str = "oexec.sqlite"
+    idempotency_ttl_s: int = 86_400
+    order_ttl_s: int = 30 * 86_400
+
+
+@attrs.frozen
+class VenueConfig:
+    name: str = "binance_usdm"
+    base_url: str = "https://fapi.binance.com"
+    ws_url: str = ""  # derived from base_url when empty
+    api_key: str = _secret()
+    api_secret: str = _secret()  # HMAC secret, or PEM Ed25519 private key
+    key_type: str = "hmac"  # "hmac" | "ed25519"
+    private_key_file: str = ""  # Ed25519 PEM, instead of api_secret
+    recv_window_ms: int = 5000
+    timeout_s: float = 10.0
+    connect_timeout_s: float = 3.0
+    pool_size: int = 100
+    time_sync_interval_s: float = 300.0
+    exchange_info_refresh_s: float = 3600.0
+
+
+@attrs.frozen
+class LimitsConfig:
+    """Client-side view of the venue's limits. Limits come from exchangeInfo; these cap them."""
+
+    safety_margin: Decimal = Decimal("0.8")  # use this fraction of each venue limit
+    orders_per_10s: int = 0  # 0 = take from exchangeInfo
+    orders_per_minute: int = 0
+    weight_per_minute: int = 0
+    default_deadline_ms: int = 2000  # a request may wait this long for a token
+
+
+@attrs.frozen
+class BreakerConfig:
+    """Plan §2.5 defaults."""
+
+    failure_threshold: int = 5
+    recovery_timeout_s: float = 30.0
+    half_open_max_requests: int = 3
+    success_threshold: int = 2
+
+
+@attrs.frozen
+class RiskConfig:
+    """The optional risk manager. Zero disables a rule."""
+
+    max_order_notional: Decimal = Decimal(0)
+    max_position: Decimal = Decimal(0)  # per symbol, absolute base quantity
+    max_open_orders: int = 0
+    price_band: Decimal = Decimal(0)  # fraction of mark price, e.g. 0.05
+    external_endpoint: str = ""  # zmq REQ endpoint of an external risk service
+    external_timeout_ms: int = 50
+
+
+@attrs.frozen
+class ValidationConfig:
+    """exchangeInfo is the source; per-symbol overrides (filter field -> value) win."""
+
+    overrides: dict[str, dict[str, str]] = attrs.field(factory=dict)
+
+
+@attrs.frozen
+class TrackingConfig:
+    user_stream: bool = True
+    poll_interval_s: float = 2.0  # open-order polling while the stream is down
+    unknown_resolve_max_s: float = 300.0
+    adopt_unknown_orders: bool = True  # else: report and cancel
+    dead_man_switch_s: int = 0  # countdownCancelAll; 0 = off
+
+
+@attrs.frozen
+class LoggingConfig:
+    level: str = "INFO"
+    json: bool = True
+
+
+@attrs.frozen
+class Config:
+    front: FrontConfig = FrontConfig()
+    events: EventsConfig = EventsConfig()
+    http: HttpConfig = HttpConfig()
+    store: StoreConfig = StoreConfig()
+    venue: VenueConfig = VenueConfig()
+    limits: LimitsConfig = LimitsConfig()
+    breaker: BreakerConfig = BreakerConfig()
+    risk: RiskConfig = RiskConfig()
+    validation: ValidationConfig = ValidationConfig()
+    tracking: TrackingConfig = TrackingConfig()
+    logging: LoggingConfig = LoggingConfig()
