@@ -13,7 +13,7 @@ import attrs
 
 
 def _secret() -> str:
-    return attrs.field(default="", repr=False)  # type: ignore[no-any-return]
+    return attrs.field(default="", repr=False)
 
 
 @attrs.frozen

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 import attrs
 
-from oexec.models import ExchangeInfo, Fill, Order, VenueOrder, VenueTrade
+from oexec.models import ExchangeInfo, Fill, Order, OrderIntent, VenueOrder, VenueTrade
 from oexec.models.enums import OrderType, PositionSide, Side, TimeInForce, WorkingType
 from oexec.models.venue import AccountUpdate, OrderUpdate
 
@@ -171,3 +171,41 @@ class EventTopics:
         ORDER_REJECTED,
         FILL,
     )
+
+
+# --- the service the front end calls ----------------------------------------------------
+class OrderService(Protocol):
+    """What a client can ask of the daemon; the front end maps wire ops onto this.
+
+    Every method raises OexecError subclasses only (typed error reply); anything else is
+    a bug and becomes INTERNAL. Lookups take an order id or a request id.
+    """
+
+    async def place_order(self, intent: OrderIntent) -> Order: ...
+
+    async def get_order(
+        self, *, order_id: str | None = None, request_id: str | None = None
+    ) -> Order: ...
+
+    async def cancel_order(
+        self, *, order_id: str | None = None, request_id: str | None = None
+    ) -> Order: ...
+
+    async def cancel_all(self, symbol: str) -> list[Order]: ...
+
+    async def open_orders(self, symbol: str | None = None) -> list[Order]: ...
+
+    async def order_history(
+        self,
+        symbol: str | None = None,
+        *,
+        limit: int = 100,
+        start_ms: int | None = None,
+        end_ms: int | None = None,
+    ) -> list[Order]: ...
+
+    async def health(self) -> dict[str, Any]: ...
+
+    async def halt(self, *, cancel_all: bool = False) -> dict[str, Any]: ...
+
+    async def resume(self) -> dict[str, Any]: ...

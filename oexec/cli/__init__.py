@@ -1,0 +1,1 @@
+"""Command line: thin argument parsing that calls app, sim and client."""
