@@ -81,6 +81,29 @@ class OrderStore(Protocol):
 
 
 # --- venue ------------------------------------------------------------------------------
+class RequestGate(Protocol):
+    """The client-side view of the venue's rate limits; the venue adapter calls it.
+
+    ``acquire`` before every request with the endpoint's weight and order count (waits
+    for tokens, or raises ThrottleError at once if it could not send before
+    ``deadline_s`` from now); ``observe`` with the venue's X-MBX-USED-WEIGHT-1M /
+    X-MBX-ORDER-COUNT-* headers after every response so the local view is corrected;
+    ``pause`` on 429/418 so that all traffic stops for Retry-After seconds.
+    """
+
+    async def acquire(self, *, weight: int, orders: int, deadline_s: float | None) -> None: ...
+
+    def observe(
+        self,
+        *,
+        used_weight_1m: int | None,
+        order_count_10s: int | None,
+        order_count_1m: int | None,
+    ) -> None: ...
+
+    def pause(self, retry_after_s: float) -> None: ...
+
+
 @attrs.frozen(slots=True)
 class VenueOrderRequest:
     """A new order as sent to the venue; the client order id is already derived."""
