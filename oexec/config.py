@@ -69,6 +69,13 @@ class VenueConfig:
     pool_size: int = 100
     time_sync_interval_s: float = 300.0
     exchange_info_refresh_s: float = 3600.0
+    read_retries: int = 3  # extra attempts for reads/cancels after transport failures
+    retry_base_s: float = 0.2  # first backoff (doubles per attempt, full jitter)
+    retry_max_s: float = 2.0  # backoff cap
+    gate_deadline_s: float = 2.0  # default max wait for a rate-limit token
+    listen_key_keepalive_s: float = 1800.0  # PUT listenKey this often (valid 60 min)
+    stream_rotate_s: float = 23.5 * 3600  # reconnect before the venue's 24 h cut
+    stream_reconnect_max_s: float = 30.0  # user-stream reconnect backoff cap
 
 
 @attrs.frozen
