@@ -1,0 +1,1 @@
+"""Operations: metrics, JSON logs, the ops HTTP app (/health, /ready, /metrics), sd_notify."""

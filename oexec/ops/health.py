@@ -1,0 +1,112 @@
+"""Dependency health checks and the /health report (plan §6.6).
+
+A check is an ``async`` callable that returns on success and raises on failure (store
+ping, venue reachability, user stream connected, breaker closed). Checks run
+concurrently, each under its own timeout, so one hung dependency cannot hold up the
+probe. Failure reasons are redacted and truncated: they go to whoever can reach the
+port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import attrs
+
+from oexec.errors import OexecError
+from oexec.ops.logging import redact
+from oexec.ops.metrics import Metrics
+
+Check = Callable[[], Awaitable[None]]
+
+HEALTHY = "healthy"
+DEGRADED = "degraded"
+DEFAULT_CHECK_TIMEOUT_S = 2.0
+_MAX_REASON = 200
+
+
+@attrs.frozen
+class HealthReport:
+    """Plan §6.6 body: status, timestamp, uptime, checks{name: healthy|unhealthy: why}."""
+
+    status: str
+    timestamp: str
+    uptime: str
+    uptime_seconds: float
+    checks: dict[str, str]
+
+    @property
+    def healthy(self) -> bool:
+        return self.status == HEALTHY
+
+    def to_json(self, *, details: bool = True) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "status": self.status,
+            "timestamp": self.timestamp,
+            "uptime": self.uptime,
+            "uptime_seconds": self.uptime_seconds,
+        }
+        if details:
+            body["checks"] = dict(self.checks)
+        return body
+
+
+def format_uptime(seconds: float) -> str:
+    """Go-style duration, as the plan's body had it: ``26h3m7s``."""
+    whole = max(0, int(seconds))
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes}m{secs}s"
+    if minutes:
+        return f"{minutes}m{secs}s"
+    return f"{secs}s"
+
+
+def failure_reason(exc: BaseException) -> str:
+    """``unhealthy: <code or type>: <message>``, redacted and bounded."""
+    kind = exc.code.value if isinstance(exc, OexecError) else type(exc).__name__
+    text = redact(str(exc))
+    reason = f"{kind}: {text}" if text else kind
+    return "unhealthy: " + reason[:_MAX_REASON]
+
+
+async def run_check(check: Check, timeout_s: float) -> str:
+    """Run one check; never raises (except cancellation of the caller)."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            await check()
+    except TimeoutError:
+        return f"unhealthy: timeout after {timeout_s:g}s"
+    except Exception as exc:  # any failure of a dependency is a reported state, not a crash
+        return failure_reason(exc)
+    return HEALTHY
+
+
+async def check_health(
+    checks: Mapping[str, Check],
+    *,
+    started_at: float,
+    timeout_s: float = DEFAULT_CHECK_TIMEOUT_S,
+    metrics: Metrics | None = None,
+) -> HealthReport:
+    """Run all checks concurrently and build the report; updates ``dependency_up``."""
+    names = list(checks)
+    results = await asyncio.gather(*(run_check(checks[n], timeout_s) for n in names))
+    outcome = dict(zip(names, results, strict=True))
+    if metrics is not None:
+        for name, result in outcome.items():
+            metrics.set_dependency(name, result == HEALTHY)
+    now = time.time()
+    uptime = max(0.0, now - started_at)
+    return HealthReport(
+        status=HEALTHY if all(r == HEALTHY for r in results) else DEGRADED,
+        timestamp=datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds"),
+        uptime=format_uptime(uptime),
+        uptime_seconds=round(uptime, 3),
+        checks=outcome,
+    )
