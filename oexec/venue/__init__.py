@@ -1,0 +1,1 @@
+"""Venue adapters. Each implements the ``Venue``/``UserStream`` ports of oexec.service.ports."""
