@@ -1,0 +1,204 @@
+"""Simulator configuration: frozen attrs records loaded from a TOML file.
+
+One record tree describes a whole simulated venue: accounts (HMAC secret or Ed25519
+public key, starting balances), which symbols exist and where their prices start, the
+price-path tick, the seed, the venue's rate limits and the faults active from start.
+Unknown keys are errors, so a typo never silently runs a different venue. Secrets are
+kept out of ``repr``. See docs/sim.md for a commented example.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+import attrs
+import cattrs
+
+#: The documented demo account used when none is configured. Not a secret: it only
+#: opens the local simulator, and the CLI prints it so a user can paste it into a client.
+DEMO_API_KEY = "oexec-sim-key"
+DEMO_API_SECRET = "oexec-sim-secret"
+DEMO_ACCOUNT = "demo"
+DEFAULT_BALANCES: dict[str, Decimal] = {"USDT": Decimal("100000")}
+
+FAULT_KINDS = frozenset(
+    {
+        "latency",
+        "error_5xx",
+        "timeout_after_accept",
+        "reset_after_accept",
+        "stream_drop",
+        "stream_delay",
+        "stream_reorder",
+        "stream_disconnect",
+        "clock_skew",
+        "read_after_write_lag",
+        "listen_key_expiry",
+    }
+)
+
+
+class SimConfigError(ValueError):
+    """A configuration file or flag the simulator cannot run with (CLI exit code 2)."""
+
+
+@attrs.frozen
+class AccountConfig:
+    """One venue account. Exactly one of ``secret`` (HMAC) or ``ed25519_public_key``."""
+
+    key: str
+    secret: str = attrs.field(default="", repr=False)
+    ed25519_public_key: str = ""  # PEM (SubjectPublicKeyInfo); signatures are base64
+    name: str = ""  # account id inside the engine; defaults to the key
+    balances: dict[str, Decimal] = attrs.field(factory=lambda: dict(DEFAULT_BALANCES))
+
+    @property
+    def account_id(self) -> str:
+        return self.name or self.key
+
+
+@attrs.frozen
+class RateLimitConfig:
+    """The venue's limiters (§E defaults). ``enabled = false`` lifts them all (bench)."""
+
+    enabled: bool = True
+    weight_per_minute: int = 2400  # REQUEST_WEIGHT per IP
+    orders_per_10s: int = 300  # ORDERS per account
+    orders_per_minute: int = 1200
+    ban_after: int = 3  # requests sent while already limited before a 418 ban
+    ban_initial_s: int = 120  # first ban: 2 minutes; doubles per repeat offence
+    ban_max_s: int = 3 * 86_400  # capped at 3 days
+
+
+@attrs.frozen
+class FaultConfig:
+    """A fault rule: fires with ``probability`` per eligible event, ``count`` times at most."""
+
+    kind: str
+    probability: float = 1.0
+    count: int | None = None  # None: unlimited
+    path: str | None = None  # None: every path; else exact path or fnmatch pattern
+    params: dict[str, Any] = attrs.field(factory=dict)
+
+
+@attrs.frozen
+class SimConfig:
+    """The whole simulated venue."""
+
+    host: str = "127.0.0.1"
+    port: int = 0  # 0: OS-assigned (embedded use); the CLI defaults to 8765
+    seed: int = 0
+    tick_interval_ms: int = 0  # price-path step period; 0 = prices move only via /_sim/price
+    listen_key_ttl_s: int = 3600  # §G.1: 60 minutes without keepalive
+    accounts: tuple[AccountConfig, ...] = ()
+    # symbol -> overrides of the engine's SymbolSpec fields (e.g. {"price": "65000"});
+    # empty: the engine's default symbols. Non-empty: exactly these symbols.
+    symbols: dict[str, dict[str, str]] = attrs.field(factory=dict)
+    rate_limits: RateLimitConfig = RateLimitConfig()
+    faults: tuple[FaultConfig, ...] = ()
+
+    def with_accounts(self) -> SimConfig:
+        """This config, with the documented demo account when none is configured."""
+        if self.accounts:
+            return self
+        demo = AccountConfig(key=DEMO_API_KEY, secret=DEMO_API_SECRET, name=DEMO_ACCOUNT)
+        return attrs.evolve(self, accounts=(demo,))
+
+
+def _structure_decimal(value: object, _: type) -> Decimal:
+    if isinstance(value, float | bool):
+        raise SimConfigError(f"decimal values must be strings or integers, got {value!r}")
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        raise SimConfigError(f"not a decimal: {value!r}") from None
+    if not number.is_finite():
+        raise SimConfigError(f"not a finite decimal: {value!r}")
+    return number
+
+
+_converter = cattrs.Converter(forbid_extra_keys=True)
+_converter.register_structure_hook(Decimal, _structure_decimal)
+_converter.register_structure_hook(
+    dict[str, dict[str, str]],
+    lambda value, _: {str(k): {str(f): str(v) for f, v in d.items()} for k, d in value.items()},
+)
+
+
+def validate(config: SimConfig) -> SimConfig:
+    """Check cross-field rules; return the config unchanged or raise SimConfigError."""
+    keys = [a.key for a in config.accounts]
+    if len(set(keys)) != len(keys):
+        raise SimConfigError("account keys must be unique")
+    ids = [a.account_id for a in config.accounts]
+    if len(set(ids)) != len(ids):
+        raise SimConfigError("account names must be unique")
+    for account in config.accounts:
+        if not account.key:
+            raise SimConfigError("an account needs a key")
+        if bool(account.secret) == bool(account.ed25519_public_key):
+            raise SimConfigError(
+                f"account {account.account_id!r}: give exactly one of secret or ed25519_public_key"
+            )
+    for fault in config.faults:
+        check_fault(fault)
+    if config.tick_interval_ms < 0 or config.listen_key_ttl_s <= 0:
+        raise SimConfigError("tick_interval_ms must be >= 0 and listen_key_ttl_s > 0")
+    if not 0 <= config.port <= 65535:
+        raise SimConfigError(f"port out of range: {config.port}")
+    return config
+
+
+def check_fault(fault: FaultConfig) -> FaultConfig:
+    """Reject unknown kinds and impossible numbers (shared with the control API)."""
+    if fault.kind not in FAULT_KINDS:
+        raise SimConfigError(f"unknown fault kind {fault.kind!r}; known: {sorted(FAULT_KINDS)}")
+    if not 0.0 <= fault.probability <= 1.0:
+        raise SimConfigError(f"fault probability must be within [0, 1]: {fault.probability}")
+    if fault.count is not None and fault.count < 1:
+        raise SimConfigError(f"fault count must be >= 1 when given: {fault.count}")
+    return fault
+
+
+def structure_fault(data: object) -> FaultConfig:
+    """Build a fault rule from a JSON/TOML mapping; raise SimConfigError when invalid."""
+    try:
+        fault = _converter.structure(data, FaultConfig)
+    except (cattrs.BaseValidationError, TypeError, ValueError, AttributeError) as exc:
+        raise SimConfigError(f"invalid fault: {_describe(exc)}") from None
+    return check_fault(fault)
+
+
+def from_mapping(data: dict[str, Any]) -> SimConfig:
+    """Build and validate a SimConfig from parsed TOML."""
+    try:
+        config = _converter.structure(data, SimConfig)
+    except SimConfigError:
+        raise
+    except (cattrs.BaseValidationError, TypeError, ValueError, AttributeError) as exc:
+        raise SimConfigError(f"invalid simulator config: {_describe(exc)}") from None
+    return validate(config)
+
+
+def load(path: str | Path) -> SimConfig:
+    """Read a TOML config file; every problem becomes a SimConfigError with the file name."""
+    try:
+        with open(path, "rb") as handle:
+            data = tomllib.load(handle)
+    except OSError as exc:
+        raise SimConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SimConfigError(f"{path}: not valid TOML: {exc}") from None
+    try:
+        return from_mapping(data)
+    except SimConfigError as exc:
+        raise SimConfigError(f"{path}: {exc}") from None
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, cattrs.BaseValidationError):
+        return "; ".join(cattrs.transform_error(exc))
+    return str(exc)
