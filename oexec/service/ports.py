@@ -48,6 +48,15 @@ class OrderStore(Protocol):
 
     async def save(self, order: Order, *, reason: str = "") -> None: ...
 
+    async def release(self, order: Order) -> bool:
+        """Undo a claim whose submit provably never left (throttled, breaker open, refused).
+
+        Deletes the order and its idempotency key only if the stored order is still the
+        claimed version (state SUBMITTING, same version); returns whether it did. A retry
+        with the same request_id is then a fresh attempt.
+        """
+        ...
+
     async def save_reply(self, request_id: str, reply: bytes, ttl_s: int) -> None: ...
 
     async def get_reply(self, request_id: str) -> bytes | None: ...

@@ -1,0 +1,226 @@
+"""Composition root: builds the daemon from its config and wires ports to adapters.
+
+The only module (with cli/) that knows every package. ``Daemon.start`` enters each
+long-lived resource in dependency order on one AsyncExitStack, so a failure half way
+unwinds what was already started, and ``stop`` tears down in reverse: intake first
+(front end), then in-flight work, then the event outlet, venue and store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+
+from aiohttp import web
+
+from oexec.breaker import VenueBreaker
+from oexec.config import Config
+from oexec.events.publisher import ZmqEventSink
+from oexec.front.router import FrontEnd
+from oexec.limits import VenueRateLimiter
+from oexec.models import Order
+from oexec.ops.http import build_ops_app
+from oexec.ops.metrics import Metrics
+from oexec.ops.systemd import notify
+from oexec.service.market import MarketState
+from oexec.service.pipeline import OrderPipeline, PipelineSettings
+from oexec.service.resolver import ResolverPolicy, UnknownOutcomeResolver
+from oexec.service.rules.risk import RiskManager
+from oexec.service.rules.validation import SymbolRulesBook, ValidationPipeline
+from oexec.service.tracker import OrderTracker
+from oexec.service.writer import OrderWriter
+from oexec.store import open_store
+from oexec.venue.binance.adapter import BinanceUsdmVenue
+from oexec.venue.binance.userstream import BinanceUserStream
+
+log = logging.getLogger("oexec.app")
+
+
+class Daemon:
+    def __init__(self, config: Config, *, store_prefix: str = "oexec:") -> None:
+        self.config = config
+        self.store_prefix = store_prefix
+        self.metrics = Metrics()
+        self.started_at = time.time()
+        self.ready = False
+        self.http_url = ""
+        self._stack = contextlib.AsyncExitStack()
+        self._tasks: list[asyncio.Task[Any]] = []
+
+    async def __aenter__(self) -> Daemon:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        try:
+            await self._start()
+        except BaseException:
+            await self._stack.aclose()
+            raise
+
+    async def _start(self) -> None:
+        cfg = self.config
+        stack = self._stack
+        self.store = open_store(cfg.store, prefix=self.store_prefix)
+        await self.store.start()
+        stack.push_async_callback(self.store.close)
+
+        self.limiter = VenueRateLimiter(cfg.limits)
+        self.venue = BinanceUsdmVenue(cfg.venue, gate=self.limiter)
+        await self.venue.start()
+        stack.push_async_callback(self.venue.close)
+        info = await self.venue.exchange_info()
+        self.rules_book = SymbolRulesBook(cfg.validation.overrides)
+        self.rules_book.load(info)
+        self.limiter.configure(info.rate_limits)
+
+        self.breaker = VenueBreaker(cfg.breaker, on_state_change=self._on_breaker_change)
+        self.events = ZmqEventSink(cfg.events.publish)
+        await self.events.start()
+        stack.push_async_callback(self.events.close)
+
+        self.market = MarketState(self.venue.mark_price)
+        self.market.start()
+        stack.push_async_callback(self.market.stop)
+        self.writer = OrderWriter(
+            self.store, self.events, listeners=[self.market.on_order_change, self._on_change]
+        )
+        self.resolver = UnknownOutcomeResolver(
+            self.venue,
+            self.writer,
+            ResolverPolicy(recv_window_ms=cfg.venue.recv_window_ms),
+            on_resolved=lambda _o, seconds: self.metrics.unknown_resolved(seconds),
+        )
+        stack.push_async_callback(self.resolver.stop)
+        self.risk = RiskManager(cfg.risk)
+        self.pipeline = OrderPipeline(
+            store=self.store,
+            venue=self.venue,
+            writer=self.writer,
+            market=self.market,
+            rules_book=self.rules_book,
+            validation=ValidationPipeline(),
+            risk=self.risk,
+            breaker=self.breaker,
+            resolver=self.resolver,
+            settings=PipelineSettings(idempotency_ttl_s=cfg.store.idempotency_ttl_s),
+            health_check=self.health,
+            stage_observer=self.metrics.stage,
+        )
+        self.tracker = OrderTracker(
+            self.store,
+            self.venue,
+            self.writer,
+            self.market,
+            poll_interval_s=cfg.tracking.poll_interval_s,
+            on_fill=self.metrics.fill,
+        )
+        open_orders = await self.store.open_orders(None)
+        self.market.seed_open_orders(open_orders)
+        await self._reconcile(open_orders)
+        self._start_user_stream()
+        self._tasks.append(asyncio.get_running_loop().create_task(self.tracker.poll_while_down()))
+        stack.push_async_callback(self._cancel_tasks)
+
+        self.front = FrontEnd(self.pipeline, cfg.front, on_metrics=self.metrics)
+        await self.front.start()
+        stack.push_async_callback(self.front.stop)
+        await self._start_http()
+        self.ready = True
+        notify("READY=1", "STATUS=accepting orders")
+        log.info("oexec ready", extra={"listen": list(cfg.front.listen)})
+
+    async def stop(self) -> None:
+        if self.ready:
+            notify("STOPPING=1")
+        self.ready = False
+        await self._stack.aclose()
+
+    # -- parts -----------------------------------------------------------------------------
+    async def _reconcile(self, open_orders: list[Order]) -> None:
+        """Resolve every order the store thinks is live against the venue before serving."""
+        from oexec.models import OrderState
+
+        for order in open_orders:
+            if order.state in (OrderState.SUBMITTING, OrderState.UNKNOWN):
+                self.resolver.resolve_in_background(order, order.created_at)
+            else:
+                with contextlib.suppress(Exception):
+                    await self.tracker.refresh(order)
+
+    def _start_user_stream(self) -> None:
+        if not self.config.tracking.user_stream:
+            return
+        stream = BinanceUserStream(self.venue, self.config.venue.ws_url or None)
+        self._stream = stream
+        self._tasks.append(asyncio.get_running_loop().create_task(self._run_stream(stream)))
+
+    async def _run_stream(self, stream: BinanceUserStream) -> None:
+        try:
+            await self.tracker.run(stream.events())
+        finally:
+            self.tracker.stream_up = False
+            await stream.close()
+
+    async def _cancel_tasks(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    async def _start_http(self) -> None:
+        cfg = self.config.http
+        app = build_ops_app(
+            metrics=self.metrics,
+            checks=self.dependency_checks(),
+            readiness=lambda: self.ready,
+            bearer_token=cfg.bearer_token,
+            started_at=self.started_at,
+        )
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        self._stack.push_async_callback(runner.cleanup)
+        site = web.TCPSite(runner, cfg.host, cfg.port)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1] if site._server else cfg.port  # type: ignore[union-attr]
+        self.http_url = f"http://{cfg.host}:{port}"
+
+    def dependency_checks(self) -> dict[str, Any]:
+        async def venue() -> None:
+            await self.venue.mark_price(next(iter(self.rules_book.symbols()), "BTCUSDT"))
+
+        async def breaker() -> None:
+            if self.breaker.state == "open":
+                raise RuntimeError("circuit breaker open")
+
+        return {"store": self.store.ping, "venue": venue, "breaker": breaker}
+
+    async def health(self) -> dict[str, Any]:
+        checks: dict[str, str] = {}
+        for name, check in self.dependency_checks().items():
+            try:
+                await asyncio.wait_for(check(), 2.0)
+                checks[name] = "healthy"
+            except Exception as exc:
+                checks[name] = f"unhealthy: {type(exc).__name__}"
+        healthy = all(v == "healthy" for v in checks.values())
+        return {
+            "status": "healthy" if healthy else "degraded",
+            "uptime_s": round(time.time() - self.started_at, 3),
+            "checks": checks,
+            "halted": self.risk.halted,
+        }
+
+    def _on_breaker_change(self, old: str, new: str) -> None:
+        log.warning("circuit breaker %s -> %s", old, new)
+        self.metrics.breaker_transition(old, new)
+
+    def _on_change(self, before: Order | None, after: Order) -> None:
+        self.metrics.order_change(before, after)

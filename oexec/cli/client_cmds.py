@@ -1,0 +1,202 @@
+"""Client commands: talk to a running daemon over ZeroMQ with the sync Client.
+
+Each prints one JSON object per result with ``--json`` (machine use), or a short human
+line otherwise. Exit code 0 on success; on a typed error, 1 and the error (as JSON on
+stdout with ``--json``, else on stderr). Bad arguments exit 2 (argparse).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from oexec.models import Order
+from oexec.models.serde import order_to_dict
+
+DEFAULT_ENDPOINT = "tcp://127.0.0.1:5555"
+
+
+def _decimal(text: str) -> Decimal:
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise argparse.ArgumentTypeError(f"not a decimal: {text!r}") from None
+    if not value.is_finite() or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive decimal: {text!r}")
+    return value
+
+
+def _emit(result: Any, as_json: bool) -> None:
+    if isinstance(result, Order):
+        data: Any = order_to_dict(result)
+        human = (
+            f"{result.id} {result.symbol} {result.side.value} {result.type.value} "
+            f"qty={result.quantity} price={result.price} state={result.state.value} "
+            f"filled={result.filled_quantity}"
+        )
+    elif isinstance(result, list):
+        for item in result:
+            _emit(item, as_json)
+        if not result and not as_json:
+            print("(none)")
+        return
+    else:
+        data, human = result, json.dumps(result, default=str)
+    print(json.dumps(data, default=str) if as_json else human, flush=True)
+
+
+def _call(args: argparse.Namespace, fn: Callable[[Any], Any]) -> int:
+    from oexec.client import Client, ClientError
+
+    client = Client(args.endpoint, timeout_s=args.timeout)
+    try:
+        _emit(fn(client), args.json)
+        return 0
+    except ClientError as exc:
+        error = {"error": {"code": str(exc.code), "message": str(exc), "details": exc.details}}
+        if args.json:
+            print(json.dumps(error, default=str))
+        else:
+            print(f"error {exc.code}: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        client.close()
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--endpoint", default=DEFAULT_ENDPOINT, help="daemon request endpoint")
+    parser.add_argument("--json", action="store_true", help="one JSON object per result")
+    parser.add_argument("--timeout", type=float, default=10.0, help="seconds per attempt")
+
+
+def cmd_place(args: argparse.Namespace) -> int:
+    return _call(
+        args,
+        lambda c: c.place_order(
+            symbol=args.symbol,
+            side=args.side,
+            type=args.type,
+            quantity=args.quantity,
+            price=args.price,
+            time_in_force=args.time_in_force,
+            stop_price=args.stop_price,
+            reduce_only=args.reduce_only,
+            request_id=args.request_id,
+        ),
+    )
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser("place", help="place an order")
+    _common(p)
+    p.add_argument("--symbol", required=True)
+    p.add_argument("--side", required=True, choices=["BUY", "SELL"], type=str.upper)
+    p.add_argument(
+        "--type",
+        required=True,
+        type=str.upper,
+        choices=[
+            "LIMIT",
+            "MARKET",
+            "STOP",
+            "STOP_MARKET",
+            "TAKE_PROFIT",
+            "TAKE_PROFIT_MARKET",
+            "TRAILING_STOP_MARKET",
+        ],
+    )
+    p.add_argument("--quantity", required=True, type=_decimal)
+    p.add_argument("--price", type=_decimal)
+    p.add_argument("--time-in-force", type=str.upper, choices=["GTC", "IOC", "FOK", "GTX", "GTD"])
+    p.add_argument("--stop-price", type=_decimal)
+    p.add_argument("--reduce-only", action="store_true")
+    p.add_argument("--request-id", help="idempotency key (generated when absent)")
+    p.set_defaults(func=cmd_place)
+
+    p = subparsers.add_parser("get", help="show one order")
+    _common(p)
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--order-id")
+    g.add_argument("--request-id")
+    p.set_defaults(
+        func=lambda a: _call(a, lambda c: c.get_order(order_id=a.order_id, request_id=a.request_id))
+    )
+
+    p = subparsers.add_parser("cancel", help="cancel one order")
+    _common(p)
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--order-id")
+    g.add_argument("--request-id")
+    p.set_defaults(
+        func=lambda a: _call(
+            a, lambda c: c.cancel_order(order_id=a.order_id, request_id=a.request_id)
+        )
+    )
+
+    p = subparsers.add_parser("cancel-all", help="cancel every open order on a symbol")
+    _common(p)
+    p.add_argument("--symbol", required=True)
+    p.set_defaults(func=lambda a: _call(a, lambda c: c.cancel_all(a.symbol)))
+
+    p = subparsers.add_parser("open", help="list open orders")
+    _common(p)
+    p.add_argument("--symbol")
+    p.set_defaults(func=lambda a: _call(a, lambda c: c.open_orders(symbol=a.symbol)))
+
+    p = subparsers.add_parser("history", help="list recent orders, newest first")
+    _common(p)
+    p.add_argument("--symbol")
+    p.add_argument("--limit", type=int, default=50)
+    p.set_defaults(
+        func=lambda a: _call(a, lambda c: c.order_history(symbol=a.symbol, limit=a.limit))
+    )
+
+    p = subparsers.add_parser("health", help="daemon health")
+    _common(p)
+    p.set_defaults(func=lambda a: _call(a, lambda c: c.health()))
+
+    p = subparsers.add_parser("halt", help="kill switch: reject new orders")
+    _common(p)
+    p.add_argument("--cancel-all", action="store_true", help="also cancel every open order")
+    p.set_defaults(func=lambda a: _call(a, lambda c: c.halt(cancel_all=a.cancel_all)))
+
+    p = subparsers.add_parser("resume", help="lift the kill switch")
+    _common(p)
+    p.set_defaults(func=lambda a: _call(a, lambda c: c.resume()))
+
+    p = subparsers.add_parser("watch", help="print events from the daemon's PUB socket")
+    p.add_argument("--endpoint", default="tcp://127.0.0.1:5556", help="daemon PUB endpoint")
+    p.add_argument("--topic", action="append", help="topic prefix (repeatable; default all)")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--count", type=int, default=0, help="stop after N events (0 = forever)")
+    p.set_defaults(func=cmd_watch)
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from oexec.client import Subscriber
+
+    async def run() -> int:
+        seen = 0
+        async with Subscriber(args.endpoint, topics=args.topic or [""]) as sub:
+            async for event in sub:
+                print(
+                    json.dumps(event, default=str)
+                    if args.json
+                    else f"{event.get('seq')} {event.get('topic')} {event}",
+                    flush=True,
+                )
+                seen += 1
+                if args.count and seen >= args.count:
+                    return 0
+        return 0
+
+    try:
+        return asyncio.run(run())
+    except KeyboardInterrupt:
+        return 0

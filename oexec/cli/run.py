@@ -1,0 +1,129 @@
+"""``oexec run``: the daemon. One line starts it against any venue.
+
+Flags override the config file and ``OEXEC_*`` environment; credentials come from
+``OEXEC_API_KEY`` / ``OEXEC_API_SECRET`` or a secrets file (never from flags, which
+would show in ``ps``). SIGTERM/SIGINT stop intake, drain in-flight work, flush, exit 0;
+a second signal forces exit. SIGHUP re-reads the config and reloads what is safe
+(log level, risk limits).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+from typing import Any
+
+from oexec.config import Config
+from oexec.config_loader import ConfigError, load_config
+
+log = logging.getLogger("oexec.run")
+
+
+def add_daemon_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", help="TOML config file (see etc/oexec.toml)")
+    parser.add_argument("--venue", metavar="URL", help="venue REST base URL")
+    parser.add_argument(
+        "--listen",
+        metavar="ENDPOINT",
+        action="append",
+        help="ZeroMQ request endpoint (repeatable), e.g. tcp://127.0.0.1:5555",
+    )
+    parser.add_argument(
+        "--publish",
+        metavar="ENDPOINT",
+        action="append",
+        help="ZeroMQ event PUB endpoint (repeatable)",
+    )
+    parser.add_argument("--http", metavar="HOST:PORT", help="ops HTTP (/health, /metrics)")
+    parser.add_argument("--store", metavar="URL", help="redis://… or sqlite:///path")
+    parser.add_argument("--secrets-file", help="KEY=VALUE file with OEXEC_API_KEY/SECRET")
+    parser.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+
+
+def overrides_from(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    if args.venue:
+        out.setdefault("venue", {})["base_url"] = args.venue
+    if args.listen:
+        out.setdefault("front", {})["listen"] = list(args.listen)
+    if args.publish:
+        out.setdefault("events", {})["publish"] = list(args.publish)
+    if args.http:
+        host, _, port = args.http.rpartition(":")
+        out.setdefault("http", {}).update({"host": host or "127.0.0.1", "port": port})
+    if args.store:
+        if args.store.startswith("sqlite:///"):
+            out.setdefault("store", {})["sqlite_path"] = args.store[len("sqlite:///") :]
+            out["store"]["url"] = ""
+        else:
+            out.setdefault("store", {})["url"] = args.store
+    if args.log_level:
+        out.setdefault("logging", {})["level"] = args.log_level
+    return out
+
+
+def config_from(args: argparse.Namespace) -> Config:
+    env = dict(os.environ)
+    if getattr(args, "secrets_file", None):
+        env["OEXEC_SECRETS_FILE"] = args.secrets_file
+    return load_config(args.config, env=env, overrides=overrides_from(args))
+
+
+async def serve(config: Config) -> int:
+    from oexec.app import Daemon
+    from oexec.ops.logging import configure_logging
+
+    configure_logging(config.logging, secrets=[config.venue.api_key, config.venue.api_secret])
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    signals = 0
+
+    def on_signal() -> None:
+        nonlocal signals
+        signals += 1
+        if signals > 1:
+            log.error("second signal: exiting now")
+            os._exit(1)
+        stop.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, on_signal)
+    daemon = Daemon(config)
+    await daemon.start()
+    print(
+        f"oexec: listening on {', '.join(config.front.listen)}; "
+        f"events on {', '.join(config.events.publish)}; ops {daemon.http_url}",
+        flush=True,
+    )
+    try:
+        await stop.wait()
+    finally:
+        log.info("stopping: draining in-flight requests")
+        await daemon.stop()
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    try:
+        config = config_from(args)
+    except ConfigError as exc:
+        print(f"oexec run: {exc.message}", file=sys.stderr)
+        return 2
+    if not config.venue.api_key or not (config.venue.api_secret or config.venue.private_key_file):
+        print(
+            "oexec run: set OEXEC_API_KEY and OEXEC_API_SECRET (or a secrets file)", file=sys.stderr
+        )
+        return 2
+    return asyncio.run(serve(config))
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser("run", help="run the order-execution daemon")
+    add_daemon_flags(parser)
+    parser.set_defaults(func=cmd_run)

@@ -1,0 +1,438 @@
+"""The order pipeline: idempotency → validation → risk → rate limits → breaker → venue.
+
+Implements the OrderService port. The chain for a new order:
+
+1. validation and risk, in memory (no I/O but a cached mark price);
+2. transient admission (breaker open, venue ban): fail fast, record nothing, so a retry
+   with the same request_id is a fresh attempt;
+3. the idempotency claim: ONE atomic store step that also makes the order durable
+   (state SUBMITTING, or REJECTED when step 1 refused it). Losing the claim means another
+   request (here or in another daemon) owns the request_id: wait for its outcome;
+4. the venue submit through the breaker (the adapter takes rate-limit tokens). A submit
+   that provably never left (throttled, breaker, refused connection, 429) releases the
+   claim; a venue rejection is final; an unknown outcome is resolved by client order id,
+   never resent;
+5. the venue's answer is folded in (OrderWriter: CAS + events) and the reply cached.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import attrs
+import orjson
+
+from oexec.errors import (
+    BreakerOpenError,
+    ErrorCode,
+    NotFoundError,
+    OexecError,
+    RejectError,
+    ThrottleError,
+    VenueAuthError,
+    VenueClockSkewError,
+    VenueOrderNotFoundError,
+    VenueRateLimitError,
+    VenueRejectedError,
+    VenueUnavailableError,
+    VenueUnknownOutcomeError,
+)
+from oexec.models import Order, OrderIntent, OrderState
+from oexec.models.serde import order_from_dict, order_to_dict
+from oexec.service.apply import apply_venue_order, with_state
+from oexec.service.client_ids import client_order_id_for
+from oexec.service.market import MarketState
+from oexec.service.ports import OrderStore, Venue, VenueOrderRequest
+from oexec.service.resolver import UnknownOutcomeResolver
+from oexec.service.rules.risk import RiskManager
+from oexec.service.rules.validation import SymbolRulesBook, ValidationPipeline
+from oexec.service.writer import OrderWriter
+
+log = logging.getLogger("oexec.pipeline")
+T = TypeVar("T")
+
+#: Submit failures that prove the order never reached the matching engine.
+NOT_SENT_ERRORS = (
+    BreakerOpenError,
+    ThrottleError,
+    VenueUnavailableError,
+    VenueRateLimitError,
+    VenueAuthError,
+    VenueClockSkewError,
+)
+
+
+class Breaker:
+    """The slice of oexec.breaker.VenueBreaker the pipeline uses."""
+
+    state: str
+
+    async def call(self, fn: Callable[[], Awaitable[T]], *, bypass: bool = False) -> T:
+        raise NotImplementedError
+
+
+StageObserver = Callable[[str, float], None]
+
+
+def new_order_id(now_ms: int) -> str:
+    """Time-ordered, unique across daemons: 12 hex digits of ms + 16 random hex digits."""
+    return f"{now_ms:012x}{os.urandom(8).hex()}"
+
+
+@attrs.define
+class PipelineSettings:
+    idempotency_ttl_s: int = 86_400
+    inline_resolve_s: float = 3.0  # how long a submit reply waits for an unknown outcome
+    duplicate_wait_s: float = 15.0  # how long a duplicate waits for the first's outcome
+    venue_name: str = "binance_usdm"
+
+
+class OrderPipeline:
+    def __init__(
+        self,
+        *,
+        store: OrderStore,
+        venue: Venue,
+        writer: OrderWriter,
+        market: MarketState,
+        rules_book: SymbolRulesBook,
+        validation: ValidationPipeline,
+        risk: RiskManager,
+        breaker: Breaker,
+        resolver: UnknownOutcomeResolver,
+        settings: PipelineSettings | None = None,
+        is_banned: Callable[[], float] = lambda: 0.0,
+        health_check: Callable[[], Awaitable[dict[str, Any]]] | None = None,
+        stage_observer: StageObserver | None = None,
+        now_ms: Callable[[], int] = lambda: int(time.time() * 1000),
+    ) -> None:
+        self.store = store
+        self.venue = venue
+        self.writer = writer
+        self.market = market
+        self.rules_book = rules_book
+        self.validation = validation
+        self.risk = risk
+        self.breaker = breaker
+        self.resolver = resolver
+        self.settings = settings or PipelineSettings()
+        self.is_banned = is_banned
+        self.health_check = health_check
+        self.stage = stage_observer or (lambda _stage, _s: None)
+        self.now_ms = now_ms
+        self._inflight: dict[str, asyncio.Future[Order]] = {}
+
+    # -- place -----------------------------------------------------------------------------
+    async def place_order(self, intent: OrderIntent) -> Order:
+        first = self._inflight.get(intent.request_id)
+        if first is not None:  # same request_id already in flight in this process
+            return await asyncio.shield(first)
+        future: asyncio.Future[Order] = asyncio.get_running_loop().create_future()
+        future.add_done_callback(lambda f: f.cancelled() or f.exception())
+        self._inflight[intent.request_id] = future
+        try:
+            order = await self._place(intent)
+        except BaseException as exc:
+            future.set_exception(exc)
+            raise
+        else:
+            future.set_result(order)
+            return order
+        finally:
+            self._inflight.pop(intent.request_id, None)
+
+    async def _place(self, intent: OrderIntent) -> Order:
+        now = self.now_ms()
+        t0 = time.perf_counter()
+        reject: RejectError | None = None
+        try:
+            context = await self.market.context_for(intent, now)
+            self.validation.check(intent, self.rules_book.get(intent.symbol), context)
+            t1 = time.perf_counter()
+            self.stage("validation", t1 - t0)
+            await self.risk.check(intent, context)
+            self.stage("risk", time.perf_counter() - t1)
+        except RejectError as exc:
+            reject = exc
+        else:
+            self._admit(intent)
+        order = self._new_order(intent, now, reject)
+        t2 = time.perf_counter()
+        claim = await self.store.claim(order, self.settings.idempotency_ttl_s)
+        self.stage("idempotency", time.perf_counter() - t2)
+        if not claim.claimed:
+            return await self._duplicate(intent, claim.order, claim.reply)
+        if reject is not None:
+            await self.writer.announce(None, order)
+            await self._save_reply(order)
+            raise reject
+        return await self._submit(order, intent)
+
+    def _admit(self, intent: OrderIntent) -> None:
+        """Transient refusals before anything is recorded (a retry may succeed)."""
+        if self.breaker.state == "open" and not intent.reduce_only:
+            raise BreakerOpenError("venue circuit breaker is open; only reduce-only orders pass")
+        banned_for = self.is_banned()
+        if banned_for > 0:
+            raise ThrottleError(
+                f"venue traffic paused for {banned_for:.1f}s after a 429/418",
+                code=ErrorCode.VENUE_BANNED,
+                retry_after_s=banned_for,
+            )
+
+    def _new_order(self, intent: OrderIntent, now: int, reject: OexecError | None) -> Order:
+        return Order(
+            id=new_order_id(now),
+            request_id=intent.request_id,
+            client_order_id=client_order_id_for(intent.request_id),
+            symbol=intent.symbol,
+            side=intent.side,
+            type=intent.type,
+            quantity=intent.quantity,
+            state=OrderState.REJECTED if reject is not None else OrderState.SUBMITTING,
+            created_at=now,
+            updated_at=now,
+            price=intent.price,
+            time_in_force=intent.time_in_force,
+            stop_price=intent.stop_price,
+            reduce_only=intent.reduce_only,
+            position_side=intent.position_side,
+            working_type=intent.working_type,
+            callback_rate=intent.callback_rate,
+            activation_price=intent.activation_price,
+            good_till_date=intent.good_till_date,
+            error_code=reject.code.value if reject is not None else None,
+            error_message=reject.message if reject is not None else None,
+            version=1,
+        )
+
+    async def _submit(self, order: Order, intent: OrderIntent) -> Order:
+        request = VenueOrderRequest(
+            symbol=order.symbol,
+            side=order.side,
+            type=order.type,
+            client_order_id=order.client_order_id,
+            quantity=order.quantity,
+            price=order.price,
+            time_in_force=order.time_in_force,
+            stop_price=order.stop_price,
+            reduce_only=order.reduce_only,
+            position_side=order.position_side,
+            working_type=order.working_type,
+            callback_rate=order.callback_rate,
+            activation_price=order.activation_price,
+            good_till_date=order.good_till_date,
+        )
+        sent_at = self.now_ms()
+        t0 = time.perf_counter()
+        try:
+            venue_order = await self.breaker.call(
+                lambda: self.venue.place_order(request), bypass=intent.reduce_only
+            )
+        except NOT_SENT_ERRORS:
+            await self.store.release(order)
+            raise
+        except VenueRejectedError as exc:
+            rejected = with_state(
+                order,
+                OrderState.REJECTED,
+                self.now_ms(),
+                error_code=exc.code.value,
+                error_message=exc.message,
+            )
+            stored, _ = await self.writer.update(order, lambda _o: rejected, reason="venue reject")
+            await self._save_reply(stored)
+            raise
+        except (VenueUnknownOutcomeError, Exception) as exc:
+            # Anything else may have reached the venue: resolve by client id, never resend.
+            if not isinstance(exc, VenueUnknownOutcomeError):
+                log.exception("unexpected submit failure for %s; resolving", order.id)
+            return await self._unknown(order, sent_at)
+        finally:
+            self.stage("venue", time.perf_counter() - t0)
+        now = self.now_ms()
+        t1 = time.perf_counter()
+        stored, _ = await self.writer.update(
+            order, lambda o: apply_venue_order(o, venue_order, now), reason="venue accepted"
+        )
+        await self._save_reply(stored)
+        self.stage("persist", time.perf_counter() - t1)
+        return stored
+
+    async def _unknown(self, order: Order, sent_at: int) -> Order:
+        unknown, _ = await self.writer.update(
+            order,
+            lambda o: (
+                with_state(o, OrderState.UNKNOWN, self.now_ms())
+                if o.state is OrderState.SUBMITTING
+                else None
+            ),
+            reason="submit outcome unknown",
+        )
+        task = self.resolver.resolve_in_background(unknown, sent_at)
+        try:
+            resolved = await asyncio.wait_for(asyncio.shield(task), self.settings.inline_resolve_s)
+        except TimeoutError:
+            raise VenueUnknownOutcomeError(
+                "submit outcome unknown; resolving by client order id (query the order later)",
+                details={"order_id": order.id, "client_order_id": order.client_order_id},
+            ) from None
+        await self._save_reply(resolved)
+        if resolved.state is OrderState.REJECTED:
+            raise _error_from_order(resolved)
+        return resolved
+
+    async def _save_reply(self, order: Order) -> None:
+        await self.store.save_reply(
+            order.request_id, orjson.dumps(order_to_dict(order)), self.settings.idempotency_ttl_s
+        )
+
+    async def _duplicate(self, intent: OrderIntent, first: Order, reply: bytes | None) -> Order:
+        """Return the first request's outcome; wait for it while it is still in flight."""
+        if _differs(intent, first):
+            raise OexecError(
+                f"request_id {intent.request_id!r} was already used for a different order",
+                code=ErrorCode.DUPLICATE_REQUEST_MISMATCH,
+                details={"order_id": first.id},
+            )
+        deadline = time.monotonic() + self.settings.duplicate_wait_s
+        delay = 0.002
+        while reply is None and time.monotonic() < deadline:
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.1)
+            reply = await self.store.get_reply(intent.request_id)
+            if reply is None and await self.store.get(first.id) is None:
+                return await self._place(intent)  # the first was released: never sent
+        if reply is None:
+            current = await self.store.get(first.id)
+            return current or first
+        order = order_from_dict(orjson.loads(reply))
+        if order.state is OrderState.REJECTED:
+            raise _error_from_order(order)
+        return order
+
+    # -- queries and cancels -----------------------------------------------------------------
+    async def _lookup(self, order_id: str | None, request_id: str | None) -> Order:
+        if order_id:
+            order = await self.store.get(order_id)
+        elif request_id:
+            order = await self.store.get_by_request_id(request_id)
+        else:
+            raise OexecError("order_id or request_id is required", code=ErrorCode.BAD_REQUEST)
+        if order is None:
+            raise NotFoundError(
+                "no such order", details={"order_id": order_id, "request_id": request_id}
+            )
+        return order
+
+    async def get_order(self, *, order_id: str | None = None, request_id: str | None = None) -> Order:
+        return await self._lookup(order_id, request_id)
+
+    async def cancel_order(
+        self, *, order_id: str | None = None, request_id: str | None = None
+    ) -> Order:
+        order = await self._lookup(order_id, request_id)
+        if order.is_terminal:
+            return order
+        symbol, client_id = order.symbol, order.client_order_id
+        try:
+            venue_order = await self.breaker.call(
+                lambda: self.venue.cancel_order(symbol, client_order_id=client_id), bypass=True
+            )
+        except (VenueOrderNotFoundError, VenueUnknownOutcomeError):
+            # Already closed, not visible yet, or the cancel's outcome is unknown: ask.
+            try:
+                venue_order = await self.venue.query_order(symbol, client_order_id=client_id)
+            except VenueOrderNotFoundError:
+                if order.state in (OrderState.SUBMITTING, OrderState.UNKNOWN):
+                    raise OexecError(
+                        "order not visible at the venue yet; its submit is being resolved",
+                        code=ErrorCode.ORDER_NOT_CANCELABLE,
+                        details={"order_id": order.id, "state": order.state.value},
+                    ) from None
+                raise
+        now = self.now_ms()
+        stored, _ = await self.writer.update(
+            order, lambda o: apply_venue_order(o, venue_order, now), reason="cancel"
+        )
+        return stored
+
+    async def cancel_all(self, symbol: str) -> list[Order]:
+        await self.breaker.call(lambda: self.venue.cancel_all(symbol), bypass=True)
+        open_orders = await self.store.open_orders(symbol)
+        results = await asyncio.gather(
+            *(self._refresh(order) for order in open_orders), return_exceptions=True
+        )
+        return [r for r in results if isinstance(r, Order)]
+
+    async def _refresh(self, order: Order) -> Order:
+        """Fold the venue's current view of one order into the store."""
+        venue_order = await self.venue.query_order(
+            order.symbol, client_order_id=order.client_order_id
+        )
+        now = self.now_ms()
+        stored, _ = await self.writer.update(
+            order, lambda o: apply_venue_order(o, venue_order, now), reason="refresh"
+        )
+        return stored
+
+    async def open_orders(self, symbol: str | None = None) -> list[Order]:
+        return await self.store.open_orders(symbol)
+
+    async def order_history(
+        self,
+        symbol: str | None = None,
+        *,
+        limit: int = 100,
+        start_ms: int | None = None,
+        end_ms: int | None = None,
+    ) -> list[Order]:
+        return await self.store.history(symbol, limit=limit, start_ms=start_ms, end_ms=end_ms)
+
+    # -- operations ------------------------------------------------------------------------
+    async def health(self) -> dict[str, Any]:
+        if self.health_check is None:
+            return {"status": "healthy", "checks": {}}
+        return await self.health_check()
+
+    async def halt(self, *, cancel_all: bool = False) -> dict[str, Any]:
+        self.risk.halt()
+        canceled = 0
+        if cancel_all:
+            symbols = {order.symbol for order in await self.store.open_orders(None)}
+            for symbol in sorted(symbols):
+                canceled += len(await self.cancel_all(symbol))
+        log.warning("trading halted (cancel_all=%s, orders refreshed=%d)", cancel_all, canceled)
+        return {"halted": True, "canceled": canceled}
+
+    async def resume(self) -> dict[str, Any]:
+        self.risk.resume()
+        log.warning("trading resumed")
+        return {"halted": False}
+
+
+def _differs(intent: OrderIntent, first: Order) -> bool:
+    return (
+        intent.symbol != first.symbol
+        or intent.side is not first.side
+        or intent.type is not first.type
+        or intent.quantity != first.quantity
+        or intent.price != first.price
+    )
+
+
+def _error_from_order(order: Order) -> OexecError:
+    try:
+        code = ErrorCode(order.error_code or ErrorCode.VENUE_REJECTED.value)
+    except ValueError:
+        code = ErrorCode.VENUE_REJECTED
+    return OexecError(
+        order.error_message or "order rejected",
+        code=code,
+        details={"order_id": order.id, "request_id": order.request_id},
+    )

@@ -1,0 +1,128 @@
+"""Resolve orders whose submit outcome is unknown, by client order id — never by resending.
+
+A submit that timed out, got a 5xx / -1007, or lost its connection after sending may or
+may not have reached the matching engine. The venue is asked for the client order id
+until it answers: found → the order takes the venue's state; not found → it is proven
+never placed only once the request can no longer arrive (its timestamp + recvWindow has
+passed, after which the matching engine rejects it with -5028) and the read-after-write
+window has passed too (a just-accepted order may briefly answer -2013).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Callable
+
+import attrs
+
+from oexec.errors import ErrorCode, VenueError, VenueOrderNotFoundError
+from oexec.models import Order, OrderState
+from oexec.service.apply import apply_venue_order, with_state
+from oexec.service.ports import Venue
+from oexec.service.writer import OrderWriter
+
+log = logging.getLogger("oexec.resolver")
+
+
+@attrs.frozen
+class ResolverPolicy:
+    recv_window_ms: int = 5000
+    read_after_write_ms: int = 5000  # -2013 within this long after sending means "not yet"
+    first_delay_s: float = 0.05
+    max_delay_s: float = 2.0
+    give_up_after_s: float = 300.0  # then stays UNKNOWN and is left to reconciliation
+
+
+def proven_never_placed(sent_at_ms: int, now_ms: int, policy: ResolverPolicy) -> bool:
+    """A not-found answer proves nothing until the request could no longer be accepted."""
+    return now_ms >= sent_at_ms + policy.recv_window_ms + policy.read_after_write_ms
+
+
+class UnknownOutcomeResolver:
+    def __init__(
+        self,
+        venue: Venue,
+        writer: OrderWriter,
+        policy: ResolverPolicy,
+        *,
+        now_ms: Callable[[], int] = lambda: int(time.time() * 1000),
+        on_resolved: Callable[[Order, float], None] | None = None,
+    ) -> None:
+        self.venue = venue
+        self.writer = writer
+        self.policy = policy
+        self.now_ms = now_ms
+        self.on_resolved = on_resolved
+        self._tasks: dict[str, asyncio.Task[Order]] = {}
+
+    def resolve_in_background(self, order: Order, sent_at_ms: int) -> asyncio.Task[Order]:
+        task = self._tasks.get(order.id)
+        if task is None or task.done():
+            task = asyncio.get_running_loop().create_task(self.resolve(order, sent_at_ms))
+            self._tasks[order.id] = task
+            task.add_done_callback(lambda _t, oid=order.id: self._tasks.pop(oid, None))
+        return task
+
+    @property
+    def pending(self) -> int:
+        return len(self._tasks)
+
+    async def resolve(self, order: Order, sent_at_ms: int) -> Order:
+        """Query until the venue's truth is known; returns the order as stored."""
+        started = time.monotonic()
+        delay = self.policy.first_delay_s
+        while True:
+            try:
+                venue_order = await self.venue.query_order(
+                    order.symbol, client_order_id=order.client_order_id
+                )
+            except VenueOrderNotFoundError:
+                if proven_never_placed(sent_at_ms, self.now_ms(), self.policy):
+                    order, _ = await self.writer.update(
+                        order,
+                        lambda o: (
+                            with_state(
+                                o,
+                                OrderState.REJECTED,
+                                self.now_ms(),
+                                error_code=ErrorCode.VENUE_UNKNOWN_OUTCOME.value,
+                                error_message="never reached the venue (resolved by client id)",
+                            )
+                            if o.state in (OrderState.UNKNOWN, OrderState.SUBMITTING)
+                            else None
+                        ),
+                        reason="resolver: proven never placed",
+                    )
+                    self._done(order, started)
+                    return order
+            except VenueError as exc:
+                log.info("resolving %s: venue not answering yet (%s)", order.id, exc.code)
+            else:
+                now = self.now_ms()
+                order, _ = await self.writer.update(
+                    order,
+                    lambda o: apply_venue_order(o, venue_order, now),
+                    reason="resolver: found by client order id",
+                )
+                self._done(order, started)
+                return order
+            if time.monotonic() - started > self.policy.give_up_after_s:
+                log.error("order %s still unknown after %.0fs", order.id, time.monotonic() - started)
+                return order
+            await asyncio.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, self.policy.max_delay_s)
+
+    def _done(self, order: Order, started: float) -> None:
+        if self.on_resolved is not None:
+            self.on_resolved(order, time.monotonic() - started)
+
+    async def stop(self, timeout_s: float = 5.0) -> None:
+        tasks = list(self._tasks.values())
+        if not tasks:
+            return
+        _, pending = await asyncio.wait(tasks, timeout=timeout_s)
+        for task in pending:
+            task.cancel()

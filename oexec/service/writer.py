@@ -1,0 +1,97 @@
+"""The one place order changes are stored and announced.
+
+Every writer (submit path, user-data stream, poller, resolver, reconciliation) goes
+through ``OrderWriter.update``: it serialises changes per order inside this process,
+uses the store's version compare-and-set across processes, re-reads and re-applies on a
+conflict, and publishes exactly the events the state change implies (so ``order.filled``
+is announced once, by whoever moved the order to FILLED).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from oexec.errors import StoreConflictError
+from oexec.models import Order, OrderState
+from oexec.models.serde import order_to_dict
+from oexec.service.apply import event_topics
+from oexec.service.ports import EventSink, OrderStore
+
+log = logging.getLogger("oexec.writer")
+
+OrderChange = Callable[[Order], Order | None]
+ChangeListener = Callable[[Order | None, Order], None]
+MAX_CAS_RETRIES = 8
+
+
+class OrderWriter:
+    def __init__(
+        self,
+        store: OrderStore,
+        events: EventSink,
+        *,
+        listeners: list[ChangeListener] | None = None,
+    ) -> None:
+        self.store = store
+        self.events = events
+        self.listeners: list[ChangeListener] = list(listeners or [])
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def _lock(self, order_id: str) -> asyncio.Lock:
+        lock = self._locks.get(order_id)
+        if lock is None:
+            lock = self._locks[order_id] = asyncio.Lock()
+        return lock
+
+    async def announce(self, before: Order | None, after: Order) -> None:
+        """Publish the events for a stored change and tell local listeners."""
+        for listener in self.listeners:
+            listener(before, after)
+        topics = (
+            event_topics(before.state, after.state)
+            if before is not None
+            else (["order.rejected"] if after.state is OrderState.REJECTED else [])
+        )
+        if not topics:
+            return
+        payload = {"order": order_to_dict(after)}
+        for topic in topics:
+            await self.events.publish(topic, payload)
+
+    async def commit(self, before: Order, after: Order, *, reason: str) -> Order:
+        """Store ``after`` (version = before.version + 1) and announce it.
+
+        Raises StoreConflictError when another writer got there first; use ``update`` when
+        that can happen.
+        """
+        await self.store.save(after, reason=reason)
+        await self.announce(before, after)
+        if after.is_terminal:
+            self._locks.pop(after.id, None)
+        return after
+
+    async def update(
+        self, order: Order, change: OrderChange, *, reason: str
+    ) -> tuple[Order, bool]:
+        """Apply ``change`` to the latest stored version of ``order``; retry on conflicts.
+
+        Returns (order as stored now, whether this call changed it).
+        """
+        async with self._lock(order.id):
+            current = order
+            for _ in range(MAX_CAS_RETRIES):
+                updated = change(current)
+                if updated is None:
+                    return current, False
+                try:
+                    return await self.commit(current, updated, reason=reason), True
+                except StoreConflictError:
+                    latest = await self.store.get(order.id)
+                    if latest is None:
+                        raise
+                    current = latest
+            raise StoreConflictError(
+                f"order {order.id}: too many concurrent writers", details={"order_id": order.id}
+            )
