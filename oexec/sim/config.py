@@ -122,10 +122,6 @@ def _structure_decimal(value: object, _: type) -> Decimal:
 
 _converter = cattrs.Converter(forbid_extra_keys=True)
 _converter.register_structure_hook(Decimal, _structure_decimal)
-_converter.register_structure_hook(
-    dict[str, dict[str, str]],
-    lambda value, _: {str(k): {str(f): str(v) for f, v in d.items()} for k, d in value.items()},
-)
 
 
 def validate(config: SimConfig) -> SimConfig:
