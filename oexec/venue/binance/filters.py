@@ -85,7 +85,7 @@ def _known(cls: type[_T], values: object) -> frozenset[_T]:
 
 def parse_symbol(data: Mapping[str, Any]) -> SymbolRules:
     fields: dict[str, Any] = {}
-    filters = data.get("filters") or []
+    filters = data.get("filters", [])
     if not isinstance(filters, list):
         raise VenueParseError("symbol filters is not a list")
     for item in filters:

@@ -1,0 +1,17 @@
+"""Binance USDⓈ-M futures adapter: ``BinanceUsdmVenue`` (Venue) and ``BinanceUserStream``."""
+
+from oexec.venue.binance.adapter import BinanceUsdmVenue
+from oexec.venue.binance.errors import ListenKeyExpiredError
+from oexec.venue.binance.parsing import VenueParseError
+from oexec.venue.binance.transport import NullGate
+from oexec.venue.binance.userstream import BinanceUserStream, StreamGap, StreamItem
+
+__all__ = [
+    "BinanceUserStream",
+    "BinanceUsdmVenue",
+    "ListenKeyExpiredError",
+    "NullGate",
+    "StreamGap",
+    "StreamItem",
+    "VenueParseError",
+]
