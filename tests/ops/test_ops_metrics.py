@@ -8,7 +8,8 @@ from decimal import Decimal
 import pytest
 from prometheus_client import REGISTRY
 
-from oexec.models.enums import OrderState
+from oexec.models import Fill, Order
+from oexec.models.enums import OrderState, OrderType, Side
 from oexec.ops.metrics import (
     LATENCY_BUCKETS,
     Liquidity,
@@ -19,6 +20,44 @@ from oexec.ops.metrics import (
 )
 
 Labels = dict[str, str]
+
+
+def order(state: OrderState, oid: str = "o-1", **kw: object) -> Order:
+    fields: dict[str, object] = {
+        "id": oid,
+        "request_id": "r-" + oid,
+        "client_order_id": "c-" + oid,
+        "symbol": "BTCUSDT",
+        "side": Side.BUY,
+        "type": OrderType.LIMIT,
+        "quantity": Decimal("0.010"),
+        "price": Decimal("50000.0"),
+        "state": state,
+        "created_at": 1,
+        "updated_at": 2,
+    }
+    fields.update(kw)
+    return Order(**fields)  # type: ignore[arg-type]
+
+
+def fill(is_maker: bool, commission: str = "0.01") -> Fill:
+    return Fill(
+        order_id="o-1",
+        exchange_order_id="42",
+        client_order_id="c-o-1",
+        symbol="BTCUSDT",
+        side=Side.BUY,
+        trade_id=7,
+        price=Decimal("50000"),
+        quantity=Decimal("0.002"),
+        commission=Decimal(commission),
+        commission_asset="USDT",
+        is_maker=is_maker,
+        realized_pnl=Decimal(0),
+        time=3,
+    )
+
+
 # (what to call, sample name, labels, expected value after one call)
 EVENTS: list[tuple[Callable[[Metrics], None], str, Labels, float]] = [
     (
@@ -46,19 +85,19 @@ EVENTS: list[tuple[Callable[[Metrics], None], str, Labels, float]] = [
         1,
     ),
     (
-        lambda m: m.breaker_transition("venue", "closed", "open"),
+        lambda m: m.breaker_transition("closed", "open"),
         "circuit_breaker_state",
         {"name": "venue"},
         2,
     ),
     (
-        lambda m: m.breaker_transition("venue", "closed", "open"),
+        lambda m: m.breaker_transition("closed", "open"),
         "circuit_breaker_transitions_total",
         {"name": "venue", "from_state": "closed", "to_state": "open"},
         1,
     ),
     (
-        lambda m: m.set_breaker_failures("venue", 4),
+        lambda m: m.set_breaker_failures(4),
         "circuit_breaker_failures",
         {"name": "venue"},
         4,
@@ -102,23 +141,23 @@ EVENTS: list[tuple[Callable[[Metrics], None], str, Labels, float]] = [
     ),
     (lambda m: m.cache_hit(), "cache_hits_total", {}, 1),
     (lambda m: m.cache_miss(), "cache_misses_total", {}, 1),
-    (lambda m: m.set_in_flight(3), "requests_in_flight", {}, 3),
+    (lambda m: m.inflight(3), "requests_in_flight", {}, 3),
     (lambda m: m.set_queued(9), "requests_queued", {}, 9),
-    (lambda m: m.busy_rejected(), "requests_busy_rejected_total", {}, 1),
+    (lambda m: m.busy(), "requests_busy_rejected_total", {}, 1),
     (
-        lambda m: m.request_completed("place", 0.002, "RATE_LIMITED"),
+        lambda m: m.request("place", "RATE_LIMITED", 0.002),
         "requests_total",
         {"op": "place", "code": "RATE_LIMITED"},
         1,
     ),
     (
-        lambda m: m.request_completed("cancel", 0.002),
+        lambda m: m.request("cancel", "ok", 0.002),
         "request_duration_seconds_count",
         {"op": "cancel"},
         1,
     ),
     (
-        lambda m: m.stage_latency(Stage.RISK, 0.00004),
+        lambda m: m.stage(Stage.RISK, 0.00004),
         "pipeline_stage_duration_seconds_bucket",
         {"stage": "risk", "le": "5e-05"},
         1,
@@ -126,9 +165,14 @@ EVENTS: list[tuple[Callable[[Metrics], None], str, Labels, float]] = [
     (lambda m: m.set_user_stream_lag(0.25), "user_stream_lag_seconds", {}, 0.25),
     (lambda m: m.user_stream_reconnected(), "user_stream_reconnects_total", {}, 1),
     (lambda m: m.set_user_stream_connected(True), "user_stream_connected", {}, 1),
-    (lambda m: m.set_unknown_outcome(2), "orders_unknown_outcome", {}, 2),
     (
-        lambda m: m.unknown_outcome_resolved(1.5, "found"),
+        lambda m: m.order_change(None, order(OrderState.UNKNOWN)),
+        "orders_unknown_outcome",
+        {},
+        1,
+    ),
+    (
+        lambda m: m.unknown_resolved(1.5, "found"),
         "unknown_outcome_resolution_seconds_count",
         {"outcome": "found"},
         1,
@@ -141,7 +185,7 @@ EVENTS: list[tuple[Callable[[Metrics], None], str, Labels, float]] = [
         1,
     ),
     (
-        lambda m: m.fill(
+        lambda m: m.record_fill(
             "BTCUSDT",
             Liquidity.MAKER,
             notional=Decimal("100.5"),
@@ -153,7 +197,7 @@ EVENTS: list[tuple[Callable[[Metrics], None], str, Labels, float]] = [
         1,
     ),
     (
-        lambda m: m.fill(
+        lambda m: m.record_fill(
             "BTCUSDT",
             Liquidity.TAKER,
             notional=Decimal("-100.5"),
@@ -165,7 +209,7 @@ EVENTS: list[tuple[Callable[[Metrics], None], str, Labels, float]] = [
         100.5,
     ),
     (
-        lambda m: m.fill(
+        lambda m: m.record_fill(
             "ETHUSDT",
             Liquidity.TAKER,
             notional=Decimal("50"),
@@ -269,7 +313,7 @@ def test_breaker_state_spellings() -> None:
 
 def test_set_breaker_state_does_not_count_a_transition() -> None:
     m = Metrics()
-    m.set_breaker_state("venue", "half-opened")
+    m.set_breaker_state("half-opened")
     assert m.registry.get_sample_value("circuit_breaker_state", {"name": "venue"}) == 1
     assert not [
         s
@@ -291,3 +335,71 @@ def test_label_children_are_cached() -> None:
         )
         == 2
     )
+
+
+def test_fill_hook_takes_the_model() -> None:
+    m = Metrics()
+    m.fill(fill(is_maker=True))
+    m.fill(fill(is_maker=False, commission="0.04"))
+    value = m.registry.get_sample_value
+    assert value("fills_total", {"symbol": "BTCUSDT", "liquidity": "maker"}) == 1
+    assert value("fill_notional_total", {"symbol": "BTCUSDT", "liquidity": "taker"}) == 100
+    assert value("fees_total", {"asset": "USDT", "liquidity": "taker"}) == pytest.approx(0.04)
+
+
+def test_order_change_counts_lifecycle() -> None:
+    m = Metrics()
+    value = m.registry.get_sample_value
+    placed = {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT"}
+    m.order_change(None, order(OrderState.PENDING))
+    m.order_change(order(OrderState.PENDING), order(OrderState.SUBMITTING))
+    assert value("orders_placed_total", placed) is None
+    assert value("open_orders", {"state": "SUBMITTING"}) == 1
+    m.order_change(order(OrderState.SUBMITTING), order(OrderState.NEW))
+    assert value("orders_placed_total", placed) == 1
+    m.order_change(order(OrderState.NEW), order(OrderState.PARTIALLY_FILLED))
+    m.order_change(order(OrderState.PARTIALLY_FILLED), order(OrderState.FILLED))
+    assert value("orders_placed_total", placed) == 1
+    assert value("orders_filled_total", {"symbol": "BTCUSDT", "side": "BUY"}) == 1
+    for state in ("SUBMITTING", "NEW", "PARTIALLY_FILLED"):
+        assert value("open_orders", {"state": state}) == 0
+    assert m.orders.recent[0]["state"] == "FILLED"
+    assert len(m.orders.recent) == 5
+
+
+def test_order_change_rejections_and_unknown() -> None:
+    m = Metrics()
+    value = m.registry.get_sample_value
+    m.order_change(None, order(OrderState.REJECTED, "o-2", error_code="PRICE_TICK"))
+    m.order_change(None, order(OrderState.REJECTED, "o-3"))
+    assert value("orders_rejected_total", {"symbol": "BTCUSDT", "reason": "PRICE_TICK"}) == 1
+    assert value("orders_rejected_total", {"symbol": "BTCUSDT", "reason": "UNSPECIFIED"}) == 1
+    m.order_change(order(OrderState.SUBMITTING), order(OrderState.UNKNOWN))
+    assert value("orders_unknown_outcome") == 1
+    m.order_change(order(OrderState.UNKNOWN), order(OrderState.CANCELED))
+    assert value("orders_unknown_outcome") == 0
+    assert value("orders_placed_total", {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT"}) == 1
+    # a repeated report of the same state counts nothing
+    m.order_change(order(OrderState.CANCELED), order(OrderState.CANCELED))
+    assert value("orders_placed_total", {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT"}) == 1
+
+
+def test_seeded_orders_never_drive_counts_negative() -> None:
+    m = Metrics()
+    m.seed_orders([order(OrderState.NEW, "a"), order(OrderState.NEW, "b")])
+    assert m.registry.get_sample_value("open_orders", {"state": "NEW"}) == 2
+    # "before" missed by us (None) still moves the tracked state of "a"
+    m.order_change(None, order(OrderState.CANCELED, "a"))
+    m.order_change(None, order(OrderState.CANCELED, "never-seen"))
+    assert m.registry.get_sample_value("open_orders", {"state": "NEW"}) == 1
+    assert m.orders.open_count() == 1
+
+
+def test_unknown_stage_name_gets_its_own_label() -> None:
+    m = Metrics()
+    m.stage("validation", 0.0001)
+    m.stage("custom", 0.0001)
+    m.stage("custom", 0.0001)
+    value = m.registry.get_sample_value
+    assert value("pipeline_stage_duration_seconds_count", {"stage": "validation"}) == 1
+    assert value("pipeline_stage_duration_seconds_count", {"stage": "custom"}) == 2
