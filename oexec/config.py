@@ -52,6 +52,9 @@ class StoreConfig:
     sqlite_path: str = "oexec.sqlite"
     idempotency_ttl_s: int = 86_400
     order_ttl_s: int = 30 * 86_400
+    redis_timeout_s: float = 2.0  # connect/read timeout and wait for a pooled connection
+    redis_max_connections: int = 64  # one pool per daemon
+    sqlite_synchronous: str = "FULL"  # FULL: a returned write survives power loss; NORMAL: not
 
 
 @attrs.frozen

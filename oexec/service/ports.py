@@ -44,6 +44,10 @@ class OrderStore(Protocol):
     - ``add_fill`` returns False when (symbol, trade_id) was already recorded.
     """
 
+    async def start(self) -> None:
+        """Connect/open and check the backend once; raises StoreError if it is unusable."""
+        ...
+
     async def claim(self, order: Order, ttl_s: int) -> ClaimResult: ...
 
     async def save(self, order: Order, *, reason: str = "") -> None: ...
@@ -68,6 +72,10 @@ class OrderStore(Protocol):
     async def get_by_client_order_id(self, client_order_id: str) -> Order | None: ...
 
     async def open_orders(self, symbol: str | None = None) -> list[Order]: ...
+
+    async def open_order_count(self, symbol: str | None = None) -> int:
+        """How many non-terminal orders (all, or of ``symbol``): an index count, no scan."""
+        ...
 
     async def history(
         self,

@@ -1,0 +1,91 @@
+"""Every Redis key and TTL the store uses, in one place (arq-style constants).
+
+All keys hang under a configurable prefix (default ``oexec:``) so tests and several
+deployments can share one Redis. For Redis Cluster put a hash tag in the prefix
+(``{oexec}:``): the Lua scripts touch several keys at once, which Cluster only allows
+within one slot.
+
+Layout (``P`` = prefix):
+
+==============================  ======  =====================================  =========
+key                             type    value                                  TTL
+==============================  ======  =====================================  =========
+P order:{id}                    hash    ``v`` version, ``o`` order JSON         order TTL
+P idempotency:{request_id}      string  order id                               claim TTL
+P reply:{request_id}            string  cached reply bytes                     reply TTL
+P coid:{client_order_id}        string  order id                               order TTL
+P open / P open:{symbol}        set     ids of non-terminal orders             none
+P history / P history:{symbol}  zset    ids scored by created_at (ms)          trimmed
+P states:{id}                   list    JSON {state, version, at, reason}      order TTL
+P fill:{symbol}:{trade_id}      string  order id (dedupe marker)               order TTL
+P fills:{order_id}              list    fill JSON, in arrival order            order TTL
+==============================  ======  =====================================  =========
+
+Indexes carry no TTL: the history zsets are trimmed by score on every claim, and ids
+whose order expired are dropped lazily when a read meets them.
+"""
+
+from __future__ import annotations
+
+DEFAULT_PREFIX = "oexec:"
+
+#: How long an order record (and its state history, fills, client-id map) lives.
+ORDER_TTL_S = 30 * 86_400
+#: How long a request_id stays claimed (and its reply cached).
+IDEMPOTENCY_TTL_S = 86_400
+
+ORDER = "order:"
+IDEMPOTENCY = "idempotency:"
+REPLY = "reply:"
+CLIENT_ORDER_ID = "coid:"
+OPEN = "open"
+HISTORY = "history"
+STATES = "states:"
+FILL = "fill:"
+FILLS = "fills:"
+
+#: Fields of the ``order:{id}`` hash.
+FIELD_VERSION = "v"
+FIELD_BODY = "o"
+
+
+class Keys:
+    """Builds the keys of one deployment (one prefix)."""
+
+    __slots__ = ("prefix",)
+
+    def __init__(self, prefix: str = DEFAULT_PREFIX) -> None:
+        self.prefix = prefix
+
+    def order(self, order_id: str) -> str:
+        return f"{self.prefix}{ORDER}{order_id}"
+
+    @property
+    def order_prefix(self) -> str:
+        """``order:`` with the prefix; Lua appends an id it read from Redis."""
+        return f"{self.prefix}{ORDER}"
+
+    def idempotency(self, request_id: str) -> str:
+        return f"{self.prefix}{IDEMPOTENCY}{request_id}"
+
+    def reply(self, request_id: str) -> str:
+        return f"{self.prefix}{REPLY}{request_id}"
+
+    def client_order_id(self, client_order_id: str) -> str:
+        return f"{self.prefix}{CLIENT_ORDER_ID}{client_order_id}"
+
+    def open(self, symbol: str | None = None) -> str:
+        return f"{self.prefix}{OPEN}" if symbol is None else f"{self.prefix}{OPEN}:{symbol}"
+
+    def history(self, symbol: str | None = None) -> str:
+        base = f"{self.prefix}{HISTORY}"
+        return base if symbol is None else f"{base}:{symbol}"
+
+    def states(self, order_id: str) -> str:
+        return f"{self.prefix}{STATES}{order_id}"
+
+    def fill(self, symbol: str, trade_id: int) -> str:
+        return f"{self.prefix}{FILL}{symbol}:{trade_id}"
+
+    def fills(self, order_id: str) -> str:
+        return f"{self.prefix}{FILLS}{order_id}"

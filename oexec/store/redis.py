@@ -1,0 +1,358 @@
+"""RedisStore: the shared, production OrderStore (several daemons on one Redis).
+
+Every mutating operation is one Lua script (oexec/store/redis_scripts.py), so it is one
+round trip and atomic across all daemons sharing the Redis: of N concurrent claims of a
+request_id exactly one wins wherever they come from (issue 8), ``save`` is a
+compare-and-set on the version, and ``add_fill`` records a (symbol, trade_id) once.
+
+The client never retries a command by itself: a write whose reply was lost might have
+landed, and only the caller knows whether repeating it is safe. Instead the scripts make
+the obvious retries harmless: a repeated claim of the same order finds its own id and
+reports a win; a repeated save of identical bytes succeeds without a second history
+entry. Every Redis failure surfaces as StoreError(STORE_UNAVAILABLE), never a raw redis
+exception; a stale pooled connection is caught by a PING before use after idling.
+
+Durability is Redis's: with appendonly + ``appendfsync everysec`` (recommended) a crash
+of the Redis host loses at most about one second of writes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+from urllib.parse import unquote, urlsplit
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+from oexec.errors import ErrorCode, StoreError
+from oexec.models import Fill, Order
+from oexec.service.ports import ClaimResult
+from oexec.store import codec, failures
+from oexec.store import redis_scripts as lua
+from oexec.store.keys import DEFAULT_PREFIX, FIELD_BODY, ORDER_TTL_S, Keys
+
+T = TypeVar("T")
+ScriptArg = bytes | str | int | float
+
+#: An idle pooled connection is PINGed before reuse after this many seconds.
+HEALTH_CHECK_INTERVAL_S = 15
+SENTINEL_SCHEME = "redis+sentinel"
+
+
+def _no_retry() -> Retry:
+    return Retry(NoBackoff(), 0)
+
+
+def connect(url: str, *, timeout_s: float, max_connections: int) -> aioredis.Redis:
+    """A client on one blocking pool for ``redis://``, ``rediss://``, ``unix://`` or
+    ``redis+sentinel://[password@]host:port[,host:port]/service[/db]`` URLs.
+
+    No connection is made here; the first command connects.
+    """
+    options: dict[str, Any] = {
+        "socket_timeout": timeout_s,
+        "socket_connect_timeout": timeout_s,
+        "health_check_interval": HEALTH_CHECK_INTERVAL_S,
+        "retry": _no_retry(),
+    }
+    if url.startswith(SENTINEL_SCHEME + "://"):
+        return _sentinel_master(url, options, max_connections)
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url, max_connections=max_connections, timeout=timeout_s, **options
+    )
+    return aioredis.Redis(connection_pool=pool, retry=_no_retry())
+
+
+def parse_sentinel_url(url: str) -> tuple[list[tuple[str, int]], str, int, str | None]:
+    """``redis+sentinel://[:password@]h1:p1,h2:p2/service[/db]`` -> (sentinels, service,
+    db, password). Raises StoreError on a malformed URL."""
+    parts = urlsplit(url)
+    userinfo, _, hosts = parts.netloc.rpartition("@")
+    password = unquote(userinfo.partition(":")[2] or userinfo) or None
+    path = [p for p in parts.path.split("/") if p]
+    try:
+        sentinels = [(h, int(p)) for h, _, p in (hp.rpartition(":") for hp in hosts.split(","))]
+        if not path or not all(h for h, _ in sentinels):
+            raise ValueError("service name and host:port required")
+        db = int(path[1]) if len(path) > 1 else 0
+    except ValueError as exc:
+        raise StoreError(f"bad sentinel URL: {exc}", code=ErrorCode.INTERNAL) from None
+    return sentinels, path[0], db, password
+
+
+def _sentinel_master(url: str, options: dict[str, Any], max_connections: int) -> aioredis.Redis:
+    sentinels, service, db, password = parse_sentinel_url(url)
+    sentinel = Sentinel(  # type: ignore[no-untyped-call]
+        sentinels,
+        sentinel_kwargs={"socket_timeout": options["socket_timeout"]},
+        password=password,
+        db=db,
+        max_connections=max_connections,
+        **options,
+    )
+    client: aioredis.Redis = sentinel.master_for(service, retry=_no_retry())
+    return client
+
+
+class RedisStore:
+    """OrderStore on Redis. One instance per daemon; one connection pool per instance."""
+
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        *,
+        prefix: str = DEFAULT_PREFIX,
+        order_ttl_s: int = ORDER_TTL_S,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._redis = client
+        self._keys = Keys(prefix)
+        self._order_ttl_s = order_ttl_s
+        self._clock = clock
+        self._claim = client.register_script(lua.CLAIM)
+        self._save = client.register_script(lua.SAVE)
+        self._add_fill = client.register_script(lua.ADD_FILL)
+        self._get_via = client.register_script(lua.GET_VIA)
+        self._open = client.register_script(lua.OPEN_ORDERS)
+        self._open_count = client.register_script(lua.OPEN_COUNT)
+        self._history = client.register_script(lua.HISTORY)
+        self._release = client.register_script(lua.RELEASE)
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        *,
+        prefix: str = DEFAULT_PREFIX,
+        order_ttl_s: int = ORDER_TTL_S,
+        timeout_s: float = 2.0,
+        max_connections: int = 64,
+    ) -> RedisStore:
+        client = connect(url, timeout_s=timeout_s, max_connections=max_connections)
+        return cls(client, prefix=prefix, order_ttl_s=order_ttl_s)
+
+    @property
+    def keys(self) -> Keys:
+        return self._keys
+
+    async def start(self) -> None:
+        """Check Redis is reachable (fail fast at start-up); raises StoreError."""
+        await self.ping()
+
+    # --- writes -------------------------------------------------------------------------
+    async def claim(self, order: Order, ttl_s: int) -> ClaimResult:
+        """Claim ``order.request_id`` and write ``order`` with its indexes, atomically.
+
+        Raises StoreError if Redis fails (the claim may or may not have landed: a repeat
+        with the same order then reports the win), StoreConflictError if ``order.id``
+        is already stored under another request.
+        """
+        k = self._keys
+        keys = [
+            k.idempotency(order.request_id),
+            k.order(order.id),
+            k.client_order_id(order.client_order_id),
+            k.open(),
+            k.open(order.symbol),
+            k.history(),
+            k.history(order.symbol),
+            k.states(order.id),
+            k.reply(order.request_id),
+        ]
+        args: list[ScriptArg] = [
+            order.id,
+            ttl_s,
+            codec.encode_order(order),
+            order.version,
+            self._order_ttl_s,
+            order.created_at,
+            _flag(not order.is_terminal),
+            codec.state_entry(order, "claim"),
+            k.order_prefix,
+            self._history_cutoff_ms(),
+        ]
+        result = await self._run("claim", self._claim(keys=keys, args=args))
+        status = int(result[0])
+        if status == lua.WON:
+            return ClaimResult(claimed=True, order=order)
+        if status == lua.ID_TAKEN:
+            raise failures.id_taken(order)
+        existing_id, body, reply = _text(result[1]), result[2], result[3]
+        if body is None:
+            raise failures.claim_orphaned(order.request_id, existing_id)
+        if existing_id == order.id:  # our own earlier attempt landed
+            return ClaimResult(claimed=True, order=codec.decode_order(body))
+        return ClaimResult(claimed=False, order=codec.decode_order(body), reply=reply)
+
+    async def save(self, order: Order, *, reason: str = "") -> None:
+        """Write ``order`` if the stored version is ``order.version - 1``.
+
+        Raises StoreConflictError otherwise (or if the order is not stored), StoreError
+        if Redis fails.
+        """
+        k = self._keys
+        keys = [
+            k.order(order.id),
+            k.open(),
+            k.open(order.symbol),
+            k.states(order.id),
+            k.client_order_id(order.client_order_id),
+        ]
+        args: list[ScriptArg] = [
+            codec.encode_order(order),
+            order.version,
+            self._order_ttl_s,
+            _flag(not order.is_terminal),
+            order.id,
+            codec.state_entry(order, reason),
+        ]
+        result = await self._run("save", self._save(keys=keys, args=args))
+        status = int(result[0])
+        if status == lua.WON:
+            return
+        stored = int(result[1]) if status == lua.LOST else None
+        raise failures.version_conflict(order, stored)
+
+    async def release(self, order: Order) -> bool:
+        """Undo the claim of ``order`` if it is still stored at ``order.version``."""
+        k = self._keys
+        keys = [
+            k.order(order.id),
+            k.idempotency(order.request_id),
+            k.client_order_id(order.client_order_id),
+            k.open(),
+            k.open(order.symbol),
+            k.history(),
+            k.history(order.symbol),
+            k.states(order.id),
+            k.reply(order.request_id),
+        ]
+        args: list[ScriptArg] = [order.version, order.id]
+        return bool(await self._run("release", self._release(keys=keys, args=args)))
+
+    async def save_reply(self, request_id: str, reply: bytes, ttl_s: int) -> None:
+        await self._run(
+            "save_reply", self._redis.set(self._keys.reply(request_id), reply, ex=ttl_s)
+        )
+
+    async def add_fill(self, fill: Fill) -> bool:
+        keys = [self._keys.fill(fill.symbol, fill.trade_id), self._keys.fills(fill.order_id)]
+        args: list[ScriptArg] = [fill.order_id, codec.encode_fill(fill), self._order_ttl_s]
+        return bool(await self._run("add_fill", self._add_fill(keys=keys, args=args)))
+
+    # --- reads --------------------------------------------------------------------------
+    async def get_reply(self, request_id: str) -> bytes | None:
+        reply = await self._run("get_reply", self._redis.get(self._keys.reply(request_id)))
+        return None if reply is None else _bytes(reply)
+
+    async def get(self, order_id: str) -> Order | None:
+        body = await self._run(
+            "get",
+            self._redis.hget(self._keys.order(order_id), FIELD_BODY),
+        )
+        return None if body is None else codec.decode_order(body)
+
+    async def get_by_request_id(self, request_id: str) -> Order | None:
+        return await self._get_via_pointer(self._keys.idempotency(request_id))
+
+    async def get_by_client_order_id(self, client_order_id: str) -> Order | None:
+        return await self._get_via_pointer(self._keys.client_order_id(client_order_id))
+
+    async def open_orders(self, symbol: str | None = None) -> list[Order]:
+        """Non-terminal orders (including ones not yet sent), oldest first."""
+        bodies = await self._run(
+            "open_orders",
+            self._open(keys=[self._keys.open(symbol)], args=[self._keys.order_prefix]),
+        )
+        orders = [codec.decode_order(b) for b in bodies]
+        orders.sort(key=lambda o: (o.created_at, o.id))
+        return orders
+
+    async def open_order_count(self, symbol: str | None = None) -> int:
+        count = await self._run(
+            "open_order_count",
+            self._open_count(keys=[self._keys.open(symbol)], args=[self._keys.order_prefix]),
+        )
+        return int(count)
+
+    async def history(
+        self,
+        symbol: str | None = None,
+        *,
+        limit: int = 100,
+        start_ms: int | None = None,
+        end_ms: int | None = None,
+    ) -> list[Order]:
+        """Orders created in [start_ms, end_ms], newest first, at most ``limit``."""
+        if limit <= 0:
+            return []
+        args: list[ScriptArg] = [
+            self._keys.order_prefix,
+            "+inf" if end_ms is None else end_ms,
+            "-inf" if start_ms is None else start_ms,
+            limit,
+        ]
+        bodies = await self._run(
+            "history", self._history(keys=[self._keys.history(symbol)], args=args)
+        )
+        return [codec.decode_order(b) for b in bodies]
+
+    async def state_history(self, order_id: str) -> list[dict[str, Any]]:
+        entries = await self._run(
+            "state_history",
+            self._redis.lrange(self._keys.states(order_id), 0, -1),
+        )
+        return [codec.decode_state_entry(e) for e in entries]
+
+    async def fills(self, order_id: str) -> list[Fill]:
+        entries = await self._run(
+            "fills",
+            self._redis.lrange(self._keys.fills(order_id), 0, -1),
+        )
+        return [codec.decode_fill(e) for e in entries]
+
+    async def ping(self) -> None:
+        await self._run("ping", self._redis.ping())
+
+    async def close(self) -> None:
+        pool = self._redis.connection_pool
+        await self._redis.aclose()
+        await pool.aclose()
+
+    # --- helpers ------------------------------------------------------------------------
+    async def _get_via_pointer(self, pointer: str) -> Order | None:
+        body = await self._run(
+            "lookup", self._get_via(keys=[pointer], args=[self._keys.order_prefix])
+        )
+        return None if body is None else codec.decode_order(body)
+
+    def _history_cutoff_ms(self) -> int:
+        return int((self._clock() - self._order_ttl_s) * 1000)
+
+    @staticmethod
+    async def _run(op: str, awaitable: Awaitable[T]) -> T:
+        """Await a Redis call; any Redis or socket failure becomes StoreError."""
+        try:
+            return await awaitable
+        except (RedisError, OSError, TimeoutError) as exc:
+            raise StoreError(
+                f"redis {op} failed: {type(exc).__name__}: {exc}",
+                details={"op": op},
+            ) from exc
+
+
+def _flag(value: bool) -> str:
+    return "1" if value else "0"
+
+
+def _bytes(value: bytes | str) -> bytes:
+    return value.encode() if isinstance(value, str) else value
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -1,0 +1,344 @@
+"""The synchronous SQLite side of SqliteStore: schema and one method per store operation.
+
+Every method runs on the store's single worker thread (see oexec/store/sqlite.py) and is
+one transaction. Writes use ``BEGIN IMMEDIATE`` so that two processes sharing the file
+serialise on the write lock before they read, which makes the read-check-write of a
+claim or a save atomic across processes too; ``claims.request_id`` is the primary key, so
+even a bug cannot store two claims of one request.
+
+Expiry mirrors the Redis TTLs: rows carry ``expires_at`` (ms), reads ignore expired rows,
+and ``purge`` deletes them (at open and then at most once per ``PURGE_INTERVAL_S``). As in
+Redis, ``history`` covers orders created within the order TTL of now.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from oexec.models import Fill, Order
+from oexec.service.ports import ClaimResult
+from oexec.store import codec, failures
+
+PURGE_INTERVAL_S = 3600
+BUSY_TIMEOUT_MS = 5000
+SYNCHRONOUS_MODES = ("OFF", "NORMAL", "FULL", "EXTRA")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS orders (
+    id TEXT PRIMARY KEY,
+    request_id TEXT NOT NULL,
+    client_order_id TEXT NOT NULL,
+    symbol TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    version INTEGER NOT NULL,
+    is_open INTEGER NOT NULL,
+    body BLOB NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS orders_history ON orders (created_at, id);
+CREATE INDEX IF NOT EXISTS orders_symbol_history ON orders (symbol, created_at, id);
+CREATE INDEX IF NOT EXISTS orders_open ON orders (created_at, id) WHERE is_open = 1;
+CREATE INDEX IF NOT EXISTS orders_symbol_open ON orders (symbol, created_at, id)
+    WHERE is_open = 1;
+CREATE INDEX IF NOT EXISTS orders_client_order_id ON orders (client_order_id, created_at);
+CREATE INDEX IF NOT EXISTS orders_expires ON orders (expires_at);
+CREATE TABLE IF NOT EXISTS claims (
+    request_id TEXT PRIMARY KEY,
+    order_id TEXT NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS replies (
+    request_id TEXT PRIMARY KEY,
+    reply BLOB NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS state_history (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    order_id TEXT NOT NULL,
+    entry BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS state_history_order ON state_history (order_id, seq);
+CREATE TABLE IF NOT EXISTS fills (
+    symbol TEXT NOT NULL,
+    trade_id INTEGER NOT NULL,
+    order_id TEXT NOT NULL,
+    body BLOB NOT NULL,
+    expires_at INTEGER NOT NULL,
+    PRIMARY KEY (symbol, trade_id)
+);
+CREATE INDEX IF NOT EXISTS fills_order ON fills (order_id);
+"""
+
+_ORDER_INSERT = """
+INSERT INTO orders (id, request_id, client_order_id, symbol, created_at, version, is_open,
+                    body, expires_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+"""
+_ORDER_UPDATE = """
+UPDATE orders SET version = ?, is_open = ?, body = ?, expires_at = ?
+WHERE id = ? AND version = ? AND expires_at > ?
+"""
+_HISTORY = """
+SELECT body FROM orders
+WHERE {where} expires_at > ? AND created_at BETWEEN ? AND ?
+ORDER BY created_at DESC, id DESC LIMIT ?
+"""
+_MAX_MS = 2**62
+
+
+class SqliteDb:
+    """One connection to one database file. Not thread-safe: one thread owns it."""
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        order_ttl_s: int,
+        synchronous: str = "FULL",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if synchronous.upper() not in SYNCHRONOUS_MODES:
+            raise ValueError(f"synchronous must be one of {SYNCHRONOUS_MODES}")
+        self._order_ttl_ms = order_ttl_s * 1000
+        self._clock = clock
+        self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        self._conn.execute("PRAGMA journal_mode = WAL")
+        self._conn.execute(f"PRAGMA synchronous = {synchronous.upper()}")
+        self._conn.executescript(SCHEMA)
+        self._next_purge = 0.0
+        self.purge()
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def _now_ms(self) -> int:
+        return int(self._clock() * 1000)
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._conn
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+
+    # --- writes -------------------------------------------------------------------------
+    def claim(self, order: Order, ttl_s: int) -> ClaimResult:
+        now = self._now_ms()
+        if self._clock() >= self._next_purge:
+            self.purge()
+        with self._write() as db:
+            row = db.execute(
+                "SELECT order_id FROM claims WHERE request_id = ? AND expires_at > ?",
+                (order.request_id, now),
+            ).fetchone()
+            if row is not None:
+                return self._lost_claim(db, order, row[0], now)
+            if db.execute("SELECT 1 FROM orders WHERE id = ?", (order.id,)).fetchone():
+                raise failures.id_taken(order)
+            db.execute(
+                "INSERT OR REPLACE INTO claims VALUES (?, ?, ?)",
+                (order.request_id, order.id, now + ttl_s * 1000),
+            )
+            db.execute("DELETE FROM replies WHERE request_id = ?", (order.request_id,))
+            db.execute(
+                _ORDER_INSERT,
+                (
+                    order.id,
+                    order.request_id,
+                    order.client_order_id,
+                    order.symbol,
+                    order.created_at,
+                    order.version,
+                    int(not order.is_terminal),
+                    codec.encode_order(order),
+                    now + self._order_ttl_ms,
+                ),
+            )
+            self._append_state(db, order, "claim")
+        return ClaimResult(claimed=True, order=order)
+
+    def _lost_claim(
+        self, db: sqlite3.Connection, order: Order, existing_id: str, now: int
+    ) -> ClaimResult:
+        existing = self._get(db, existing_id, now)
+        if existing is None:
+            raise failures.claim_orphaned(order.request_id, existing_id)
+        if existing_id == order.id:
+            return ClaimResult(claimed=True, order=existing)
+        return ClaimResult(
+            claimed=False, order=existing, reply=self._reply(db, order.request_id, now)
+        )
+
+    def save(self, order: Order, reason: str) -> None:
+        now = self._now_ms()
+        body = codec.encode_order(order)
+        with self._write() as db:
+            updated = db.execute(
+                _ORDER_UPDATE,
+                (
+                    order.version,
+                    int(not order.is_terminal),
+                    body,
+                    now + self._order_ttl_ms,
+                    order.id,
+                    order.version - 1,
+                    now,
+                ),
+            ).rowcount
+            if updated == 1:
+                self._append_state(db, order, reason)
+                return
+            row = db.execute(
+                "SELECT version, body FROM orders WHERE id = ? AND expires_at > ?",
+                (order.id, now),
+            ).fetchone()
+        if row is not None and row[0] == order.version and bytes(row[1]) == body:
+            return  # the same save already landed
+        raise failures.version_conflict(order, None if row is None else int(row[0]))
+
+    def release(self, order: Order) -> bool:
+        with self._write() as db:
+            if not db.execute(
+                "DELETE FROM orders WHERE id = ? AND version = ?", (order.id, order.version)
+            ).rowcount:
+                return False
+            db.execute(
+                "DELETE FROM claims WHERE request_id = ? AND order_id = ?",
+                (order.request_id, order.id),
+            )
+            db.execute("DELETE FROM replies WHERE request_id = ?", (order.request_id,))
+            db.execute("DELETE FROM state_history WHERE order_id = ?", (order.id,))
+        return True
+
+    def save_reply(self, request_id: str, reply: bytes, ttl_s: int) -> None:
+        expires = self._now_ms() + ttl_s * 1000
+        with self._write() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO replies VALUES (?, ?, ?)", (request_id, reply, expires)
+            )
+
+    def add_fill(self, fill: Fill) -> bool:
+        expires = self._now_ms() + self._order_ttl_ms
+        with self._write() as db:
+            cursor = db.execute(
+                "INSERT OR IGNORE INTO fills VALUES (?, ?, ?, ?, ?)",
+                (fill.symbol, fill.trade_id, fill.order_id, codec.encode_fill(fill), expires),
+            )
+            return cursor.rowcount == 1
+
+    def purge(self) -> int:
+        """Delete expired rows; returns how many orders went."""
+        now = self._now_ms()
+        self._next_purge = self._clock() + PURGE_INTERVAL_S
+        with self._write() as db:
+            gone = db.execute("SELECT id FROM orders WHERE expires_at <= ?", (now,)).fetchall()
+            db.executemany("DELETE FROM state_history WHERE order_id = ?", gone)
+            db.execute("DELETE FROM orders WHERE expires_at <= ?", (now,))
+            for table in ("claims", "replies", "fills"):
+                db.execute(f"DELETE FROM {table} WHERE expires_at <= ?", (now,))
+        return len(gone)
+
+    @staticmethod
+    def _append_state(db: sqlite3.Connection, order: Order, reason: str) -> None:
+        db.execute(
+            "INSERT INTO state_history (order_id, entry) VALUES (?, ?)",
+            (order.id, codec.state_entry(order, reason)),
+        )
+
+    # --- reads --------------------------------------------------------------------------
+    def get_reply(self, request_id: str) -> bytes | None:
+        return self._reply(self._conn, request_id, self._now_ms())
+
+    def get(self, order_id: str) -> Order | None:
+        return self._get(self._conn, order_id, self._now_ms())
+
+    def get_by_request_id(self, request_id: str) -> Order | None:
+        now = self._now_ms()
+        row = self._conn.execute(
+            "SELECT o.body FROM claims c JOIN orders o ON o.id = c.order_id "
+            "WHERE c.request_id = ? AND c.expires_at > ? AND o.expires_at > ?",
+            (request_id, now, now),
+        ).fetchone()
+        return None if row is None else codec.decode_order(row[0])
+
+    def get_by_client_order_id(self, client_order_id: str) -> Order | None:
+        row = self._conn.execute(
+            "SELECT body FROM orders WHERE client_order_id = ? AND expires_at > ? "
+            "ORDER BY created_at DESC LIMIT 1",
+            (client_order_id, self._now_ms()),
+        ).fetchone()
+        return None if row is None else codec.decode_order(row[0])
+
+    def open_orders(self, symbol: str | None) -> list[Order]:
+        where, params = _symbol_filter(symbol)
+        rows = self._conn.execute(
+            f"SELECT body FROM orders WHERE {where} is_open = 1 AND expires_at > ? "
+            "ORDER BY created_at, id",
+            (*params, self._now_ms()),
+        ).fetchall()
+        return [codec.decode_order(r[0]) for r in rows]
+
+    def open_order_count(self, symbol: str | None) -> int:
+        where, params = _symbol_filter(symbol)
+        row = self._conn.execute(
+            f"SELECT count(*) FROM orders WHERE {where} is_open = 1 AND expires_at > ?",
+            (*params, self._now_ms()),
+        ).fetchone()
+        return int(row[0])
+
+    def history(
+        self, symbol: str | None, limit: int, start_ms: int | None, end_ms: int | None
+    ) -> list[Order]:
+        if limit <= 0:
+            return []
+        where, params = _symbol_filter(symbol)
+        now = self._now_ms()
+        low = max(now - self._order_ttl_ms, -_MAX_MS if start_ms is None else start_ms)
+        high = _MAX_MS if end_ms is None else end_ms
+        rows = self._conn.execute(
+            _HISTORY.format(where=where), (*params, now, low, high, limit)
+        ).fetchall()
+        return [codec.decode_order(r[0]) for r in rows]
+
+    def state_history(self, order_id: str) -> list[dict[str, Any]]:
+        rows = self._conn.execute(
+            "SELECT entry FROM state_history WHERE order_id = ? ORDER BY seq", (order_id,)
+        ).fetchall()
+        return [codec.decode_state_entry(r[0]) for r in rows]
+
+    def fills(self, order_id: str) -> list[Fill]:
+        rows = self._conn.execute(
+            "SELECT body FROM fills WHERE order_id = ? AND expires_at > ? ORDER BY rowid",
+            (order_id, self._now_ms()),
+        ).fetchall()
+        return [codec.decode_fill(r[0]) for r in rows]
+
+    def ping(self) -> None:
+        self._conn.execute("SELECT 1").fetchone()
+
+    @staticmethod
+    def _get(db: sqlite3.Connection, order_id: str, now: int) -> Order | None:
+        row = db.execute(
+            "SELECT body FROM orders WHERE id = ? AND expires_at > ?", (order_id, now)
+        ).fetchone()
+        return None if row is None else codec.decode_order(row[0])
+
+    @staticmethod
+    def _reply(db: sqlite3.Connection, request_id: str, now: int) -> bytes | None:
+        row = db.execute(
+            "SELECT reply FROM replies WHERE request_id = ? AND expires_at > ?",
+            (request_id, now),
+        ).fetchone()
+        return None if row is None else bytes(row[0])
+
+
+def _symbol_filter(symbol: str | None) -> tuple[str, tuple[str, ...]]:
+    return ("", ()) if symbol is None else ("symbol = ? AND", (symbol,))
