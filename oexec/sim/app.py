@@ -30,7 +30,7 @@ from oexec.sim.state import SimState
 
 STATE = web.AppKey("sim_state", SimState)
 SERVICE_TIME_HEADER = "X-Sim-Service-Time-Us"
-_EXCLUDED_NS = "sim_excluded_ns"
+_EXCLUDED_NS = web.RequestKey("sim_excluded_ns", int)
 _UNKNOWN_503 = "Unknown error, please check your request or try again later."
 _TIMEOUT_1007 = "Timeout waiting for response from backend server. Send status unknown; execution status unknown."  # noqa: E501
 _INTERNAL_503 = "Internal error; unable to process your request. Please try again."
