@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections import defaultdict, deque
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 
+import attrs
 import pytest
+from aiohttp import web
 
 from oexec.config import VenueConfig
 
@@ -60,3 +66,97 @@ def config() -> VenueConfig:
 @pytest.fixture
 def gate() -> RecordingGate:
     return RecordingGate()
+
+
+# --- a scripted local venue (aioresponses does not support this aiohttp version) ---------
+@attrs.frozen
+class Recorded:
+    method: str
+    path: str
+    query: str  # raw, exactly as sent
+    body: str
+    headers: dict[str, str]
+
+    def params(self) -> dict[str, str]:
+        return dict(parse_qsl(self.body or self.query, keep_blank_values=True))
+
+    def signed_part(self) -> str:
+        """The raw bytes the signature must cover (everything before ``&signature=``)."""
+        return (self.query + self.body).rsplit("&signature=", 1)[0]
+
+
+@attrs.frozen
+class Scripted:
+    status: int = 200
+    payload: Any = None
+    body: str | None = None
+    headers: dict[str, str] = attrs.field(factory=dict)
+    action: str = ""  # "hang": never answer in time; "reset": drop the connection
+
+
+class ScriptedVenue:
+    """A real HTTP server on 127.0.0.1 answering each (method, path) from a script queue."""
+
+    def __init__(self) -> None:
+        self.script: dict[tuple[str, str], deque[Scripted]] = defaultdict(deque)
+        self.recorded: list[Recorded] = []
+        self.app = web.Application()
+        self.app.router.add_route("*", "/{tail:.*}", self._handle)
+        self.ws_handler: Any = None
+        self.runner: web.AppRunner | None = None
+        self.url = ""
+
+    def add(self, method: str, path: str, **kwargs: Any) -> None:
+        self.script[(method, path)].append(Scripted(**kwargs))
+
+    def calls(self, method: str, path: str) -> list[Recorded]:
+        return [r for r in self.recorded if r.method == method and r.path == path]
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        if request.path.startswith("/ws/") and self.ws_handler is not None:
+            result: web.StreamResponse = await self.ws_handler(request)
+            return result
+        body = (await request.read()).decode()
+        self.recorded.append(
+            Recorded(
+                request.method,
+                request.path,
+                request.raw_path.partition("?")[2],
+                body,
+                dict(request.headers),
+            )
+        )
+        queue = self.script.get((request.method, request.path))
+        if not queue:
+            return web.json_response({"code": -1099, "msg": "not scripted"}, status=404)
+        item = queue.popleft()
+        if item.action == "hang":
+            await asyncio.sleep(5)
+        if item.action == "reset":
+            assert request.transport is not None
+            request.transport.abort()
+            raise ConnectionResetError
+        if item.body is not None:
+            return web.Response(status=item.status, text=item.body, headers=item.headers)
+        return web.json_response(item.payload, status=item.status, headers=item.headers)
+
+    async def start(self) -> str:
+        self.runner = web.AppRunner(self.app, shutdown_timeout=0.1)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        sockets = site._server.sockets  # type: ignore[union-attr]
+        self.url = f"http://127.0.0.1:{sockets[0].getsockname()[1]}"
+        return self.url
+
+    async def close(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[ScriptedVenue]:
+    srv = ScriptedVenue()
+    await srv.start()
+    yield srv
+    await srv.close()
