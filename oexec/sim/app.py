@@ -69,7 +69,9 @@ async def _service_time(
             request.transport.abort()
         raise asyncio.CancelledError from None
     except web.HTTPException as exc:
-        response = exc
+        if venue_path:
+            state.stats.responses_by_status[str(exc.status)] += 1
+        raise
     if venue_path:
         state.stats.responses_by_status[str(response.status)] += 1
     if not response.prepared:
@@ -146,26 +148,24 @@ async def _handle(
     except SimError as error:
         return error_response(error, usage.headers())
     if request.method != "GET":
-        _after_accept(state, request.path)
+        lost = _after_accept(state, request.path)
+        if lost is not None:
+            return lost
     return json_response(result, headers=usage.headers())
 
 
-def _after_accept(state: SimState, path: str) -> None:
+def _after_accept(state: SimState, path: str) -> web.Response | None:
     """timeout_after_accept / reset_after_accept: the work is done, the reply is lost."""
     if state.faults.roll("reset_after_accept", path) is not None:
         raise _ConnectionDropped
     rule = state.faults.roll("timeout_after_accept", path)
     if rule is None:
-        return
+        return None
     if str(rule.params.get("reply", "503")) == "-1007":
-        _raise_json({"code": -1007, "msg": _TIMEOUT_1007}, int(rule.params.get("status", 408)))
-    _raise_json({"code": -1000, "msg": _UNKNOWN_503}, int(rule.params.get("status", 503)))
-
-
-def _raise_json(body: dict[str, Any], status: int) -> None:
-    response = web.HTTPException(body=orjson.dumps(body), content_type="application/json")
-    response.set_status(status)
-    raise response
+        body = {"code": -1007, "msg": _TIMEOUT_1007}
+        return json_response(body, int(rule.params.get("status", 408)))
+    body = {"code": -1000, "msg": _UNKNOWN_503}
+    return json_response(body, int(rule.params.get("status", 503)))
 
 
 async def _websocket(request: web.Request) -> web.StreamResponse:
