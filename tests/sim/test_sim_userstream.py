@@ -30,8 +30,8 @@ async def connect(
     return await client.session.ws_connect(url)
 
 
-async def receive(ws: aiohttp.ClientWebSocketResponse, timeout: float = TIMEOUT) -> dict[str, Any]:
-    message = await ws.receive(timeout=timeout)
+async def receive(ws: aiohttp.ClientWebSocketResponse, wait_s: float = TIMEOUT) -> dict[str, Any]:
+    message = await ws.receive(timeout=wait_s)
     assert message.type == aiohttp.WSMsgType.TEXT, message
     data: dict[str, Any] = json.loads(message.data)
     return data
@@ -98,7 +98,7 @@ async def test_key_expires_without_keepalive(client: VenueClient, sim: SimServer
     sim.state.streams.ttl_ms = 300  # config granularity is seconds; shorten for the test
     key = await listen_key(client)
     ws = await connect(client, sim, key)
-    event = await receive(ws, timeout=3.0)
+    event = await receive(ws, wait_s=3.0)
     assert event == {"e": "listenKeyExpired", "E": event["E"], "listenKey": key}
     closing = await ws.receive(timeout=TIMEOUT)
     assert closing.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
