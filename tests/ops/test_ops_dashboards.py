@@ -89,3 +89,27 @@ def test_scrape_config_targets_the_ops_port() -> None:
     assert f'"{HttpConfig().host}:{HttpConfig().port}"' in text
     assert "metrics_path: /metrics" in text
     assert "prometheus-alerts.yml" in text
+
+
+DOC = ETC.parent / "docs" / "operations.md"
+
+
+def _slug(heading: str) -> str:
+    """GitHub's anchor for a markdown heading."""
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return text.replace(" ", "-")
+
+
+def test_docs_list_every_metric() -> None:
+    from oexec.ops.metric_families import FAMILIES
+
+    text = DOC.read_text()
+    missing = [f.name for f in FAMILIES if f"`{f.name}`" not in text]
+    assert not missing
+
+
+def test_alert_runbook_links_resolve() -> None:
+    anchors = {_slug(h) for h in re.findall(r"^#{2,4} (.+)$", DOC.read_text(), re.M)}
+    links = re.findall(r"docs/operations\.md#([\w-]+)", (ETC / "prometheus-alerts.yml").read_text())
+    assert links
+    assert set(links) <= anchors, set(links) - anchors
