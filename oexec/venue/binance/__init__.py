@@ -7,8 +7,8 @@ from oexec.venue.binance.transport import NullGate
 from oexec.venue.binance.userstream import BinanceUserStream, StreamGap, StreamItem
 
 __all__ = [
-    "BinanceUserStream",
     "BinanceUsdmVenue",
+    "BinanceUserStream",
     "ListenKeyExpiredError",
     "NullGate",
     "StreamGap",

@@ -117,9 +117,15 @@ class BinanceUserStream:
         if self._task is None and not self._closing:
             self._task = asyncio.create_task(self._run(), name="binance-user-stream")
 
-    async def events(self) -> AsyncIterator[StreamItem]:
-        """Order/account updates in arrival order, with a ``StreamGap`` per connection."""
+    def events(self) -> AsyncIterator[StreamItem]:
+        """Order/account updates in arrival order, with a ``StreamGap`` per connection.
+
+        Starts the connection at once (not on the first ``anext``).
+        """
         self.start()
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[StreamItem]:
         while True:
             item = await self._queue.get()
             if item is _CLOSED:
