@@ -90,6 +90,9 @@ class LimitsConfig:
     orders_per_minute: int = 0
     weight_per_minute: int = 0
     default_deadline_ms: int = 2000  # a request may wait this long for a token
+    # share of each window sendable at once; the rest leaks evenly over the window, so
+    # that no window of the venue's length ever sees more than the limit (docs/pretrade.md)
+    burst_fraction: Decimal = Decimal("0.25")
 
 
 @attrs.frozen

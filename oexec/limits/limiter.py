@@ -1,0 +1,236 @@
+"""The client-side view of the venue's rate limits (implements ports.RequestGate).
+
+One aiolimiter bucket per venue window (orders/10 s, orders/min, weight/min by default;
+sized in windows.py so no window of the venue's length can see more than the limit).
+
+- ``acquire`` takes tokens from every window the request counts against, atomically:
+  either all windows have room now and all are charged, or nothing is charged. If room
+  will not come before the request's deadline it raises ThrottleError(RATE_LIMITED) at
+  once, with ``retry_after_s``: a request is refused rather than sent late.
+- ``observe`` reads the venue's usage headers. Usage we did not send ourselves (another
+  process on the account, our own previous life before a restart) shows as a count above
+  what we sent in the last window; then the bucket is raised to the venue's count, so
+  the next burst respects it. The level is never lowered below what we sent.
+- ``pause`` after a 429/418: every acquire fails fast with VENUE_BANNED and the
+  remaining time, or waits if the pause ends within its deadline.
+
+Per process. The scale-out design (issue 8) puts a Redis-side limiter behind the same
+RequestGate port, with this one kept as the local fast path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+
+from oexec.config import LimitsConfig
+from oexec.errors import ErrorCode, ThrottleError
+from oexec.limits.bucket import WindowBucket
+from oexec.limits.windows import (
+    DEFAULT_VENUE_RULES,
+    ORDERS,
+    REQUEST_WEIGHT,
+    WindowKey,
+    amount_for,
+    plan_windows,
+)
+from oexec.models import RateLimitRule
+
+log = logging.getLogger("oexec.limits")
+
+#: Shortest sleep while waiting for tokens: keeps float rounding from spinning.
+MIN_SLEEP_S = 0.001
+#: Which header corrects which window.
+HEADER_WINDOWS: dict[str, WindowKey] = {
+    "used_weight_1m": (REQUEST_WEIGHT, 60),
+    "order_count_10s": (ORDERS, 10),
+    "order_count_1m": (ORDERS, 60),
+}
+
+Need = tuple[WindowBucket, int]
+
+
+def _in_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+class VenueRateLimiter:
+    """Deadline-aware, header-corrected, pausable rate gate for one venue account/IP.
+
+    ``clock`` must tick with the running loop's clock (asyncio's default loop uses
+    ``time.monotonic``); only differences of it are used.
+    """
+
+    def __init__(
+        self, config: LimitsConfig, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.config = config
+        self._clock = clock
+        self._buckets: dict[WindowKey, WindowBucket] = {}
+        self._sent: dict[WindowKey, deque[tuple[float, int]]] = {}  # (time, amount) we sent
+        self._sent_total: dict[WindowKey, int] = {}  # sum of the amounts in _sent
+        self._venue_used: dict[WindowKey, int] = {}
+        self._paused_until = float("-inf")
+        self.configure(DEFAULT_VENUE_RULES)
+
+    # -- configuration ---------------------------------------------------------------
+    def configure(self, rules: Sequence[RateLimitRule]) -> None:
+        """(Re)build the windows from exchangeInfo's rateLimits × margin, capped by config.
+
+        Usage already counted carries over, so a refresh never frees tokens.
+        """
+        carry = _in_loop()
+        buckets: dict[WindowKey, WindowBucket] = {}
+        for spec in plan_windows(rules, self.config):
+            bucket = WindowBucket(spec)
+            old = self._buckets.get(spec.key)
+            if old is not None and carry:
+                bucket.raise_to(min(old.level(), float(spec.limit)))
+            buckets[spec.key] = bucket
+            self._sent.setdefault(spec.key, deque())
+        self._buckets = buckets
+        log.info(
+            "rate windows (limit/burst): %s",
+            ", ".join(f"{b.spec.name}={b.spec.limit}/{b.spec.burst}" for b in buckets.values()),
+        )
+
+    # -- the gate --------------------------------------------------------------------
+    async def acquire(self, *, weight: int, orders: int, deadline_s: float | None) -> None:
+        """Wait for tokens in every window this request counts against, or refuse at once.
+
+        ``deadline_s``: how long from now the request may wait (None: the configured
+        default). Raises ThrottleError RATE_LIMITED (tokens would come too late, or the
+        request is larger than a window's burst) or VENUE_BANNED (paused after 429/418).
+        """
+        budget = self.config.default_deadline_ms / 1000 if deadline_s is None else deadline_s
+        deadline = self._clock() + max(0.0, budget)
+        needs = self._needs(weight, orders)
+        while True:
+            now = self._clock()
+            paused = self._paused_until - now
+            if paused > 0:
+                if now + paused > deadline:
+                    raise self._banned(paused)
+                await asyncio.sleep(paused)
+                continue
+            wait, window = self._wait(needs)
+            if wait <= 0:
+                await self._take(needs, now)
+                return
+            if now + wait > deadline:
+                raise ThrottleError(
+                    f"rate window {window} has no room before the deadline",
+                    code=ErrorCode.RATE_LIMITED,
+                    retry_after_s=wait,
+                    details={"window": window, "retry_after_s": round(wait, 3)},
+                )
+            await asyncio.sleep(max(wait, MIN_SLEEP_S))
+
+    def _needs(self, weight: int, orders: int) -> list[Need]:
+        needs: list[Need] = []
+        for bucket in self._buckets.values():
+            amount = amount_for(bucket.spec, weight=weight, orders=orders)
+            if amount <= 0:
+                continue
+            if amount > bucket.max_rate:
+                raise ThrottleError(
+                    f"request of {amount} exceeds the {bucket.spec.name} burst {bucket.spec.burst}",
+                    code=ErrorCode.RATE_LIMITED,
+                    details={"window": bucket.spec.name, "amount": amount},
+                )
+            needs.append((bucket, amount))
+        return needs
+
+    @staticmethod
+    def _wait(needs: list[Need]) -> tuple[float, str]:
+        """The longest wait among the windows, and that window's name."""
+        wait, window = 0.0, ""
+        for bucket, amount in needs:
+            this = bucket.wait_s(amount)
+            if this > wait:
+                wait, window = this, bucket.spec.name
+        return wait, window
+
+    async def _take(self, needs: list[Need], now: float) -> None:
+        # Every bucket has capacity (checked just now, same loop step): aiolimiter's
+        # acquire then charges without suspending, so all windows are charged together.
+        for bucket, amount in needs:
+            await bucket.acquire(amount)
+            key = bucket.spec.key
+            self._sent_total[key] = self._sent_within(key, bucket.spec.interval_s) + amount
+            self._sent[key].append((now, amount))
+
+    def _banned(self, remaining: float) -> ThrottleError:
+        return ThrottleError(
+            f"venue traffic paused for another {remaining:.1f}s after a 429/418",
+            code=ErrorCode.VENUE_BANNED,
+            retry_after_s=remaining,
+            details={"retry_after_s": round(remaining, 3)},
+        )
+
+    # -- venue feedback --------------------------------------------------------------
+    def observe(
+        self,
+        *,
+        used_weight_1m: int | None = None,
+        order_count_10s: int | None = None,
+        order_count_1m: int | None = None,
+    ) -> None:
+        """Correct the local view with the venue's X-MBX-USED-WEIGHT-1M / ORDER-COUNT-* headers."""
+        reported = {
+            "used_weight_1m": used_weight_1m,
+            "order_count_10s": order_count_10s,
+            "order_count_1m": order_count_1m,
+        }
+        for header, used in reported.items():
+            key = HEADER_WINDOWS[header]
+            bucket = self._buckets.get(key)
+            if used is None or bucket is None:
+                continue
+            self._venue_used[key] = used
+            if used > self._sent_within(key, bucket.spec.interval_s):
+                bucket.raise_to(min(float(used), float(bucket.spec.limit)))
+
+    def _sent_within(self, key: WindowKey, interval_s: int) -> int:
+        """What we charged to ``key`` in the last ``interval_s`` (older entries dropped)."""
+        sent = self._sent[key]
+        horizon = self._clock() - interval_s
+        total = self._sent_total.get(key, 0)
+        while sent and sent[0][0] <= horizon:
+            total -= sent.popleft()[1]
+        self._sent_total[key] = total
+        return total
+
+    def pause(self, retry_after_s: float) -> None:
+        """Stop all traffic for ``retry_after_s`` (429/418 Retry-After); never shortens a pause."""
+        until = self._clock() + max(0.0, retry_after_s)
+        if until > self._paused_until:
+            self._paused_until = until
+            log.warning("venue traffic paused for %.1fs", retry_after_s)
+
+    def paused_for(self) -> float:
+        """Seconds left of the current pause (0 when not paused)."""
+        return max(0.0, self._paused_until - self._clock())
+
+    # -- observability ---------------------------------------------------------------
+    def snapshot(self) -> dict[str, dict[str, float]]:
+        """Per window: ``used`` (bucket level now), ``limit``, ``burst``, ``venue_used``
+        (last header value, -1 if none), ``venue_limit``."""
+        live = _in_loop()
+        return {
+            bucket.spec.name: {
+                "used": bucket.level() if live else 0.0,
+                "limit": float(bucket.spec.limit),
+                "burst": float(bucket.spec.burst),
+                "venue_used": float(self._venue_used.get(key, -1)),
+                "venue_limit": float(bucket.spec.venue_limit),
+            }
+            for key, bucket in self._buckets.items()
+        }
