@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import functools
 import secrets
+import string
 from collections.abc import Callable
 from typing import Any
 
@@ -25,6 +26,7 @@ from oexec.sim.faults import FaultInjector, param_ms
 
 Json = dict[str, Any]
 HOUSEKEEPING_S = 0.1
+_KEY_ALPHABET = string.ascii_letters + string.digits  # venue keys: 64 alphanumerics
 
 
 def _unknown_key() -> SimError:
@@ -77,7 +79,7 @@ class UserStreams:
             return {"listenKey": current}
         if current is not None:
             self._expire(current)
-        key = secrets.token_urlsafe(48)[:64]
+        key = "".join(secrets.choice(_KEY_ALPHABET) for _ in range(64))
         self._keys[key] = _Key(key, account_id, now + self.ttl_ms)
         self._by_account[account_id] = key
         if account_id not in self._unsubscribe:
