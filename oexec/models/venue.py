@@ -87,3 +87,15 @@ class AccountUpdate:
     reason: str
     balances: tuple[BalanceUpdate, ...] = ()
     positions: tuple[PositionUpdate, ...] = ()
+
+
+@attrs.frozen(slots=True)
+class StreamGap:
+    """Stream events may have been missed before this point: recover by polling, then go on.
+
+    ``reason``: "connected" (first connection), "reconnected", "key_renewed",
+    "rotated" (24 h rotation) or "unparseable_event".
+    """
+
+    reason: str
+    at_ms: int

@@ -15,7 +15,7 @@ import attrs
 
 from oexec.models import ExchangeInfo, Fill, Order, OrderIntent, VenueOrder, VenueTrade
 from oexec.models.enums import OrderType, PositionSide, Side, TimeInForce, WorkingType
-from oexec.models.venue import AccountUpdate, OrderUpdate
+from oexec.models.venue import AccountUpdate, OrderUpdate, StreamGap
 
 
 # --- store ------------------------------------------------------------------------------
@@ -142,7 +142,8 @@ class VenueOrderRequest:
 
 
 class Venue(Protocol):
-    """One exchange account. Every method raises VenueError subclasses only.
+    """One exchange account. Every method raises VenueError subclasses, or ThrottleError
+    from the RequestGate when a request could not be sent in time (it was never sent).
 
     ``place_order`` raises VenueUnknownOutcomeError whenever the request may have reached
     the venue without a definite answer; callers resolve it with ``query_order`` by
@@ -179,7 +180,9 @@ class Venue(Protocol):
 class UserStream(Protocol):
     """The account's private event stream (Binance: listenKey + WebSocket)."""
 
-    def events(self) -> AsyncIterator[OrderUpdate | AccountUpdate]: ...
+    def events(self) -> AsyncIterator[OrderUpdate | AccountUpdate | StreamGap]:
+        """Updates in arrival order; a StreamGap whenever events may have been missed."""
+        ...
 
     async def close(self) -> None: ...
 

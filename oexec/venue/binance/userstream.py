@@ -21,11 +21,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
-import attrs
 import orjson
 
 from oexec.errors import OexecError
-from oexec.models.venue import AccountUpdate, OrderUpdate
+from oexec.models.venue import AccountUpdate, OrderUpdate, StreamGap
 from oexec.venue.binance.adapter import BinanceUsdmVenue
 from oexec.venue.binance.errors import ListenKeyExpiredError
 from oexec.venue.binance.parsing import (
@@ -44,19 +43,7 @@ KNOWN_WS_BASES = {
 }
 
 
-@attrs.frozen(slots=True)
-class StreamGap:
-    """Events may have been missed before this point: recover by polling, then go on.
-
-    ``reason``: "connected" (first connection), "reconnected", "key_renewed",
-    "rotated" (our 24 h rotation) or "unparseable_event".
-    """
-
-    reason: str
-    at_ms: int
-
-
-StreamItem = OrderUpdate | AccountUpdate | StreamGap
+StreamItem = OrderUpdate | AccountUpdate | StreamGap  # StreamGap lives in oexec.models.venue
 _PARSERS: dict[str, Callable[[Mapping[str, Any]], OrderUpdate | AccountUpdate]] = {
     "ORDER_TRADE_UPDATE": parse_order_trade_update,
     "ACCOUNT_UPDATE": parse_account_update,
