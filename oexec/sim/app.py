@@ -23,7 +23,7 @@ from aiohttp import web
 from oexec.sim import control
 from oexec.sim.auth import authenticate
 from oexec.sim.config import SimConfig
-from oexec.sim.engine import SimError
+from oexec.sim.engine import Exchange, SimError
 from oexec.sim.ratelimit import RateLimited
 from oexec.sim.routes import ENDPOINTS, Call, Endpoint
 from oexec.sim.state import SimState
@@ -230,7 +230,7 @@ class SimServer:
         self.port = 0
 
     @property
-    def exchange(self) -> Any:
+    def exchange(self) -> Exchange:
         return self.state.exchange
 
     @property
