@@ -1,0 +1,153 @@
+"""Event subscriber: an async iterator over the daemon's PUB stream with gap detection.
+
+Gap rule (docs/wire.md, "Sequence and gaps"): subscribed to every topic, each event's
+``seq`` must be the previous one + 1; subscribed to some topics, each topic's
+``topic_seq`` must be that topic's previous + 1. A jump is reported on the event as
+``gap``. A new ``src`` means the daemon restarted: counters start afresh, no gap. The
+first event seen after connecting has nothing to compare with (ZeroMQ's slow joiner).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import attrs
+import msgpack
+import zmq
+import zmq.asyncio
+
+from oexec.models import Fill, Order
+from oexec.wire import fill_from_wire, order_from_wire
+
+
+@attrs.frozen(slots=True)
+class Gap:
+    """Events ``first``..``last`` (by ``seq``, or by ``topic_seq`` of ``topic``) were missed."""
+
+    first: int
+    last: int
+    topic: str | None = None  # None: counted by global seq
+
+    @property
+    def missed(self) -> int:
+        return self.last - self.first + 1
+
+
+@attrs.frozen(slots=True)
+class Event:
+    topic: str
+    seq: int
+    topic_seq: int
+    ts: int
+    src: str
+    data: dict[str, Any]
+    gap: Gap | None = None
+
+    @property
+    def order(self) -> Order | None:
+        raw = self.data.get("order")
+        return None if raw is None else order_from_wire(raw)
+
+    @property
+    def fill(self) -> Fill | None:
+        raw = self.data.get("fill")
+        return None if raw is None else fill_from_wire(raw)
+
+
+class GapTracker:
+    """Pure bookkeeping of the gap rule; the Subscriber feeds it every event."""
+
+    def __init__(self, by_topic: bool) -> None:
+        self.by_topic = by_topic
+        self.src: str | None = None
+        self.last_seq: int | None = None
+        self.last_topic_seq: dict[str, int] = {}
+
+    def observe(self, src: str, topic: str, seq: int, topic_seq: int) -> Gap | None:
+        if src != self.src:
+            self.src, self.last_seq = src, None
+            self.last_topic_seq.clear()
+        if self.by_topic:
+            previous = self.last_topic_seq.get(topic)
+            self.last_topic_seq[topic] = max(topic_seq, previous or 0)
+            if previous is not None and topic_seq > previous + 1:
+                return Gap(previous + 1, topic_seq - 1, topic)
+            return None
+        previous = self.last_seq
+        self.last_seq = max(seq, previous or 0)
+        if previous is not None and seq > previous + 1:
+            return Gap(previous + 1, seq - 1)
+        return None
+
+
+def parse_event(frames: Sequence[bytes]) -> tuple[str, dict[str, Any]]:
+    """``[topic, msgpack map]`` -> (topic, map). Raises ValueError when malformed."""
+    if len(frames) != 2:
+        raise ValueError(f"expected 2 frames, got {len(frames)}")
+    data = msgpack.unpackb(frames[1], raw=False)
+    if not isinstance(data, dict):
+        raise ValueError("event body is not a map")
+    for key in ("seq", "topic_seq", "ts"):
+        if not isinstance(data.get(key), int):
+            raise ValueError(f"event without integer {key}")
+    return frames[0].decode(), data
+
+
+class Subscriber:
+    """``async for event in Subscriber("tcp://127.0.0.1:5556", ["order."]): ...``
+
+    ``topics`` are ZeroMQ prefixes; empty (the default) means every topic.
+    Malformed messages are skipped and counted in ``malformed``.
+    """
+
+    def __init__(
+        self,
+        endpoint: str,
+        topics: Sequence[str] = (),
+        *,
+        context: zmq.asyncio.Context | None = None,
+    ) -> None:
+        self._context = context or zmq.asyncio.Context.instance()
+        self._socket = self._context.socket(zmq.SUB)
+        self._socket.setsockopt(zmq.LINGER, 0)
+        every = not topics or "" in topics
+        for topic in [""] if every else topics:
+            self._socket.setsockopt(zmq.SUBSCRIBE, topic.encode())
+        self._socket.connect(endpoint)
+        self._tracker = GapTracker(by_topic=not every)
+        self.malformed = 0
+
+    def __aiter__(self) -> Subscriber:
+        return self
+
+    async def __anext__(self) -> Event:
+        return await self.receive()
+
+    async def receive(self) -> Event:
+        while True:
+            frames = await self._socket.recv_multipart()
+            try:
+                topic, data = parse_event(frames)
+            except (ValueError, UnicodeDecodeError, msgpack.UnpackException):
+                self.malformed += 1
+                continue
+            src = str(data.get("src", ""))
+            seq, topic_seq = data["seq"], data["topic_seq"]
+            gap = self._tracker.observe(src, topic, seq, topic_seq)
+            return Event(topic, seq, topic_seq, data["ts"], src, data, gap)
+
+    def close(self) -> None:
+        self._socket.close(linger=0)
+
+    def __enter__(self) -> Subscriber:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Subscriber:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,115 @@
+"""ZeroMQ PUB event sink with per-daemon sequence numbers (docs/wire.md, "Events").
+
+Every event is a two-frame message ``[topic, msgpack map]``. The map carries ``v``,
+``seq`` (per daemon, +1 per event, from 1 — or from the mirror stream's last seq + 1),
+``topic_seq`` (+1 per event of that topic), ``topic``, ``ts`` (ms), ``src`` (this
+run's id: a new ``src`` means a restart, sequences may start again) and the body.
+PUB never blocks: a slow subscriber loses events and sees the gap by ``seq``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+import redis.asyncio as aioredis
+import zmq
+import zmq.asyncio
+
+from oexec.events.mirror import StreamMirror
+from oexec.wire import WIRE_VERSION, pack
+
+log = logging.getLogger(__name__)
+
+LINGER_MS = 1000
+SNDHWM = 100_000
+
+
+class ZmqEventSink:
+    """Implements the EventSink port. ``await start()`` before publishing."""
+
+    def __init__(
+        self,
+        endpoints: Sequence[str],
+        *,
+        redis: aioredis.Redis | None = None,
+        stream_key: str | None = None,
+        maxlen: int = 1_000_000,
+        buffer_size: int = 10_000,
+        flush_timeout_s: float = 5.0,
+        context: zmq.asyncio.Context | None = None,
+    ) -> None:
+        self._endpoint_specs = tuple(endpoints)
+        self._context = context or zmq.asyncio.Context.instance()
+        self._sockets: list[zmq.asyncio.Socket] = []
+        self._endpoints: list[str] = []
+        self._mirror = (
+            StreamMirror(redis, stream_key, maxlen=maxlen, buffer_size=buffer_size)
+            if redis is not None and stream_key
+            else None
+        )
+        self._flush_timeout_s = flush_timeout_s
+        self._seq = 0
+        self._topic_seq: Counter[str] = Counter()
+        self.src = uuid.uuid4().hex[:16]
+
+    @property
+    def endpoints(self) -> tuple[str, ...]:
+        return tuple(self._endpoints)
+
+    @property
+    def mirror(self) -> StreamMirror | None:
+        return self._mirror
+
+    @property
+    def last_seq(self) -> int:
+        return self._seq
+
+    async def start(self) -> None:
+        if self._mirror is not None:
+            self._seq = await self._mirror.last_seq()
+        for spec in self._endpoint_specs:
+            sock = self._context.socket(zmq.PUB)
+            sock.setsockopt(zmq.SNDHWM, SNDHWM)
+            sock.setsockopt(zmq.LINGER, LINGER_MS)
+            self._sockets.append(sock)
+            sock.bind(spec)
+            self._endpoints.append(sock.getsockopt_string(zmq.LAST_ENDPOINT))
+        if self._mirror is not None:
+            self._mirror.start()
+        log.info("event publisher bound", extra={"endpoints": self._endpoints, "seq": self._seq})
+
+    async def publish(self, topic: str, payload: dict[str, Any]) -> int:
+        """Announce one event; returns its ``seq``. Never waits on subscribers or Redis."""
+        self._seq += 1
+        self._topic_seq[topic] += 1
+        event = {
+            **payload,
+            "v": WIRE_VERSION,
+            "seq": self._seq,
+            "topic_seq": self._topic_seq[topic],
+            "topic": topic,
+            "ts": time.time_ns() // 1_000_000,
+            "src": self.src,
+        }
+        data = pack(event)
+        frames = [topic.encode(), data]
+        for sock in self._sockets:
+            try:
+                await sock.send_multipart(frames, flags=zmq.NOBLOCK)
+            except zmq.Again:
+                log.warning("event dropped at PUB high-water mark", extra={"seq": self._seq})
+        if self._mirror is not None:
+            self._mirror.offer(self._seq, topic, data)
+        return self._seq
+
+    async def close(self) -> None:
+        if self._mirror is not None:
+            await self._mirror.close(self._flush_timeout_s)
+        for sock in self._sockets:
+            sock.close(linger=LINGER_MS)
+        self._sockets.clear()
