@@ -157,3 +157,12 @@ def test_cli_registered_in_main_parser() -> None:
 
     parsed = build_parser().parse_args(["sim", "--port", "1", "--seed", "3", "--no-rate-limits"])
     assert parsed.func is cli.run and parsed.seed == 3 and parsed.no_rate_limits
+
+
+def test_docs_example_config_loads(tmp_path: Path) -> None:
+    docs = Path(__file__).parents[2] / "docs" / "sim.md"
+    block = docs.read_text().split("```toml\n", 1)[1].split("```", 1)[0]
+    config = load(write(tmp_path, block))
+    assert [a.account_id for a in config.accounts] == ["alice", "bob"]
+    assert {f.kind for f in config.faults} == {"latency", "timeout_after_accept"}
+    assert set(build_symbols(config.symbols)[0].__class__.__annotations__) >= {"initial_price"}
