@@ -165,4 +165,6 @@ def test_docs_example_config_loads(tmp_path: Path) -> None:
     config = load(write(tmp_path, block))
     assert [a.account_id for a in config.accounts] == ["alice", "bob"]
     assert {f.kind for f in config.faults} == {"latency", "timeout_after_accept"}
-    assert set(build_symbols(config.symbols)[0].__class__.__annotations__) >= {"initial_price"}
+    specs = {s.symbol: s for s in build_symbols(config.symbols)}
+    assert specs["BTCUSDT"].initial_price == Decimal("65000")
+    assert specs["ETHUSDT"].min_notional == Decimal("5")
