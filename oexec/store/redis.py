@@ -89,7 +89,11 @@ def _sentinel_master(url: str, options: dict[str, Any], max_connections: int) ->
     sentinels, service, db, password = parse_sentinel_url(url)
     sentinel = Sentinel(  # type: ignore[no-untyped-call]
         sentinels,
-        sentinel_kwargs={"socket_timeout": options["socket_timeout"]},
+        sentinel_kwargs={
+            "socket_timeout": options["socket_timeout"],
+            "socket_connect_timeout": options["socket_connect_timeout"],
+            "retry": _no_retry(),
+        },
         password=password,
         db=db,
         max_connections=max_connections,

@@ -107,9 +107,9 @@ class SqliteDb:
         self._clock = clock
         self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        self._conn.execute("PRAGMA journal_mode = WAL")
         self._conn.execute(f"PRAGMA synchronous = {synchronous.upper()}")
-        self._conn.executescript(SCHEMA)
+        _while_busy(lambda: self._conn.execute("PRAGMA journal_mode = WAL"))
+        _while_busy(lambda: self._conn.executescript(SCHEMA))
         self._next_purge = 0.0
         self.purge()
 
@@ -124,10 +124,11 @@ class SqliteDb:
         self._conn.execute("BEGIN IMMEDIATE")
         try:
             yield self._conn
+            self._conn.execute("COMMIT")
         except BaseException:
-            self._conn.execute("ROLLBACK")
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
             raise
-        self._conn.execute("COMMIT")
 
     # --- writes -------------------------------------------------------------------------
     def claim(self, order: Order, ttl_s: int) -> ClaimResult:
@@ -338,6 +339,23 @@ class SqliteDb:
             (request_id, now),
         ).fetchone()
         return None if row is None else bytes(row[0])
+
+
+def _while_busy(step: Callable[[], object]) -> None:
+    """Run a set-up step, retrying while another connection holds the lock.
+
+    Switching to WAL and creating the schema can report SQLITE_BUSY at once, without the
+    busy handler, when two processes open a new file together.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            step()
+            return
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
+                raise
+        time.sleep(0.01)
 
 
 def _symbol_filter(symbol: str | None) -> tuple[str, tuple[str, ...]]:

@@ -10,7 +10,8 @@ import pytest
 from oexec.errors import ErrorCode, StoreConflictError
 from oexec.models import OrderState
 from oexec.service.ports import OrderStore
-from tests.store.conftest import BASE_MS, evolve, make_fill, make_order
+
+from .helpers import BASE_MS, evolve, make_fill, make_order
 
 TTL = 86_400
 
