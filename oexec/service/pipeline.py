@@ -50,7 +50,8 @@ from oexec.service.market import MarketState
 from oexec.service.ports import OrderStore, Venue, VenueOrderRequest
 from oexec.service.resolver import UnknownOutcomeResolver
 from oexec.service.rules.risk import RiskManager
-from oexec.service.rules.validation import SymbolRulesBook, ValidationPipeline
+from oexec.service.rules.symbol_book import SymbolRulesBook
+from oexec.service.rules.validation import ValidationPipeline
 from oexec.service.writer import OrderWriter
 
 log = logging.getLogger("oexec.pipeline")
@@ -330,7 +331,9 @@ class OrderPipeline:
             )
         return order
 
-    async def get_order(self, *, order_id: str | None = None, request_id: str | None = None) -> Order:
+    async def get_order(
+        self, *, order_id: str | None = None, request_id: str | None = None
+    ) -> Order:
         return await self._lookup(order_id, request_id)
 
     async def cancel_order(

@@ -19,7 +19,7 @@ from collections.abc import Callable
 import attrs
 
 from oexec.errors import ErrorCode, VenueError, VenueOrderNotFoundError
-from oexec.models import Order, OrderState
+from oexec.models import Order, OrderState, VenueOrder
 from oexec.service.apply import apply_venue_order, with_state
 from oexec.service.ports import Venue
 from oexec.service.writer import OrderWriter
@@ -39,6 +39,10 @@ class ResolverPolicy:
 def proven_never_placed(sent_at_ms: int, now_ms: int, policy: ResolverPolicy) -> bool:
     """A not-found answer proves nothing until the request could no longer be accepted."""
     return now_ms >= sent_at_ms + policy.recv_window_ms + policy.read_after_write_ms
+
+
+def _applying(venue_order: VenueOrder, now_ms: int) -> Callable[[Order], Order | None]:
+    return lambda order: apply_venue_order(order, venue_order, now_ms)
 
 
 class UnknownOutcomeResolver:
@@ -63,8 +67,14 @@ class UnknownOutcomeResolver:
         if task is None or task.done():
             task = asyncio.get_running_loop().create_task(self.resolve(order, sent_at_ms))
             self._tasks[order.id] = task
-            task.add_done_callback(lambda _t, oid=order.id: self._tasks.pop(oid, None))
+            task.add_done_callback(self._forget(order.id))
         return task
+
+    def _forget(self, order_id: str) -> Callable[[asyncio.Task[Order]], None]:
+        def forget(_task: asyncio.Task[Order]) -> None:
+            self._tasks.pop(order_id, None)
+
+        return forget
 
     @property
     def pending(self) -> int:
@@ -101,16 +111,16 @@ class UnknownOutcomeResolver:
             except VenueError as exc:
                 log.info("resolving %s: venue not answering yet (%s)", order.id, exc.code)
             else:
-                now = self.now_ms()
                 order, _ = await self.writer.update(
                     order,
-                    lambda o: apply_venue_order(o, venue_order, now),
+                    _applying(venue_order, self.now_ms()),
                     reason="resolver: found by client order id",
                 )
                 self._done(order, started)
                 return order
             if time.monotonic() - started > self.policy.give_up_after_s:
-                log.error("order %s still unknown after %.0fs", order.id, time.monotonic() - started)
+                waited = time.monotonic() - started
+                log.error("order %s still unknown after %.0fs", order.id, waited)
                 return order
             await asyncio.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, self.policy.max_delay_s)

@@ -72,9 +72,7 @@ class OrderWriter:
             self._locks.pop(after.id, None)
         return after
 
-    async def update(
-        self, order: Order, change: OrderChange, *, reason: str
-    ) -> tuple[Order, bool]:
+    async def update(self, order: Order, change: OrderChange, *, reason: str) -> tuple[Order, bool]:
         """Apply ``change`` to the latest stored version of ``order``; retry on conflicts.
 
         Returns (order as stored now, whether this call changed it).

@@ -1,0 +1,209 @@
+"""The pipeline's own logic, driven through in-memory ports (see fakes.py)."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+
+import pytest
+
+from oexec.breaker import VenueBreaker
+from oexec.config import BreakerConfig, RiskConfig
+from oexec.errors import (
+    ErrorCode,
+    OexecError,
+    VenueRejectedError,
+    VenueUnavailableError,
+    VenueUnknownOutcomeError,
+)
+from oexec.models import ExchangeInfo, OrderIntent, OrderState, OrderType, Side, TimeInForce
+from oexec.service.market import MarketState
+from oexec.service.pipeline import OrderPipeline, PipelineSettings
+from oexec.service.resolver import ResolverPolicy, UnknownOutcomeResolver
+from oexec.service.rules.risk import RiskManager
+from oexec.service.rules.symbol_book import SymbolRulesBook
+from oexec.service.rules.validation import ValidationPipeline
+from oexec.service.writer import OrderWriter
+from tests.service.fakes import BTC, MemoryStore, RecordingSink, ScriptedVenue
+
+
+def build(store: MemoryStore | None = None, venue: ScriptedVenue | None = None,
+          breaker: VenueBreaker | None = None) -> tuple[OrderPipeline, MemoryStore,
+                                                         ScriptedVenue, RecordingSink]:
+    store = store or MemoryStore()
+    venue = venue or ScriptedVenue()
+    sink = RecordingSink()
+    market = MarketState(venue.mark_price)
+    writer = OrderWriter(store, sink, listeners=[market.on_order_change])
+    book = SymbolRulesBook()
+    book.load(ExchangeInfo(server_time=0, symbols={"BTCUSDT": BTC}))
+    resolver = UnknownOutcomeResolver(
+        venue, writer, ResolverPolicy(recv_window_ms=100, read_after_write_ms=100,
+                                      first_delay_s=0.01, max_delay_s=0.05))
+    pipeline = OrderPipeline(
+        store=store, venue=venue, writer=writer, market=market, rules_book=book,
+        validation=ValidationPipeline(), risk=RiskManager(RiskConfig()),
+        breaker=breaker or VenueBreaker(BreakerConfig()), resolver=resolver,
+        settings=PipelineSettings(inline_resolve_s=3.0, duplicate_wait_s=3.0))
+    return pipeline, store, venue, sink
+
+
+def limit(request_id: str = "r1", price: str = "50000.0", qty: str = "0.010",
+          reduce_only: bool = False) -> OrderIntent:
+    return OrderIntent(request_id=request_id, symbol="BTCUSDT", side=Side.BUY,
+                       type=OrderType.LIMIT, quantity=Decimal(qty), price=Decimal(price),
+                       time_in_force=TimeInForce.GTC, reduce_only=reduce_only)
+
+
+async def test_accepted_order_is_stored_announced_and_cached() -> None:
+    pipeline, store, venue, sink = build()
+    order = await pipeline.place_order(limit())
+    assert order.state is OrderState.NEW and order.exchange_order_id == "1000"
+    assert venue.placed[0].client_order_id == order.client_order_id
+    assert (await store.get(order.id)) == order
+    assert sink.topics() == ["order.created"]
+    assert "r1" in store.replies
+
+
+async def test_validation_reject_is_recorded_and_never_reaches_the_venue() -> None:
+    pipeline, store, venue, sink = build()
+    with pytest.raises(OexecError) as first:
+        await pipeline.place_order(limit(price="50000.05"))
+    assert first.value.code is ErrorCode.PRICE_TICK
+    stored = await store.get_by_request_id("r1")
+    assert stored is not None and stored.state is OrderState.REJECTED
+    assert stored.error_code == "PRICE_TICK"
+    assert sink.topics() == ["order.rejected"]
+    with pytest.raises(OexecError) as again:
+        await pipeline.place_order(limit(price="50000.05"))
+    assert again.value.code is ErrorCode.PRICE_TICK
+    assert venue.placed == []
+
+
+async def test_concurrent_duplicates_make_one_venue_order() -> None:
+    venue = ScriptedVenue(gate=asyncio.Event())
+    pipeline, _, _, _ = build(venue=venue)
+    tasks = [asyncio.create_task(pipeline.place_order(limit())) for _ in range(10)]
+    await asyncio.sleep(0.01)
+    venue.gate.set()  # type: ignore[union-attr]
+    orders = await asyncio.gather(*tasks)
+    assert len(venue.placed) == 1
+    assert {o.id for o in orders} == {orders[0].id}
+
+
+async def test_duplicates_across_daemons_sharing_a_store_make_one_order() -> None:
+    store = MemoryStore()
+    venue = ScriptedVenue(gate=asyncio.Event())
+    first, _, _, _ = build(store, venue)
+    second, _, _, _ = build(store, venue)
+    a = asyncio.create_task(first.place_order(limit()))
+    await asyncio.sleep(0.01)
+    b = asyncio.create_task(second.place_order(limit()))
+    await asyncio.sleep(0.02)
+    venue.gate.set()  # type: ignore[union-attr]
+    one, two = await asyncio.gather(a, b)
+    assert one.id == two.id and len(venue.placed) == 1
+
+
+async def test_reused_request_id_for_another_order_is_refused() -> None:
+    pipeline, _, venue, _ = build()
+    await pipeline.place_order(limit())
+    with pytest.raises(OexecError) as info:
+        await pipeline.place_order(limit(qty="0.020"))
+    assert info.value.code is ErrorCode.DUPLICATE_REQUEST_MISMATCH
+    assert len(venue.placed) == 1
+
+
+async def test_definitely_not_sent_releases_the_claim_so_a_retry_is_fresh() -> None:
+    venue = ScriptedVenue(script=[VenueUnavailableError("connection refused")])
+    pipeline, store, _, _ = build(venue=venue)
+    with pytest.raises(VenueUnavailableError):
+        await pipeline.place_order(limit())
+    assert store.orders == {} and store.by_request == {}
+    order = await pipeline.place_order(limit())
+    assert order.state is OrderState.NEW and len(venue.accepted) == 1
+
+
+async def test_venue_reject_is_final_for_the_request_id() -> None:
+    venue = ScriptedVenue(script=[VenueRejectedError("Margin is insufficient.", venue_code=-2019)])
+    pipeline, store, _, sink = build(venue=venue)
+    with pytest.raises(VenueRejectedError):
+        await pipeline.place_order(limit())
+    stored = await store.get_by_request_id("r1")
+    assert stored is not None and stored.state is OrderState.REJECTED
+    assert sink.topics() == ["order.rejected"]
+    with pytest.raises(OexecError) as again:
+        await pipeline.place_order(limit())
+    assert again.value.code is ErrorCode.VENUE_REJECTED
+    assert len(venue.placed) == 1
+
+
+async def test_unknown_outcome_that_was_placed_resolves_without_resending() -> None:
+    def accept_then_time_out(v: ScriptedVenue, request: object) -> object:
+        v.accept(request)  # type: ignore[arg-type]
+        raise VenueUnknownOutcomeError("-1007 timeout", venue_code=-1007)
+
+    venue = ScriptedVenue(script=[accept_then_time_out], hidden_queries=2)
+    pipeline, _, _, sink = build(venue=venue)
+    order = await pipeline.place_order(limit())
+    assert order.state is OrderState.NEW
+    assert len(venue.placed) == 1 and venue.queries >= 3
+    assert sink.topics() == ["order.updated", "order.created"]
+
+
+async def test_unknown_outcome_never_placed_is_rejected_only_after_the_window() -> None:
+    venue = ScriptedVenue(script=[VenueUnknownOutcomeError("503 unknown", http_status=503)])
+    pipeline, store, _, _ = build(venue=venue)
+    with pytest.raises(OexecError) as info:
+        await pipeline.place_order(limit())
+    assert info.value.code is ErrorCode.VENUE_UNKNOWN_OUTCOME
+    stored = await store.get_by_request_id("r1")
+    assert stored is not None and stored.state is OrderState.REJECTED
+    assert len(venue.placed) == 1 and venue.queries >= 2
+
+
+async def test_open_breaker_refuses_new_risk_at_once_but_lets_reduce_only_through() -> None:
+    breaker = VenueBreaker(BreakerConfig(failure_threshold=2))
+    venue = ScriptedVenue(script=[VenueUnavailableError("down"), VenueUnavailableError("down")])
+    pipeline, store, _, _ = build(venue=venue, breaker=breaker)
+    for n in range(2):
+        with pytest.raises(VenueUnavailableError):
+            await pipeline.place_order(limit(request_id=f"f{n}"))
+    assert breaker.state == "open"
+    with pytest.raises(OexecError) as info:
+        await pipeline.place_order(limit(request_id="new-risk"))
+    assert info.value.code is ErrorCode.BREAKER_OPEN
+    assert await store.get_by_request_id("new-risk") is None
+    flat = await pipeline.place_order(limit(request_id="flatten", reduce_only=True))
+    assert flat.state is OrderState.NEW
+
+
+async def test_cancel_and_cancel_all() -> None:
+    pipeline, _, _, sink = build()
+    first = await pipeline.place_order(limit("a"))
+    second = await pipeline.place_order(limit("b"))
+    canceled = await pipeline.cancel_order(order_id=first.id)
+    assert canceled.state is OrderState.CANCELED
+    assert (await pipeline.cancel_order(request_id="a")).state is OrderState.CANCELED
+    rest = await pipeline.cancel_all("BTCUSDT")
+    assert [o.id for o in rest] == [second.id] and rest[0].state is OrderState.CANCELED
+    assert sink.topics().count("order.canceled") == 2
+    assert await pipeline.open_orders() == []
+
+
+async def test_lookups_and_kill_switch() -> None:
+    pipeline, _, _, _ = build()
+    order = await pipeline.place_order(limit())
+    assert (await pipeline.get_order(request_id="r1")).id == order.id
+    with pytest.raises(OexecError) as info:
+        await pipeline.get_order(order_id="nope")
+    assert info.value.code is ErrorCode.NOT_FOUND
+    assert (await pipeline.halt(cancel_all=True))["halted"] is True
+    assert (await pipeline.get_order(order_id=order.id)).state is OrderState.CANCELED
+    with pytest.raises(OexecError) as halted:
+        await pipeline.place_order(limit("after-halt"))
+    assert halted.value.code is ErrorCode.RISK_HALTED
+    await pipeline.resume()
+    assert (await pipeline.place_order(limit("after-resume"))).state is OrderState.NEW
+    history = await pipeline.order_history("BTCUSDT", limit=10)
+    assert {o.request_id for o in history} >= {"r1", "after-halt", "after-resume"}
