@@ -6,9 +6,10 @@ Bearer token policy (``HttpConfig.bearer_token``; empty = no auth, bind to loopb
   body says nothing but ready or not.
 - ``/health`` is always open for the same reason, but the per-dependency ``checks``
   (failure reasons name hosts and errors) are only shown to an authorised caller.
-- ``/metrics`` and ``/dashboard*`` need ``Authorization: Bearer <token>``. The dashboard
-  also accepts ``?access_token=`` because a browser's EventSource cannot send headers;
-  keep that on loopback or behind TLS.
+- ``/metrics``, ``/dashboard`` and ``/dashboard/stream`` need ``Authorization: Bearer
+  <token>``; the dashboard also accepts ``?access_token=`` because a browser's
+  EventSource cannot send headers (keep that on loopback or behind TLS). Its static
+  assets (``/dashboard/static/``) are open: they hold no data.
 
 The token is compared in constant time and never logged.
 """
@@ -22,16 +23,18 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from oexec.ops.dashboard import DashboardFeed, SnapshotProvider, add_dashboard_routes
 from oexec.ops.health import DEFAULT_CHECK_TIMEOUT_S, Check, check_health
 from oexec.ops.metrics import Metrics
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-SnapshotProvider = Callable[[], Mapping[str, Any]]
 
 METRICS_KEY = web.AppKey("oexec_metrics", Metrics)
 STARTED_KEY = web.AppKey("oexec_started", dict[str, bool])
+FEED_KEY = web.AppKey("oexec_dashboard_feed", DashboardFeed)
 
 OPEN_PATHS = frozenset({"/health", "/ready"})
+OPEN_PREFIX = "/dashboard/static/"  # page assets: no data in them
 QUERY_TOKEN_PREFIX = "/dashboard"
 
 
@@ -55,7 +58,8 @@ def is_authorised(request: web.Request, token: str) -> bool:
 def _auth_middleware(token: str) -> Any:
     @web.middleware
     async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path in OPEN_PATHS or is_authorised(request, token):
+        path = request.path
+        if path in OPEN_PATHS or path.startswith(OPEN_PREFIX) or is_authorised(request, token):
             return await handler(request)
         return web.json_response(
             {"error": "UNAUTHORIZED"},
@@ -75,13 +79,15 @@ def build_ops_app(
     started_at: float,
     check_timeout_s: float = DEFAULT_CHECK_TIMEOUT_S,
     snapshot_provider: SnapshotProvider | None = None,
+    dashboard_interval_s: float = 1.0,
 ) -> web.Application:
     """Build the ops app.
 
     ``readiness`` is the daemon's own verdict (False while starting or draining); the
     app also reports not-ready before its own startup and after shutdown begins.
-    ``started_at`` is ``time.time()`` at daemon start. ``snapshot_provider`` mounts
-    the live dashboard (oexec/ops/dashboard.py).
+    ``started_at`` is ``time.time()`` at daemon start. The live dashboard
+    (oexec/ops/dashboard.py) is always mounted; ``snapshot_provider``'s mapping is
+    added to each snapshot under ``extra`` (e.g. the risk kill switch).
     """
     app = web.Application(middlewares=[_auth_middleware(bearer_token)])
     app[METRICS_KEY] = metrics
@@ -116,10 +122,15 @@ def build_ops_app(
     app.router.add_get("/health", health)
     app.router.add_get("/ready", ready)
     app.router.add_get("/metrics", metrics_text)
-    if snapshot_provider is not None:
-        from oexec.ops.dashboard import add_dashboard_routes
-
-        add_dashboard_routes(app, snapshot_provider)
+    feed = DashboardFeed(
+        metrics,
+        checks,
+        snapshot_provider,
+        interval_s=dashboard_interval_s,
+        check_timeout_s=check_timeout_s,
+    )
+    app[FEED_KEY] = feed
+    add_dashboard_routes(app, feed)
     return app
 
 

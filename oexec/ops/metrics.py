@@ -20,10 +20,11 @@ fill notional and fees are converted here, at the edge, for display only.
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from enum import StrEnum
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from prometheus_client import Counter, Gauge, Histogram
 
@@ -33,6 +34,9 @@ from oexec.ops.metric_families import LATENCY_BUCKETS, RESOLUTION_BUCKETS, Metri
 from oexec.ops.order_metrics import OrderBook, OrderEvent, classify
 
 __all__ = ["LATENCY_BUCKETS", "RESOLUTION_BUCKETS", "Liquidity", "Metrics", "RateWindow", "Stage"]
+
+
+BREAKER_HISTORY = 50
 
 
 class Stage(StrEnum):
@@ -124,6 +128,8 @@ class Metrics(MetricFamilies):
         self.started_at = time.time() if started_at is None else started_at
         self.uptime.set_function(lambda: max(0.0, time.time() - self.started_at))
         self.orders = OrderBook()
+        # Recent breaker transitions for the live dashboard (Prometheus keeps the counts).
+        self.breaker_history: deque[dict[str, Any]] = deque(maxlen=BREAKER_HISTORY)
         self._bind_children()
 
     def _bind_children(self) -> None:
@@ -255,6 +261,7 @@ class Metrics(MetricFamilies):
         old, new = normalise_breaker_state(from_state), normalise_breaker_state(to_state)
         self.circuit_breaker_state.labels(name).set(breaker_state_value(new))
         self.circuit_breaker_transitions.labels(name, old, new).inc()
+        self.breaker_history.appendleft({"time": time.time(), "name": name, "from": old, "to": new})
 
     def set_breaker_state(self, state: str, *, name: str = "venue") -> None:
         """Set the gauge without counting a transition (initial state at start-up)."""

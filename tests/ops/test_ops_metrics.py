@@ -8,8 +8,7 @@ from decimal import Decimal
 import pytest
 from prometheus_client import REGISTRY
 
-from oexec.models import Fill, Order
-from oexec.models.enums import OrderState, OrderType, Side
+from oexec.models.enums import OrderState
 from oexec.ops.metrics import (
     LATENCY_BUCKETS,
     Liquidity,
@@ -19,43 +18,9 @@ from oexec.ops.metrics import (
     breaker_state_value,
 )
 
+from .factories import fill, order
+
 Labels = dict[str, str]
-
-
-def order(state: OrderState, oid: str = "o-1", **kw: object) -> Order:
-    fields: dict[str, object] = {
-        "id": oid,
-        "request_id": "r-" + oid,
-        "client_order_id": "c-" + oid,
-        "symbol": "BTCUSDT",
-        "side": Side.BUY,
-        "type": OrderType.LIMIT,
-        "quantity": Decimal("0.010"),
-        "price": Decimal("50000.0"),
-        "state": state,
-        "created_at": 1,
-        "updated_at": 2,
-    }
-    fields.update(kw)
-    return Order(**fields)  # type: ignore[arg-type]
-
-
-def fill(is_maker: bool, commission: str = "0.01") -> Fill:
-    return Fill(
-        order_id="o-1",
-        exchange_order_id="42",
-        client_order_id="c-o-1",
-        symbol="BTCUSDT",
-        side=Side.BUY,
-        trade_id=7,
-        price=Decimal("50000"),
-        quantity=Decimal("0.002"),
-        commission=Decimal(commission),
-        commission_asset="USDT",
-        is_maker=is_maker,
-        realized_pnl=Decimal(0),
-        time=3,
-    )
 
 
 # (what to call, sample name, labels, expected value after one call)

@@ -1,0 +1,175 @@
+// oexec live dashboard: renders the snapshot pushed on /dashboard/stream (SSE).
+// No framework, no CDN: plain DOM and a tiny canvas line chart.
+"use strict";
+
+const HISTORY = 300; // points kept per chart (5 min at 1 s)
+const COLORS = ["#58a6ff", "#d29922", "#f85149"];
+const series = { latency: [[], [], []], fills: [[], []], rejects: [[]] };
+let previous = null;
+
+const $ = (id) => document.getElementById(id);
+const num = (v, digits = 0) => (v === null || v === undefined ? "–" : Number(v).toFixed(digits));
+const sum = (obj) => Object.values(obj || {}).reduce((a, b) => a + b, 0);
+
+function text(tag, value, cls) {
+  const el = document.createElement(tag);
+  el.textContent = value;
+  if (cls) el.className = cls;
+  return el;
+}
+
+function rows(tbody, items) {
+  tbody.replaceChildren(...items.map((cells) => {
+    const tr = document.createElement("tr");
+    cells.forEach((c) => tr.appendChild(c instanceof Node ? wrapCell(c) : text("td", c)));
+    return tr;
+  }));
+}
+
+function wrapCell(node) {
+  const td = document.createElement("td");
+  td.appendChild(node);
+  return td;
+}
+
+function push(list, value) {
+  list.push(value);
+  if (list.length > HISTORY) list.shift();
+}
+
+function chart(canvas, lines) {
+  const ctx = canvas.getContext("2d");
+  const w = canvas.width, h = canvas.height;
+  ctx.clearRect(0, 0, w, h);
+  const values = lines.flat().filter((v) => v !== null && Number.isFinite(v));
+  const max = Math.max(1e-9, ...values) * 1.1;
+  ctx.fillStyle = "#7d8a99";
+  ctx.font = "10px sans-serif";
+  ctx.fillText(max.toPrecision(3), 4, 10);
+  lines.forEach((line, i) => {
+    ctx.strokeStyle = COLORS[i % COLORS.length];
+    ctx.lineWidth = 1.5;
+    ctx.beginPath();
+    let started = false;
+    line.forEach((v, x) => {
+      if (v === null || !Number.isFinite(v)) { started = false; return; }
+      const px = (x / (HISTORY - 1)) * w, py = h - (v / max) * (h - 4);
+      if (started) ctx.lineTo(px, py); else ctx.moveTo(px, py);
+      started = true;
+    });
+    ctx.stroke();
+  });
+}
+
+function duration(seconds) {
+  const s = Math.floor(seconds), d = Math.floor(s / 86400), hh = Math.floor((s % 86400) / 3600);
+  const mm = Math.floor((s % 3600) / 60), ss = s % 60;
+  return (d ? d + "d " : "") + (d || hh ? hh + "h " : "") + (d || hh || mm ? mm + "m " : "") + ss + "s";
+}
+
+function perSecond(now, before, dt) {
+  return before === null || dt <= 0 ? null : Math.max(0, now - before) / dt;
+}
+
+const BREAKER = { 0: ["closed", "ok"], 1: ["half-open", "warn"], 2: ["open", "bad"] };
+
+function render(s) {
+  const dt = previous ? s.time - previous.time : 0;
+  const prev = (f) => (previous ? f(previous) : null);
+
+  // 1. active orders
+  const a = s.active_orders;
+  $("open-count").textContent = a.open;
+  $("placed-count").textContent = num(a.placed_total);
+  $("filled-count").textContent = num(a.filled_total);
+  $("states").replaceChildren(...Object.entries(a.by_state).map(
+    ([state, n]) => text("span", `${state} ${n}`, "chip" + (state === "UNKNOWN" ? " bad" : ""))));
+  rows($("recent-orders"), a.recent.map((o) => [o.id, o.symbol, o.side, o.type,
+    text("span", o.state + (o.error_code ? ` (${o.error_code})` : ""), "chip"), o.quantity, o.filled, o.price ?? "–"]));
+
+  // 2. latency (first exchange drives the chart; all are listed)
+  const exchanges = Object.entries(s.latency);
+  $("latency-kpis").replaceChildren(...exchanges.flatMap(([ex, q]) => ["p50", "p95", "p99"].map((k) => {
+    const d = document.createElement("div");
+    d.append(text("span", q[k] === null ? "–" : (q[k] * 1000).toFixed(2), "kpi"), text("label", `${k} ms ${ex}`));
+    return d;
+  })));
+  const q0 = exchanges.length ? exchanges[0][1] : {};
+  ["p50", "p95", "p99"].forEach((k, i) => push(series.latency[i], q0[k] == null ? null : q0[k] * 1000));
+  chart($("latency-chart"), series.latency);
+
+  // 3. breaker
+  const b = s.breaker;
+  const names = Object.keys(b.state).length ? Object.keys(b.state) : ["venue"];
+  $("breaker-states").replaceChildren(...names.map((n) => {
+    const [label, cls] = BREAKER[b.state[n] ?? 0];
+    return text("span", `${n}: ${label} · failures ${num(b.failures[n] ?? 0)}`, "chip " + cls);
+  }));
+  rows($("breaker-history"), b.transitions.map((t) => [new Date(t.time * 1000).toLocaleTimeString(), t.name, `${t.from} → ${t.to}`]));
+
+  // 4. maker / taker
+  const f = s.fills, maker = f.count.maker || 0, taker = f.count.taker || 0;
+  $("maker-ratio").textContent = maker + taker ? ((100 * maker) / (maker + taker)).toFixed(1) + " %" : "–";
+  $("maker-count").textContent = maker;
+  $("taker-count").textContent = taker;
+  rows($("fees"), Object.entries(f.fees).map(([k, v]) => { const [asset, liq] = k.split("/"); return [asset, liq, v.toFixed(6)]; }));
+  push(series.fills[0], perSecond(maker, prev((p) => p.fills.count.maker || 0), dt));
+  push(series.fills[1], perSecond(taker, prev((p) => p.fills.count.taker || 0), dt));
+  chart($("fills-chart"), series.fills);
+
+  // 5. rejections
+  const r = s.rejections;
+  $("reject-total").textContent = num(r.total);
+  const rate = perSecond(r.total, prev((p) => p.rejections.total), dt);
+  $("reject-rate").textContent = rate === null ? "–" : rate.toFixed(2);
+  rows($("reject-reasons"), Object.entries(r.by_reason).sort((x, y) => y[1] - x[1]).slice(0, 10).map(([k, v]) => [k, num(v)]));
+  push(series.rejects[0], rate);
+  chart($("reject-chart"), series.rejects);
+
+  // 6. rate limits
+  const l = s.rate_limits;
+  $("limit-bars").replaceChildren(...Object.keys(l.limit).sort().map((w) => {
+    const used = l.usage[w] || 0, limit = l.limit[w] || 0, frac = limit ? Math.min(1, used / limit) : 0;
+    const box = document.createElement("div");
+    const bar = document.createElement("div");
+    bar.className = "bar" + (frac > 0.9 ? " hot" : "");
+    const fill = document.createElement("span");
+    fill.style.width = (100 * frac).toFixed(1) + "%";
+    bar.appendChild(fill);
+    box.append(text("label", `${w}: ${used} / ${limit}`), bar);
+    return box;
+  }));
+  rows($("limit-events"), Object.entries(l.reached).map(([k, v]) => [k, num(v)]));
+  rows($("limit-endpoints"), Object.entries(l.requests_by_endpoint).sort((x, y) => y[1] - x[1]).map(([k, v]) => [k, num(v)]));
+
+  // 7. system health
+  const h = s.health;
+  $("uptime").textContent = duration(h.uptime_seconds);
+  const errors = sum(h.requests_by_code) - (h.requests_by_code.ok || 0);
+  const errRate = perSecond(errors, prev((p) => sum(p.health.requests_by_code) - (p.health.requests_by_code.ok || 0)), dt);
+  $("error-rate").textContent = errRate === null ? "–" : errRate.toFixed(2);
+  $("in-flight").textContent = num(h.in_flight);
+  const deps = Object.keys(h.checks).length ? Object.entries(h.checks)
+    : Object.entries(h.dependencies).map(([k, v]) => [k, v ? "healthy" : "unhealthy"]);
+  deps.push(["user_stream", h.user_stream_connected ? `connected, lag ${h.user_stream_lag_seconds.toFixed(2)} s` : "disconnected"]);
+  rows($("dependencies"), deps.map(([k, v]) => [k, text("span", v, "chip " + (v === "healthy" || v.startsWith("connected") ? "ok" : "bad"))]));
+  rows($("errors"), [
+    ...Object.entries(h.requests_by_code).filter(([k]) => k !== "ok").map(([k, v]) => [k, num(v)]),
+    ...Object.entries(h.venue_errors).map(([k, v]) => ["venue " + k, num(v)]),
+  ]);
+
+  $("updated").textContent = "updated " + new Date(s.time * 1000).toLocaleTimeString();
+  document.body.dataset.snapshots = String(Number(document.body.dataset.snapshots || 0) + 1);
+  previous = s;
+}
+
+function connect() {
+  const token = new URLSearchParams(location.search).get("access_token");
+  const url = "/dashboard/stream" + (token ? "?access_token=" + encodeURIComponent(token) : "");
+  const source = new EventSource(url);
+  source.onopen = () => { $("conn").textContent = "live"; $("conn").className = "badge ok"; };
+  source.onerror = () => { $("conn").textContent = "reconnecting…"; $("conn").className = "badge bad"; };
+  source.onmessage = (event) => render(JSON.parse(event.data));
+}
+
+connect();
