@@ -70,12 +70,15 @@ def check_max_notional(intent: OrderIntent, ctx: MarketContext, config: RiskConf
 
 
 def check_max_position(intent: OrderIntent, ctx: MarketContext, config: RiskConfig) -> None:
-    """The position after a full fill stays within ±limit, unless the order shrinks it."""
+    """The position after a full fill stays within ±limit, unless the order only shrinks
+    it (towards zero, without crossing to the other side)."""
     limit = config.max_position
     if limit <= ZERO:
         return
-    after = ctx.position + intent.side.sign * intent.quantity
-    if abs(after) > limit and abs(after) > abs(ctx.position):
+    before = ctx.position
+    after = before + intent.side.sign * intent.quantity
+    shrinking = abs(after) <= abs(before) and after * before >= ZERO
+    if abs(after) > limit and not shrinking:
         raise _refuse(
             ErrorCode.RISK_MAX_POSITION,
             "max_position",

@@ -21,7 +21,9 @@ PIPELINE = ValidationPipeline()
 
 
 def check(
-    intent: OrderIntent, symbol_rules: SymbolRules | None = None, context: MarketContext | None = None
+    intent: OrderIntent,
+    symbol_rules: SymbolRules | None = None,
+    context: MarketContext | None = None,
 ) -> None:
     PIPELINE.check(intent, symbol_rules if symbol_rules is not None else rules(), context or ctx())
 
