@@ -111,13 +111,6 @@ _FAMILIES: dict[type[ClientError], tuple[C, ...]] = {
         C.STOP_PRICE_REQUIRED,
         C.GOOD_TILL_DATE_INVALID,
         C.CLIENT_ORDER_ID_INVALID,
-        C.RISK_MAX_NOTIONAL,
-        C.RISK_MAX_POSITION,
-        C.RISK_MAX_OPEN_ORDERS,
-        C.RISK_PRICE_BAND,
-        C.RISK_HALTED,
-        C.RISK_EXTERNAL_REJECT,
-        C.RISK_EXTERNAL_TIMEOUT,
     ),
     ThrottledError: (C.RATE_LIMITED, C.VENUE_BANNED, C.BREAKER_OPEN),
     VenueFailureError: (C.VENUE_REJECTED, C.VENUE_UNAVAILABLE, C.VENUE_AUTH),
@@ -126,11 +119,37 @@ _FAMILIES: dict[type[ClientError], tuple[C, ...]] = {
     OrderStateError: (C.ILLEGAL_TRANSITION, C.ORDER_NOT_CANCELABLE),
     ServerError: (C.INTERNAL,),
 }
-#: error code -> exception class; codes not listed raise ServerError.
+#: Families by the shape of a code, for codes not listed above (new rules keep these).
+_PREFIXES: tuple[tuple[str, type[ClientError]], ...] = (
+    ("RISK_", OrderRejectedError),
+    ("VENUE_", VenueFailureError),
+    ("STORE_", StoreFailureError),
+)
+_SUFFIXES: tuple[tuple[str, type[ClientError]], ...] = (
+    ("_REQUIRED", OrderRejectedError),
+    ("_NOT_ALLOWED", OrderRejectedError),
+    ("_INVALID", OrderRejectedError),
+)
+#: error code -> exception class, from the explicit families.
 ERROR_CLASSES: dict[str, type[ClientError]] = {
     code.value: cls for cls, codes in _FAMILIES.items() for code in codes
 }
 
 
+def family_of(code: C | str) -> type[ClientError]:
+    """The exception class for ``code``: listed, else by prefix/suffix, else ServerError."""
+    text = str(code)
+    listed = ERROR_CLASSES.get(text)
+    if listed is not None:
+        return listed
+    for prefix, cls in _PREFIXES:
+        if text.startswith(prefix):
+            return cls
+    for suffix, cls in _SUFFIXES:
+        if text.endswith(suffix):
+            return cls
+    return ServerError
+
+
 def error_for(code: C | str, message: str, details: dict[str, Any] | None = None) -> ClientError:
-    return ERROR_CLASSES.get(str(code), ServerError)(code, message, details)
+    return family_of(code)(code, message, details)
