@@ -39,7 +39,7 @@ async def test_oexec_sim_process_serves_and_stops_on_sigint() -> None:
     )
     try:
         assert proc.stdout is not None
-        lines = []
+        lines: list[str] = []
         while len(lines) < 4:
             line = await asyncio.wait_for(proc.stdout.readline(), 20)
             assert line, "process ended early"
@@ -103,9 +103,15 @@ async def test_tick_interval_moves_prices() -> None:
     from oexec.sim.app import SimServer
 
     async with SimServer(SimConfig(tick_interval_ms=10, seed=2)) as sim:
-        before = sim.exchange.ticker_price("BTCUSDT")["price"]
+
+        def price() -> object:
+            ticker = sim.exchange.ticker_price("BTCUSDT")
+            assert isinstance(ticker, dict)
+            return ticker["price"]
+
+        before = price()
         for _ in range(200):
             await asyncio.sleep(0.01)
-            if sim.exchange.ticker_price("BTCUSDT")["price"] != before:
+            if price() != before:
                 break
-        assert sim.exchange.ticker_price("BTCUSDT")["price"] != before
+        assert price() != before

@@ -5,7 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 from oexec.sim.app import SimServer
-from tests.sim.conftest import VenueClient, limit_order
+
+from .helpers import VenueClient, limit_order
 
 
 async def price_of(client: VenueClient, symbol: str) -> Decimal:

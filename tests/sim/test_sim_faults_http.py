@@ -10,7 +10,8 @@ import pytest
 
 from oexec.sim.app import SERVICE_TIME_HEADER, SimServer
 from oexec.sim.config import FaultConfig, SimConfig
-from tests.sim.conftest import VenueClient, limit_order
+
+from .helpers import VenueClient, limit_order
 
 
 async def add_fault(client: VenueClient, **rule: Any) -> None:

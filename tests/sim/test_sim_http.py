@@ -12,7 +12,8 @@ import pytest
 
 from oexec.sim.app import SERVICE_TIME_HEADER, SimServer, merged_params
 from oexec.sim.routes import ENDPOINTS
-from tests.sim.conftest import VenueClient, limit_order
+
+from .helpers import VenueClient, limit_order
 
 PUBLIC = [
     ("/fapi/v1/ping", {}, dict),

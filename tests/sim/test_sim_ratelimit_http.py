@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from oexec.sim.config import RateLimitConfig, SimConfig
-from tests.sim.conftest import VenueClient, limit_order
+
+from .helpers import VenueClient, limit_order
 
 
 @pytest.fixture

@@ -11,7 +11,8 @@ import aiohttp
 import pytest
 
 from oexec.sim.app import SimServer
-from tests.sim.conftest import VenueClient, limit_order
+
+from .helpers import VenueClient, limit_order
 
 TIMEOUT = 5.0
 
