@@ -14,7 +14,7 @@ from oexec.errors import ErrorCode, StoreError
 from oexec.models import OrderState
 from oexec.store import RedisStore
 from oexec.store.keys import Keys
-from oexec.store.redis import parse_sentinel_url
+from oexec.store.redis_connect import parse_sentinel_url
 
 from .helpers import evolve, make_fill, make_order
 
