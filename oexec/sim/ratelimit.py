@@ -3,9 +3,11 @@
 Windows are fixed and aligned to the clock like Binance's (the minute counter resets at
 the top of each minute). A request that would exceed a limiter is refused with HTTP 429
 (-1003 for weight, -1015 for orders) and ``Retry-After`` (seconds to the window's end).
-A client that keeps sending while limited collects strikes; ``ban_after`` strikes earn an
-IP ban answered with 418, whose length starts at ``ban_initial_s`` and doubles per repeat
-offence up to ``ban_max_s`` (§E.3: "from 2 minutes to 3 days").
+A client that keeps sending while limited collects strikes (after a weight 429: any
+request from the IP; after an orders 429: further new orders of the account);
+``ban_after`` strikes earn an IP ban answered with 418, whose length starts at
+``ban_initial_s`` and doubles per repeat offence up to ``ban_max_s`` (§E.3: "from 2
+minutes to 3 days").
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ class _IpState:
 class _AccountState:
     orders_10s: _Window = attrs.field(factory=lambda: _Window(TEN_S_MS))
     orders_1m: _Window = attrs.field(factory=lambda: _Window(MINUTE_MS))
+    limited_until_ms: int = 0  # a -1015 was sent; further NEW ORDERS before this are strikes
 
 
 @attrs.frozen
@@ -131,10 +134,7 @@ class RateLimiter:
         if now_ms < state.banned_until_ms:
             raise self._banned(ip, state, now_ms)
         if now_ms < state.limited_until_ms:
-            state.strikes += 1
-            if state.strikes >= self.config.ban_after:
-                self._ban(state, now_ms)
-                raise self._banned(ip, state, now_ms)
+            self._strike(ip, state, now_ms)
         used = state.weight.add(now_ms, weight)
         limit = self.config.weight_per_minute
         if used > limit:
@@ -152,6 +152,8 @@ class RateLimiter:
     ) -> Usage:
         """Count new orders for an account; raise RateLimited(429, -1015) over a limit."""
         acc = self._account(account)
+        if self.config.enabled and now_ms < acc.limited_until_ms:
+            self._strike(ip, self._ip(ip), now_ms)
         used_10s = acc.orders_10s.add(now_ms, count_10s)
         used_1m = acc.orders_1m.add(now_ms, count_1m)
         counted = Usage(usage.weight_1m, used_10s, used_1m)
@@ -163,13 +165,20 @@ class RateLimiter:
         ):
             if used > limit:
                 retry = window.retry_after_s(now_ms)
-                self._limited(self._ip(ip), now_ms, retry)
+                acc.limited_until_ms = max(acc.limited_until_ms, now_ms + retry * 1000)
                 msg = f"Too many new orders; current limit is {limit} orders per {label}."
                 raise RateLimited(-1015, msg, 429, retry, counted)
         return counted
 
     def _limited(self, state: _IpState, now_ms: int, retry_after_s: int) -> None:
         state.limited_until_ms = max(state.limited_until_ms, now_ms + retry_after_s * 1000)
+
+    def _strike(self, ip: str, state: _IpState, now_ms: int) -> None:
+        """One more request sent while limited; ``ban_after`` strikes ban the IP (418)."""
+        state.strikes += 1
+        if state.strikes >= self.config.ban_after:
+            self._ban(state, now_ms)
+            raise self._banned(ip, state, now_ms)
 
     def _ban(self, state: _IpState, now_ms: int) -> None:
         length_s = min(self.config.ban_initial_s * 2**state.offences, self.config.ban_max_s)

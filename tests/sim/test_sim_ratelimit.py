@@ -99,3 +99,22 @@ def test_exchange_info_limits_reflect_config() -> None:
         ("MINUTE", 9),
         ("SECOND", 8),
     }
+
+
+def test_orders_429_strikes_only_further_orders() -> None:
+    rl = limiter(orders_per_10s=1, ban_after=2)
+    usage = rl.check_ip("ip", 0, T0)
+    rl.check_orders("ip", "a", 1, 1, usage, T0)
+    with pytest.raises(RateLimited):
+        rl.check_orders("ip", "a", 1, 1, usage, T0)
+    for _ in range(5):  # queries keep working: they are not new orders
+        rl.check_ip("ip", 1, T0)
+    with pytest.raises(RateLimited) as exc:  # strike 1
+        rl.check_orders("ip", "a", 1, 1, usage, T0)
+    assert exc.value.http_status == 429
+    with pytest.raises(RateLimited) as exc:  # strike 2: the IP is banned
+        rl.check_orders("ip", "a", 1, 1, usage, T0)
+    assert exc.value.http_status == 418
+    with pytest.raises(RateLimited) as exc:
+        rl.check_ip("ip", 1, T0)
+    assert exc.value.http_status == 418
