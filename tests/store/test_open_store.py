@@ -69,3 +69,15 @@ def test_codec_round_trips_and_refuses_garbage() -> None:
         codec.decode_order(b'{"id": 1}')
     with pytest.raises(StoreError):
         codec.decode_state_entry(b"[1, 2]")
+
+
+@pytest.mark.parametrize("url", ["unix:///nonexistent/oexec-test.sock", "rediss://127.0.0.1:1/0"])
+async def test_other_redis_url_forms_open_redis_and_fail_typed(url: str) -> None:
+    store = open_store(StoreConfig(url=url, redis_timeout_s=0.5))
+    try:
+        assert isinstance(store, RedisStore)
+        with pytest.raises(StoreError) as info:
+            await store.start()
+        assert info.value.code is ErrorCode.STORE_UNAVAILABLE
+    finally:
+        await store.close()
