@@ -16,6 +16,8 @@ from typing import Any
 
 import attrs
 import cattrs
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 #: The documented demo account used when none is configured. Not a secret: it only
 #: opens the local simulator, and the CLI prints it so a user can paste it into a client.
@@ -139,6 +141,10 @@ def validate(config: SimConfig) -> SimConfig:
             raise SimConfigError(
                 f"account {account.account_id!r}: give exactly one of secret or ed25519_public_key"
             )
+        if account.ed25519_public_key and not _is_ed25519_pem(account.ed25519_public_key):
+            raise SimConfigError(
+                f"account {account.account_id!r}: ed25519_public_key is not an Ed25519 PEM key"
+            )
     for fault in config.faults:
         check_fault(fault)
     if config.tick_interval_ms < 0 or config.listen_key_ttl_s <= 0:
@@ -146,6 +152,14 @@ def validate(config: SimConfig) -> SimConfig:
     if not 0 <= config.port <= 65535:
         raise SimConfigError(f"port out of range: {config.port}")
     return config
+
+
+def _is_ed25519_pem(text: str) -> bool:
+    try:
+        key = load_pem_public_key(text.encode())
+    except (ValueError, TypeError):
+        return False
+    return isinstance(key, Ed25519PublicKey)
 
 
 def check_fault(fault: FaultConfig) -> FaultConfig:

@@ -71,6 +71,7 @@ def test_load_full_example(tmp_path: Path) -> None:
         "[[accounts]]\nkey='k'\nsecret='s'\nbalances={USDT=1.5}\n",  # float money
         "[[faults]]\nkind='bogus'\n",
         "port = 70000",
+        "[[accounts]]\nkey='k'\ned25519_public_key='not a pem'\n",
         "not toml [",
     ],
 )
