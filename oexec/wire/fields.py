@@ -22,8 +22,8 @@ T = TypeVar("T")
 SYMBOL_RE = re.compile(r"[A-Z0-9]{2,20}")
 #: request_id: what a client chooses; it also seeds the venue's client order id.
 REQUEST_ID_RE = re.compile(r"[A-Za-z0-9._:-]{1,64}")
-#: order ids are the daemon's own; underscore allowed in addition.
-ORDER_ID_RE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+#: order ids are the daemon's own; same alphabet.
+ORDER_ID_RE = REQUEST_ID_RE
 #: Plain notation only: no sign, exponent, whitespace or bare dot. parse_decimal then
 #: refuses zero, too many digits and too many decimals.
 DECIMAL_RE = re.compile(r"[0-9]{1,40}(\.[0-9]{1,40})?")
