@@ -50,7 +50,7 @@ HEADER_WINDOWS: dict[str, WindowKey] = {
     "order_count_1m": (ORDERS, 60),
 }
 
-Need = tuple[WindowBucket, int]
+Need = tuple[WindowKey, int]  # a window and how many of its units a request takes
 
 
 def _in_loop() -> bool:
@@ -78,6 +78,8 @@ class VenueRateLimiter:
         self._sent_total: dict[WindowKey, int] = {}  # sum of the amounts in _sent
         self._venue_used: dict[WindowKey, int] = {}
         self._paused_until = float("-inf")
+        self._lanes: dict[frozenset[WindowKey], asyncio.Lock] = {}  # FIFO per window set
+        self._queued: dict[WindowKey, int] = {}  # units waiting in lanes, per window
         self.configure(DEFAULT_VENUE_RULES)
 
     # -- configuration ---------------------------------------------------------------
@@ -108,34 +110,37 @@ class VenueRateLimiter:
         ``deadline_s``: how long from now the request may wait (None: the configured
         default). Raises ThrottleError RATE_LIMITED (tokens would come too late, or the
         request is larger than a window's burst) or VENUE_BANNED (paused after 429/418).
+
+        Requests needing the same windows queue first-in first-out in one lane, and only
+        the lane's head sleeps for tokens (no thundering herd on a burst). The at-once
+        refusal counts what is queued ahead, so a request that will not make it is told
+        so before it waits at all.
         """
         budget = self.config.default_deadline_ms / 1000 if deadline_s is None else deadline_s
         deadline = self._clock() + max(0.0, budget)
         needs = self._needs(weight, orders)
-        while True:
-            now = self._clock()
-            paused = self._paused_until - now
-            if paused > 0:
-                if now + paused > deadline:
-                    raise self._banned(paused)
-                await asyncio.sleep(paused)
-                continue
-            wait, window = self._wait(needs)
-            if wait <= 0:
-                await self._take(needs, now)
-                return
-            if now + wait > deadline:
-                raise ThrottleError(
-                    f"rate window {window} has no room before the deadline",
-                    code=ErrorCode.RATE_LIMITED,
-                    retry_after_s=wait,
-                    details={"window": window, "retry_after_s": round(wait, 3)},
-                )
-            await asyncio.sleep(max(wait, MIN_SLEEP_S))
+        self._refuse_if_late(needs, deadline, ahead=True)
+        if not needs:
+            await self._wait_for_pause(deadline)
+            return
+        lane = self._lanes.setdefault(frozenset(key for key, _ in needs), asyncio.Lock())
+        self._queue(needs, +1)  # counted as ahead of later arrivals until charged or gone
+        try:
+            try:
+                async with asyncio.timeout(max(0.0, deadline - self._clock())):
+                    await lane.acquire()
+            except TimeoutError:
+                raise self._late(needs) from None
+            try:
+                await self._wait_and_take(needs, deadline)
+            finally:
+                lane.release()
+        finally:
+            self._queue(needs, -1)
 
     def _needs(self, weight: int, orders: int) -> list[Need]:
         needs: list[Need] = []
-        for bucket in self._buckets.values():
+        for key, bucket in self._buckets.items():
             amount = amount_for(bucket.spec, weight=weight, orders=orders)
             if amount <= 0:
                 continue
@@ -145,25 +150,76 @@ class VenueRateLimiter:
                     code=ErrorCode.RATE_LIMITED,
                     details={"window": bucket.spec.name, "amount": amount},
                 )
-            needs.append((bucket, amount))
+            needs.append((key, amount))
         return needs
 
-    @staticmethod
-    def _wait(needs: list[Need]) -> tuple[float, str]:
-        """The longest wait among the windows, and that window's name."""
+    def _queue(self, needs: list[Need], sign: int) -> None:
+        for key, amount in needs:
+            self._queued[key] = self._queued.get(key, 0) + sign * amount
+
+    def _wait(self, needs: list[Need], *, ahead: bool) -> tuple[float, str]:
+        """The longest wait among the windows (counting queued requests if ``ahead``)."""
         wait, window = 0.0, ""
-        for bucket, amount in needs:
-            this = bucket.wait_s(amount)
+        for key, amount in needs:
+            bucket = self._buckets.get(key)
+            if bucket is None:  # window dropped by a reconfigure
+                continue
+            queued = self._queued.get(key, 0) if ahead else 0
+            this = bucket.wait_s(amount + queued)
             if this > wait:
                 wait, window = this, bucket.spec.name
         return wait, window
 
-    async def _take(self, needs: list[Need], now: float) -> None:
+    def _refuse_if_late(self, needs: list[Need], deadline: float, *, ahead: bool) -> float:
+        """Raise if the pause or the tokens come after ``deadline``; else the wait."""
+        now = self._clock()
+        paused = self._paused_until - now
+        if paused > 0 and now + paused > deadline:
+            raise self._banned(paused)
+        wait, window = self._wait(needs, ahead=ahead)
+        wait = max(wait, paused)
+        if now + wait > deadline:
+            raise ThrottleError(
+                f"rate window {window} has no room before the deadline",
+                code=ErrorCode.RATE_LIMITED,
+                retry_after_s=wait,
+                details={"window": window, "retry_after_s": round(wait, 3)},
+            )
+        return wait
+
+    def _late(self, needs: list[Need]) -> ThrottleError:
+        wait, window = self._wait(needs, ahead=True)
+        return ThrottleError(
+            f"rate window {window} had no room before the deadline",
+            code=ErrorCode.RATE_LIMITED,
+            retry_after_s=wait,
+            details={"window": window, "retry_after_s": round(wait, 3)},
+        )
+
+    async def _wait_for_pause(self, deadline: float) -> None:
+        paused = self.paused_for()
+        if paused > 0:
+            self._refuse_if_late([], deadline, ahead=False)
+            await asyncio.sleep(paused)
+
+    async def _wait_and_take(self, needs: list[Need], deadline: float) -> None:
+        """At the head of the lane: sleep until every window has room, then charge them."""
+        while True:
+            wait = self._refuse_if_late(needs, deadline, ahead=False)
+            if wait <= 0:
+                await self._take(needs)
+                return
+            await asyncio.sleep(max(wait, MIN_SLEEP_S))
+
+    async def _take(self, needs: list[Need]) -> None:
         # Every bucket has capacity (checked just now, same loop step): aiolimiter's
         # acquire then charges without suspending, so all windows are charged together.
-        for bucket, amount in needs:
+        now = self._clock()
+        for key, amount in needs:
+            bucket = self._buckets.get(key)
+            if bucket is None:
+                continue
             await bucket.acquire(amount)
-            key = bucket.spec.key
             self._sent_total[key] = self._sent_within(key, bucket.spec.interval_s) + amount
             self._sent[key].append((now, amount))
 
