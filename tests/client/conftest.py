@@ -1,9 +1,7 @@
 from __future__ import annotations
 
-import asyncio
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any
 
 import msgpack
 import pytest
@@ -12,6 +10,8 @@ import zmq
 from oexec.config import FrontConfig
 from oexec.front import FrontEnd
 from oexec.front.testing import InMemoryOrderService
+
+from .helpers import Responder
 
 
 @pytest.fixture
@@ -28,26 +28,6 @@ async def front(service: InMemoryOrderService) -> AsyncIterator[FrontEnd]:
     if service.gate is not None:
         service.gate.set()
     await fe.stop(drain_timeout_s=2)
-
-
-def release_after(service: InMemoryOrderService, op: str, n: int) -> None:
-    """Block ``op`` until it has been called ``n`` times, then let every call through."""
-    service.gate = asyncio.Event()
-    original = getattr(service, op)
-    count = 0
-
-    async def counting(*args: Any, **kwargs: Any) -> Any:
-        nonlocal count
-        count += 1
-        if count >= n:
-            assert service.gate is not None
-            service.gate.set()
-        return await original(*args, **kwargs)
-
-    setattr(service, op, counting)
-
-
-Responder = Callable[[dict[str, Any]], bytes | None]
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ from typing import Any
 
 import msgpack
 import pytest
-from conftest import Responder, release_after
 
 from oexec.client import (
     AsyncClient,
@@ -36,6 +35,8 @@ from oexec.front import FrontEnd
 from oexec.front.testing import InMemoryOrderService
 from oexec.models import Order, OrderState, OrderType, Side, TimeInForce
 from oexec.wire import encode_error, encode_ok
+
+from .helpers import Responder, release_after
 
 LIMIT: dict[str, Any] = {
     "symbol": "BTCUSDT",

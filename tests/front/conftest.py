@@ -1,9 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from typing import Any
 
-import msgpack
 import pytest
 import zmq
 import zmq.asyncio
@@ -12,24 +10,9 @@ from oexec.config import FrontConfig
 from oexec.front import FrontEnd
 from oexec.front.testing import InMemoryOrderService
 
+from .helpers import Recorder
+
 RECV_TIMEOUT_MS = 5000
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.requests: list[tuple[str, str]] = []
-        self.busy_count = 0
-        self.inflight_seen: list[int] = []
-
-    def request(self, op: str, outcome: str, seconds: float) -> None:
-        assert seconds >= 0
-        self.requests.append((op, outcome))
-
-    def busy(self) -> None:
-        self.busy_count += 1
-
-    def inflight(self, n: int) -> None:
-        self.inflight_seen.append(n)
 
 
 @pytest.fixture
@@ -76,21 +59,3 @@ def connect() -> AsyncIterator[Callable[..., zmq.asyncio.Socket]]:
     for sock in sockets:
         sock.close(linger=0)
     ctx.term()
-
-
-def req(op: str, id: Any = 1, **fields: Any) -> bytes:
-    return msgpack.packb({"v": 1, "id": id, "op": op, **fields})
-
-
-def place_fields(request_id: str = "r1", **kw: Any) -> dict[str, Any]:
-    data = {
-        "request_id": request_id,
-        "symbol": "BTCUSDT",
-        "side": "BUY",
-        "type": "LIMIT",
-        "quantity": "0.010",
-        "price": "50000",
-        "time_in_force": "GTC",
-    }
-    data.update(kw)
-    return data

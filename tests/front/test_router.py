@@ -11,12 +11,13 @@ import msgpack
 import pytest
 import zmq
 import zmq.asyncio
-from conftest import Recorder, place_fields, req
 
 from oexec.config import FrontConfig
 from oexec.errors import NotFoundError
 from oexec.front import FrontEnd
 from oexec.front.testing import InMemoryOrderService
+
+from .helpers import Recorder, place_fields, req
 
 Connect = Callable[..., zmq.asyncio.Socket]
 
