@@ -29,7 +29,8 @@ from oexec.service.market import MarketState
 from oexec.service.pipeline import OrderPipeline, PipelineSettings
 from oexec.service.resolver import ResolverPolicy, UnknownOutcomeResolver
 from oexec.service.rules.risk import RiskManager
-from oexec.service.rules.validation import SymbolRulesBook, ValidationPipeline
+from oexec.service.rules.symbol_book import SymbolRulesBook
+from oexec.service.rules.validation import ValidationPipeline
 from oexec.service.tracker import OrderTracker
 from oexec.service.writer import OrderWriter
 from oexec.store import open_store

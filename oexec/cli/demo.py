@@ -65,10 +65,12 @@ async def run_demo(args: argparse.Namespace) -> int:
     from oexec.app import Daemon
     from oexec.client import AsyncClient, ClientError, Subscriber
     from oexec.sim.app import SimServer
+    from oexec.sim.config import SimConfig
 
     host, _, port = args.http.rpartition(":")
     with tempfile.TemporaryDirectory(prefix="oexec-demo-") as tmp:
-        async with SimServer(port=args.sim_port, seed=args.seed) as sim:
+        sim_config = SimConfig(port=args.sim_port, seed=args.seed, tick_interval_ms=500)
+        async with SimServer(sim_config) as sim:
             _say(f"simulator   {sim.base_url}  (control API {sim.base_url}/_sim/)")
             config = Config(
                 front=FrontConfig(listen=(args.listen,)),
@@ -105,22 +107,22 @@ async def run_demo(args: argparse.Namespace) -> int:
 
 async def _print_events(events: Any) -> None:
     async for event in events:
-        body = event.get("order") or event.get("fill") or event
-        if "state" in body:
+        order, fill = event.order, event.fill
+        if order is not None:
             _say(
-                f"  event #{event.get('seq')} {event.get('topic'):<15} {body.get('symbol')} "
-                f"{body.get('side')} {body.get('type')} state={body.get('state')} "
-                f"filled={body.get('filled_quantity')}"
+                f"  event #{event.seq:<3} {event.topic:<15} {order.symbol} {order.side.value} "
+                f"{order.type.value} state={order.state.value} filled={order.filled_quantity}"
             )
-        else:
+        elif fill is not None:
             _say(
-                f"  event #{event.get('seq')} {event.get('topic'):<15} trade "
-                f"{body.get('trade_id')} {body.get('quantity')} @ {body.get('price')}"
+                f"  event #{event.seq:<3} {event.topic:<15} trade {fill.trade_id} "
+                f"{fill.quantity} @ {fill.price} ({'maker' if fill.is_maker else 'taker'})"
             )
 
 
 async def _demo_orders(client: Any, sim: Any, client_error: type[Exception]) -> None:
-    price = Decimal(str(sim.exchange.last_price("BTCUSDT"))).quantize(Decimal("0.1"))
+    ticker = sim.exchange.ticker_price("BTCUSDT")
+    price = Decimal(ticker["price"]).quantize(Decimal("0.1"))
 
     async def place(label: str, **fields: Any) -> Any:
         fields.setdefault("request_id", f"demo-{uuid.uuid4().hex[:12]}")
@@ -128,7 +130,7 @@ async def _demo_orders(client: Any, sim: Any, client_error: type[Exception]) -> 
         try:
             order = await client.place_order(**fields)
         except client_error as exc:
-            _say(f"  rejected: {getattr(exc, 'code', '?')}: {exc}")
+            _say(f"  rejected: {getattr(exc, 'code', '?')}: {getattr(exc, 'message', exc)}")
             return None
         _say(f"  {order.id} state={order.state.value} filled={order.filled_quantity}")
         return order

@@ -97,7 +97,7 @@ class OrderTracker:
             return False
         if self.on_fill is not None:
             self.on_fill(fill)
-        await self.writer.events.publish("fill", fill_to_dict(fill))
+        await self.writer.events.publish("fill", {"fill": fill_to_dict(fill)})
         return True
 
     # -- gap recovery ----------------------------------------------------------------------

@@ -56,7 +56,9 @@ class OrderWriter:
         )
         if not topics:
             return
-        payload = {"order": order_to_dict(after)}
+        payload: dict[str, object] = {"order": order_to_dict(after)}
+        if before is not None:
+            payload["previous_state"] = before.state.value
         for topic in topics:
             await self.events.publish(topic, payload)
 

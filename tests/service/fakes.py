@@ -76,15 +76,23 @@ class MemoryStore:
         return self.orders.get(oid) if oid else None
 
     async def get_by_client_order_id(self, client_order_id: str) -> Order | None:
-        return next((o for o in self.orders.values() if o.client_order_id == client_order_id),
-                    None)
+        return next((o for o in self.orders.values() if o.client_order_id == client_order_id), None)
 
     async def open_orders(self, symbol: str | None = None) -> list[Order]:
-        return [o for o in self.orders.values()
-                if o.state.is_open and (symbol is None or o.symbol == symbol)]
+        return [
+            o
+            for o in self.orders.values()
+            if o.state.is_open and (symbol is None or o.symbol == symbol)
+        ]
 
-    async def history(self, symbol: str | None = None, *, limit: int = 100,
-                      start_ms: int | None = None, end_ms: int | None = None) -> list[Order]:
+    async def history(
+        self,
+        symbol: str | None = None,
+        *,
+        limit: int = 100,
+        start_ms: int | None = None,
+        end_ms: int | None = None,
+    ) -> list[Order]:
         rows = [o for o in self.orders.values() if symbol is None or o.symbol == symbol]
         return sorted(rows, key=lambda o: o.created_at, reverse=True)[:limit]
 
@@ -101,6 +109,12 @@ class MemoryStore:
 
     async def fills(self, order_id: str) -> list[Fill]:
         return [f for f in self.fill_rows if f.order_id == order_id]
+
+    async def open_order_count(self, symbol: str | None = None) -> int:
+        return len(await self.open_orders(symbol))
+
+    async def start(self) -> None:
+        return None
 
     async def ping(self) -> None:
         return None
@@ -139,17 +153,25 @@ class ScriptedVenue:
     gate: asyncio.Event | None = None
     name: str = "scripted"
 
-    def accept(self, request: VenueOrderRequest,
-               status: VenueOrderStatus = VenueOrderStatus.NEW) -> VenueOrder:
+    def accept(
+        self, request: VenueOrderRequest, status: VenueOrderStatus = VenueOrderStatus.NEW
+    ) -> VenueOrder:
         order = VenueOrder(
-            symbol=request.symbol, exchange_order_id=str(1000 + len(self.accepted)),
-            client_order_id=request.client_order_id, status=status, side=request.side,
-            type=request.type, quantity=request.quantity,
+            symbol=request.symbol,
+            exchange_order_id=str(1000 + len(self.accepted)),
+            client_order_id=request.client_order_id,
+            status=status,
+            side=request.side,
+            type=request.type,
+            quantity=request.quantity,
             executed_quantity=request.quantity if status is VenueOrderStatus.FILLED else Decimal(0),
             price=request.price or Decimal(0),
-            average_price=request.price or Decimal(0) if status is VenueOrderStatus.FILLED
+            average_price=request.price or Decimal(0)
+            if status is VenueOrderStatus.FILLED
             else Decimal(0),
-            cumulative_quote=Decimal(0), update_time=1)
+            cumulative_quote=Decimal(0),
+            update_time=1,
+        )
         self.accepted[request.client_order_id] = order
         return order
 
@@ -164,8 +186,9 @@ class ScriptedVenue:
             raise step
         return step(self, request)  # type: ignore[no-any-return]
 
-    async def query_order(self, symbol: str, *, client_order_id: str | None = None,
-                          order_id: str | None = None) -> VenueOrder:
+    async def query_order(
+        self, symbol: str, *, client_order_id: str | None = None, order_id: str | None = None
+    ) -> VenueOrder:
         self.queries += 1
         if self.hidden_queries > 0:
             self.hidden_queries -= 1
@@ -175,8 +198,9 @@ class ScriptedVenue:
             raise VenueOrderNotFoundError("Order does not exist.", venue_code=-2013)
         return found
 
-    async def cancel_order(self, symbol: str, *, client_order_id: str | None = None,
-                           order_id: str | None = None) -> VenueOrder:
+    async def cancel_order(
+        self, symbol: str, *, client_order_id: str | None = None, order_id: str | None = None
+    ) -> VenueOrder:
         found = await self.query_order(symbol, client_order_id=client_order_id)
         canceled = attrs.evolve(found, status=VenueOrderStatus.CANCELED, update_time=2)
         self.accepted[found.client_order_id] = canceled
@@ -185,14 +209,16 @@ class ScriptedVenue:
     async def cancel_all(self, symbol: str) -> None:
         for cid, order in list(self.accepted.items()):
             if order.symbol == symbol and order.status is VenueOrderStatus.NEW:
-                self.accepted[cid] = attrs.evolve(order, status=VenueOrderStatus.CANCELED,
-                                                  update_time=3)
+                self.accepted[cid] = attrs.evolve(
+                    order, status=VenueOrderStatus.CANCELED, update_time=3
+                )
 
     async def open_orders(self, symbol: str | None = None) -> list[VenueOrder]:
         return [o for o in self.accepted.values() if o.status is VenueOrderStatus.NEW]
 
-    async def user_trades(self, symbol: str, *, order_id: str | None = None,
-                          limit: int = 500) -> list[VenueTrade]:
+    async def user_trades(
+        self, symbol: str, *, order_id: str | None = None, limit: int = 500
+    ) -> list[VenueTrade]:
         return []
 
     async def exchange_info(self) -> ExchangeInfo:
@@ -206,11 +232,21 @@ class ScriptedVenue:
 
 
 BTC = SymbolRules(
-    symbol="BTCUSDT", base_asset="BTC", min_price=Decimal("556.80"),
-    max_price=Decimal("4529764"), tick_size=Decimal("0.10"), min_qty=Decimal("0.001"),
-    max_qty=Decimal("1000"), step_size=Decimal("0.001"), market_min_qty=Decimal("0.001"),
-    market_max_qty=Decimal("120"), market_step_size=Decimal("0.001"),
-    min_notional=Decimal("100"), multiplier_up=Decimal("1.05"),
-    multiplier_down=Decimal("0.95"), max_num_orders=200, max_num_algo_orders=10,
+    symbol="BTCUSDT",
+    base_asset="BTC",
+    min_price=Decimal("556.80"),
+    max_price=Decimal("4529764"),
+    tick_size=Decimal("0.10"),
+    min_qty=Decimal("0.001"),
+    max_qty=Decimal("1000"),
+    step_size=Decimal("0.001"),
+    market_min_qty=Decimal("0.001"),
+    market_max_qty=Decimal("120"),
+    market_step_size=Decimal("0.001"),
+    min_notional=Decimal("100"),
+    multiplier_up=Decimal("1.05"),
+    multiplier_down=Decimal("0.95"),
+    max_num_orders=200,
+    max_num_algo_orders=10,
 )
 OPEN_STATES = {s for s in OrderState if s.is_open}

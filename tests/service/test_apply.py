@@ -9,19 +9,38 @@ S = OrderState
 
 
 def order(state: S = S.SUBMITTING, filled: str = "0", version: int = 1) -> Order:
-    return Order(id="o1", request_id="r1", client_order_id="c1", symbol="BTCUSDT",
-                 side=Side.BUY, type=OrderType.LIMIT, quantity=Decimal("0.010"), state=state,
-                 created_at=1, updated_at=1, price=Decimal("50000.0"),
-                 filled_quantity=Decimal(filled), version=version)
+    return Order(
+        id="o1",
+        request_id="r1",
+        client_order_id="c1",
+        symbol="BTCUSDT",
+        side=Side.BUY,
+        type=OrderType.LIMIT,
+        quantity=Decimal("0.010"),
+        state=state,
+        created_at=1,
+        updated_at=1,
+        price=Decimal("50000.0"),
+        filled_quantity=Decimal(filled),
+        version=version,
+    )
 
 
-def venue(status: VenueOrderStatus, executed: str = "0", t: int = 10,
-          avg: str = "0") -> VenueOrder:
-    return VenueOrder(symbol="BTCUSDT", exchange_order_id="42", client_order_id="c1",
-                      status=status, side=Side.BUY, type=OrderType.LIMIT,
-                      quantity=Decimal("0.010"), executed_quantity=Decimal(executed),
-                      price=Decimal("50000.0"), average_price=Decimal(avg),
-                      cumulative_quote=Decimal(executed) * Decimal(avg), update_time=t)
+def venue(status: VenueOrderStatus, executed: str = "0", t: int = 10, avg: str = "0") -> VenueOrder:
+    return VenueOrder(
+        symbol="BTCUSDT",
+        exchange_order_id="42",
+        client_order_id="c1",
+        status=status,
+        side=Side.BUY,
+        type=OrderType.LIMIT,
+        quantity=Decimal("0.010"),
+        executed_quantity=Decimal(executed),
+        price=Decimal("50000.0"),
+        average_price=Decimal(avg),
+        cumulative_quote=Decimal(executed) * Decimal(avg),
+        update_time=t,
+    )
 
 
 def test_accept_moves_to_new_and_bumps_version() -> None:
@@ -32,8 +51,9 @@ def test_accept_moves_to_new_and_bumps_version() -> None:
 
 
 def test_partial_then_fill_accumulates_and_averages() -> None:
-    partial = apply_venue_order(order(S.NEW), venue(VenueOrderStatus.PARTIALLY_FILLED, "0.004",
-                                                    avg="50000.0"), 5)
+    partial = apply_venue_order(
+        order(S.NEW), venue(VenueOrderStatus.PARTIALLY_FILLED, "0.004", avg="50000.0"), 5
+    )
     assert partial is not None and partial.state is S.PARTIALLY_FILLED
     assert partial.filled_quantity == Decimal("0.004")
     filled = apply_venue_order(partial, venue(VenueOrderStatus.FILLED, "0.010", 11, "49999.5"), 6)
@@ -57,26 +77,33 @@ def test_older_event_at_same_fill_level_is_ignored() -> None:
 
 
 def test_unknown_resolves_to_venue_truth() -> None:
-    resolved = apply_venue_order(order(S.UNKNOWN), venue(VenueOrderStatus.FILLED, "0.010",
-                                                        avg="1"), 5)
+    resolved = apply_venue_order(
+        order(S.UNKNOWN), venue(VenueOrderStatus.FILLED, "0.010", avg="1"), 5
+    )
     assert resolved is not None and resolved.state is S.FILLED
 
 
 def test_with_state_keeps_errors_and_versions() -> None:
     rejected = with_state(order(), S.REJECTED, 9, error_code="VENUE_REJECTED", error_message="no")
-    assert (rejected.state, rejected.version, rejected.error_code) == (S.REJECTED, 2, "VENUE_REJECTED")
+    assert (rejected.state, rejected.version, rejected.error_code) == (
+        S.REJECTED,
+        2,
+        "VENUE_REJECTED",
+    )
 
 
 @pytest.mark.parametrize(
     ("before", "after", "topics"),
-    [(S.SUBMITTING, S.NEW, ["order.created"]),
-     (S.SUBMITTING, S.FILLED, ["order.created", "order.filled"]),
-     (S.UNKNOWN, S.EXPIRED, ["order.created", "order.canceled"]),
-     (S.NEW, S.PARTIALLY_FILLED, ["order.updated"]),
-     (S.PARTIALLY_FILLED, S.FILLED, ["order.filled"]),
-     (S.NEW, S.CANCELED, ["order.canceled"]),
-     (S.SUBMITTING, S.REJECTED, ["order.rejected"]),
-     (S.SUBMITTING, S.UNKNOWN, ["order.updated"])],
+    [
+        (S.SUBMITTING, S.NEW, ["order.created"]),
+        (S.SUBMITTING, S.FILLED, ["order.created", "order.filled"]),
+        (S.UNKNOWN, S.EXPIRED, ["order.created", "order.canceled"]),
+        (S.NEW, S.PARTIALLY_FILLED, ["order.updated"]),
+        (S.PARTIALLY_FILLED, S.FILLED, ["order.filled"]),
+        (S.NEW, S.CANCELED, ["order.canceled"]),
+        (S.SUBMITTING, S.REJECTED, ["order.rejected"]),
+        (S.SUBMITTING, S.UNKNOWN, ["order.updated"]),
+    ],
 )
 def test_event_topics(before: S, after: S, topics: list[str]) -> None:
     assert event_topics(before, after) == topics

@@ -27,9 +27,11 @@ from oexec.service.writer import OrderWriter
 from tests.service.fakes import BTC, MemoryStore, RecordingSink, ScriptedVenue
 
 
-def build(store: MemoryStore | None = None, venue: ScriptedVenue | None = None,
-          breaker: VenueBreaker | None = None) -> tuple[OrderPipeline, MemoryStore,
-                                                         ScriptedVenue, RecordingSink]:
+def build(
+    store: MemoryStore | None = None,
+    venue: ScriptedVenue | None = None,
+    breaker: VenueBreaker | None = None,
+) -> tuple[OrderPipeline, MemoryStore, ScriptedVenue, RecordingSink]:
     store = store or MemoryStore()
     venue = venue or ScriptedVenue()
     sink = RecordingSink()
@@ -38,21 +40,40 @@ def build(store: MemoryStore | None = None, venue: ScriptedVenue | None = None,
     book = SymbolRulesBook()
     book.load(ExchangeInfo(server_time=0, symbols={"BTCUSDT": BTC}))
     resolver = UnknownOutcomeResolver(
-        venue, writer, ResolverPolicy(recv_window_ms=100, read_after_write_ms=100,
-                                      first_delay_s=0.01, max_delay_s=0.05))
+        venue,
+        writer,
+        ResolverPolicy(
+            recv_window_ms=100, read_after_write_ms=100, first_delay_s=0.01, max_delay_s=0.05
+        ),
+    )
     pipeline = OrderPipeline(
-        store=store, venue=venue, writer=writer, market=market, rules_book=book,
-        validation=ValidationPipeline(), risk=RiskManager(RiskConfig()),
-        breaker=breaker or VenueBreaker(BreakerConfig()), resolver=resolver,
-        settings=PipelineSettings(inline_resolve_s=3.0, duplicate_wait_s=3.0))
+        store=store,
+        venue=venue,
+        writer=writer,
+        market=market,
+        rules_book=book,
+        validation=ValidationPipeline(),
+        risk=RiskManager(RiskConfig()),
+        breaker=breaker or VenueBreaker(BreakerConfig()),
+        resolver=resolver,
+        settings=PipelineSettings(inline_resolve_s=3.0, duplicate_wait_s=3.0),
+    )
     return pipeline, store, venue, sink
 
 
-def limit(request_id: str = "r1", price: str = "50000.0", qty: str = "0.010",
-          reduce_only: bool = False) -> OrderIntent:
-    return OrderIntent(request_id=request_id, symbol="BTCUSDT", side=Side.BUY,
-                       type=OrderType.LIMIT, quantity=Decimal(qty), price=Decimal(price),
-                       time_in_force=TimeInForce.GTC, reduce_only=reduce_only)
+def limit(
+    request_id: str = "r1", price: str = "50000.0", qty: str = "0.010", reduce_only: bool = False
+) -> OrderIntent:
+    return OrderIntent(
+        request_id=request_id,
+        symbol="BTCUSDT",
+        side=Side.BUY,
+        type=OrderType.LIMIT,
+        quantity=Decimal(qty),
+        price=Decimal(price),
+        time_in_force=TimeInForce.GTC,
+        reduce_only=reduce_only,
+    )
 
 
 async def test_accepted_order_is_stored_announced_and_cached() -> None:
