@@ -190,8 +190,8 @@ class Daemon:
         self._stack.push_async_callback(runner.cleanup)
         site = web.TCPSite(runner, cfg.host, cfg.port)
         await site.start()
-        port = site._server.sockets[0].getsockname()[1] if site._server else cfg.port  # type: ignore[union-attr]
-        self.http_url = f"http://{cfg.host}:{port}"
+        host, port = runner.addresses[0][:2]
+        self.http_url = f"http://{host}:{port}"
 
     def dependency_checks(self) -> dict[str, Any]:
         async def venue() -> None:

@@ -22,7 +22,7 @@ import logging
 import os
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import attrs
 import orjson
@@ -68,13 +68,13 @@ NOT_SENT_ERRORS = (
 )
 
 
-class Breaker:
+class Breaker(Protocol):
     """The slice of oexec.breaker.VenueBreaker the pipeline uses."""
 
-    state: str
+    @property
+    def state(self) -> str: ...
 
-    async def call(self, fn: Callable[[], Awaitable[T]], *, bypass: bool = False) -> T:
-        raise NotImplementedError
+    async def call(self, fn: Callable[[], Awaitable[T]], *, bypass: bool = False) -> T: ...
 
 
 StageObserver = Callable[[str, float], None]
