@@ -44,6 +44,10 @@ class Event:
     data: dict[str, Any]
     gap: Gap | None = None
 
+    def get(self, key: str, default: Any = None) -> Any:
+        """A field of the event body (``seq``, ``topic``, ``order``, ...), dict-style."""
+        return self.data.get(key, default)
+
     @property
     def order(self) -> Order | None:
         raw = self.data.get("order")

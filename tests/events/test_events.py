@@ -124,6 +124,7 @@ async def test_sequence_topics_and_payload(sink: ZmqEventSink) -> None:
     assert events[3].fill == FILL and events[3].order is None
     assert events[0].src == sink.src and events[0].data["v"] == 1
     assert events[0].ts > 0
+    assert events[0].get("seq") == events[0].seq and events[0].get("missing", 5) == 5
 
 
 async def test_topic_filter_and_topic_seq(sink: ZmqEventSink) -> None:
