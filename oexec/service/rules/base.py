@@ -75,12 +75,13 @@ def reference_price(intent: OrderIntent, mark_price: Decimal | None) -> Decimal 
     """The price an order's notional is judged at.
 
     The limit price if the order has one; else the trigger (stop) price of a conditional
-    market order, else the trailing stop's activation price; else the mark price (MARKET,
-    as the venue does). None when nothing is known.
+    market order; else the mark price (MARKET and trailing stops, as the venue does).
+    None when nothing is known.
     """
-    for candidate in (intent.price, intent.stop_price, intent.activation_price):
-        if candidate is not None:
-            return candidate
+    if intent.price is not None:
+        return intent.price
+    if intent.stop_price is not None:
+        return intent.stop_price
     return mark_price
 
 

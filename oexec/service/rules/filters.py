@@ -31,6 +31,15 @@ TRADING = "TRADING"
 TIME_IN_FORCE_TYPES = frozenset({OrderType.LIMIT, OrderType.STOP, OrderType.TAKE_PROFIT})
 #: Types for which the venue insists on one.
 TIME_IN_FORCE_REQUIRED = frozenset({OrderType.LIMIT})
+#: Types whose quantity the venue checks against MARKET_LOT_SIZE.
+MARKET_LOT_TYPES = frozenset(
+    {
+        OrderType.MARKET,
+        OrderType.STOP_MARKET,
+        OrderType.TAKE_PROFIT_MARKET,
+        OrderType.TRAILING_STOP_MARKET,
+    }
+)
 
 
 class SymbolTradable:
@@ -101,15 +110,16 @@ class OrderTypeAllowed:
 
 
 def _lot(intent: OrderIntent, rules: SymbolRules) -> tuple[str, Decimal, Decimal, Decimal]:
-    """(filter name, min, max, step): MARKET_LOT_SIZE for MARKET when the venue lists it."""
+    """(filter name, min, max, step): MARKET_LOT_SIZE for types that execute at market
+    (MARKET and the conditional market types) when the venue lists it."""
     market = (rules.market_min_qty, rules.market_max_qty, rules.market_step_size)
-    if intent.type is OrderType.MARKET and any(market):
+    if intent.type in MARKET_LOT_TYPES and any(market):
         return ("MARKET_LOT_SIZE", *market)
     return ("LOT_SIZE", rules.min_qty, rules.max_qty, rules.step_size)
 
 
 class QuantityFilter:
-    """LOT_SIZE (MARKET_LOT_SIZE for MARKET): min <= qty <= max, (qty - min) % step == 0."""
+    """LOT_SIZE (MARKET_LOT_SIZE for market types): min <= qty <= max, on the step grid."""
 
     name: ClassVar[str] = "quantity"
 

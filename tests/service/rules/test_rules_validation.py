@@ -389,3 +389,26 @@ def test_gtd_needs_a_date_and_others_refuse_one() -> None:
 
 def test_gtd_lower_bound_skipped_when_time_unknown() -> None:
     check(gtd(1_000), context=ctx(now_ms=0))
+
+
+@pytest.mark.parametrize(
+    "kind", [OrderType.STOP_MARKET, OrderType.TAKE_PROFIT_MARKET, OrderType.TRAILING_STOP_MARKET]
+)
+def test_conditional_market_types_use_market_lot_size(kind: OrderType) -> None:
+    extra: dict[str, Any] = (
+        {"callback_rate": D("1")}
+        if kind is OrderType.TRAILING_STOP_MARKET
+        else {"stop_price": D("51000.0")}
+    )
+    intent = market(type=kind, quantity=D("500"), **extra)
+    assert code_of(intent) is ErrorCode.QTY_ABOVE_MAX
+
+
+def test_trailing_stop_notional_is_judged_at_the_mark() -> None:
+    trailing = market(
+        type=OrderType.TRAILING_STOP_MARKET,
+        callback_rate=D("1"),
+        activation_price=D("100000.0"),
+        quantity=D("0.001"),
+    )
+    assert code_of(trailing) is ErrorCode.MIN_NOTIONAL  # 0.001 × mark 50000 = 50
