@@ -18,10 +18,15 @@ def test_defaults_without_any_source() -> None:
 
 def test_file_env_and_overrides_in_precedence_order(tmp_path: Path) -> None:
     path = tmp_path / "c.toml"
-    path.write_text('[front]\nworkers = 8\n[store]\nurl = "redis://127.0.0.1:6379/1"\n'
-                    '[limits]\nsafety_margin = "0.5"\n')
-    config = load_config(path, env={"OEXEC_FRONT_WORKERS": "16", "OEXEC_API_KEY": "key"},
-                         overrides={"front": {"workers": 32}})
+    path.write_text(
+        '[front]\nworkers = 8\n[store]\nurl = "redis://127.0.0.1:6379/1"\n'
+        '[limits]\nsafety_margin = "0.5"\n'
+    )
+    config = load_config(
+        path,
+        env={"OEXEC_FRONT_WORKERS": "16", "OEXEC_API_KEY": "key"},
+        overrides={"front": {"workers": 32}},
+    )
     assert config.front.workers == 32
     assert config.store.url == "redis://127.0.0.1:6379/1"
     assert config.limits.safety_margin == Decimal("0.5")
@@ -46,13 +51,15 @@ def test_all_problems_reported_together(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("env", "needle"),
-    [({"OEXEC_VENUE_KEY_TYPE": "rsa"}, "venue.key_type"),
-     ({"OEXEC_VENUE_RECV_WINDOW_MS": "70000"}, "recv_window_ms"),
-     ({"OEXEC_STORE_URL": "mysql://x"}, "store.url"),
-     ({"OEXEC_FRONT_LISTEN": "http://x"}, "endpoint"),
-     ({"OEXEC_LIMITS_SAFETY_MARGIN": "1.5"}, "safety_margin"),
-     ({"OEXEC_LIMITS_SAFETY_MARGIN": "NaN"}, "safety_margin"),
-     ({"OEXEC_VENUE_BASE_URL": "ftp://x"}, "base_url")],
+    [
+        ({"OEXEC_VENUE_KEY_TYPE": "rsa"}, "venue.key_type"),
+        ({"OEXEC_VENUE_RECV_WINDOW_MS": "70000"}, "recv_window_ms"),
+        ({"OEXEC_STORE_URL": "mysql://x"}, "store.url"),
+        ({"OEXEC_FRONT_LISTEN": "http://x"}, "endpoint"),
+        ({"OEXEC_LIMITS_SAFETY_MARGIN": "1.5"}, "safety_margin"),
+        ({"OEXEC_LIMITS_SAFETY_MARGIN": "NaN"}, "safety_margin"),
+        ({"OEXEC_VENUE_BASE_URL": "ftp://x"}, "base_url"),
+    ],
 )
 def test_semantic_validation(env: dict[str, str], needle: str) -> None:
     with pytest.raises(ConfigError) as info:
@@ -92,8 +99,11 @@ def test_shipped_config_documents_every_key_with_its_default() -> None:
     assert load_config(path, env={}) == Config()
     text = path.read_text()
     for section in attrs.fields(Config):
-        for field in attrs.fields(section.type if isinstance(section.type, type)
-                                  else type(getattr(Config(), section.name))):
+        for field in attrs.fields(
+            section.type
+            if isinstance(section.type, type)
+            else type(getattr(Config(), section.name))
+        ):
             if field.name in ("api_key", "api_secret", "bearer_token", "overrides"):
                 continue
             assert f"\n{field.name} = " in text, f"[{section.name}] {field.name} undocumented"

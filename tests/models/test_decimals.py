@@ -8,8 +8,13 @@ from oexec.models.decimals import format_decimal, is_multiple, parse_decimal
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("0.010", Decimal("0.010")), ("50000", Decimal(50000)), (" 1.5 ", Decimal("1.5")),
-     ("1E-8", Decimal("1E-8")), (7, Decimal(7))],
+    [
+        ("0.010", Decimal("0.010")),
+        ("50000", Decimal(50000)),
+        (" 1.5 ", Decimal("1.5")),
+        ("1E-8", Decimal("1E-8")),
+        (7, Decimal(7)),
+    ],
 )
 def test_parse_accepts_finite_positive_strings(text: object, expected: Decimal) -> None:
     assert parse_decimal(text, "quantity") == expected
@@ -17,8 +22,27 @@ def test_parse_accepts_finite_positive_strings(text: object, expected: Decimal) 
 
 @pytest.mark.parametrize(
     "bad",
-    ["NaN", "nan", "Infinity", "-Infinity", "sNaN", "-1", "0", "-0", "abc", "", "1e40",
-     "0." + "0" * 30 + "1", 1.5, True, None, b"1", "1" * 70, [], {}],
+    [
+        "NaN",
+        "nan",
+        "Infinity",
+        "-Infinity",
+        "sNaN",
+        "-1",
+        "0",
+        "-0",
+        "abc",
+        "",
+        "1e40",
+        "0." + "0" * 30 + "1",
+        1.5,
+        True,
+        None,
+        b"1",
+        "1" * 70,
+        [],
+        {},
+    ],
 )
 def test_parse_refuses_bad_values_with_a_typed_error(bad: object) -> None:
     with pytest.raises(WireError) as info:

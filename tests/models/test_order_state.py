@@ -19,11 +19,15 @@ def test_terminal_states_have_no_way_out() -> None:
 
 @pytest.mark.parametrize(
     ("state", "trigger", "target"),
-    [(S.SUBMITTING, Trigger.VENUE_NEW, S.NEW), (S.SUBMITTING, Trigger.UNKNOWN, S.UNKNOWN),
-     (S.UNKNOWN, Trigger.VENUE_FILLED, S.FILLED), (S.UNKNOWN, Trigger.REJECT, S.REJECTED),
-     (S.NEW, Trigger.VENUE_PARTIAL, S.PARTIALLY_FILLED),
-     (S.PARTIALLY_FILLED, Trigger.VENUE_EXPIRED, S.EXPIRED),
-     (S.VALIDATING, Trigger.REJECT, S.REJECTED)],
+    [
+        (S.SUBMITTING, Trigger.VENUE_NEW, S.NEW),
+        (S.SUBMITTING, Trigger.UNKNOWN, S.UNKNOWN),
+        (S.UNKNOWN, Trigger.VENUE_FILLED, S.FILLED),
+        (S.UNKNOWN, Trigger.REJECT, S.REJECTED),
+        (S.NEW, Trigger.VENUE_PARTIAL, S.PARTIALLY_FILLED),
+        (S.PARTIALLY_FILLED, Trigger.VENUE_EXPIRED, S.EXPIRED),
+        (S.VALIDATING, Trigger.REJECT, S.REJECTED),
+    ],
 )
 def test_legal_moves(state: S, trigger: Trigger, target: S) -> None:
     assert next_state(state, trigger) is target
@@ -31,9 +35,15 @@ def test_legal_moves(state: S, trigger: Trigger, target: S) -> None:
 
 @pytest.mark.parametrize(
     ("state", "trigger"),
-    [(S.FILLED, Trigger.VENUE_CANCELED), (S.CANCELED, Trigger.VENUE_FILLED),
-     (S.NEW, Trigger.REJECT), (S.NEW, Trigger.UNKNOWN), (S.REJECTED, Trigger.VENUE_NEW),
-     (S.PARTIALLY_FILLED, Trigger.VENUE_NEW), (S.INIT, Trigger.VENUE_FILLED)],
+    [
+        (S.FILLED, Trigger.VENUE_CANCELED),
+        (S.CANCELED, Trigger.VENUE_FILLED),
+        (S.NEW, Trigger.REJECT),
+        (S.NEW, Trigger.UNKNOWN),
+        (S.REJECTED, Trigger.VENUE_NEW),
+        (S.PARTIALLY_FILLED, Trigger.VENUE_NEW),
+        (S.INIT, Trigger.VENUE_FILLED),
+    ],
 )
 def test_illegal_moves_are_refused(state: S, trigger: Trigger) -> None:
     assert not can_transition(state, trigger)
