@@ -33,15 +33,13 @@ def limit(
     )
 
 
-async def wait_for(predicate: Any, timeout: float = 10.0) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        value = await predicate()
-        if value:
-            return value
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)
+async def wait_for(predicate: Any, within_s: float = 10.0) -> Any:
+    async with asyncio.timeout(within_s):
+        while True:
+            value = await predicate()
+            if value:
+                return value
+            await asyncio.sleep(0.05)
 
 
 async def test_lifecycle_over_dealer(daemon: Daemon, control: SimControl) -> None:

@@ -24,6 +24,7 @@ from oexec.service.rules.risk import RiskManager
 from oexec.service.rules.symbol_book import SymbolRulesBook
 from oexec.service.rules.validation import ValidationPipeline
 from oexec.service.writer import OrderWriter
+
 from .fakes import BTC, MemoryStore, RecordingSink, ScriptedVenue
 
 
