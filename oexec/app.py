@@ -14,6 +14,7 @@ import logging
 import time
 from typing import Any
 
+import redis.asyncio as aioredis
 from aiohttp import web
 
 from oexec.breaker import VenueBreaker
@@ -23,7 +24,7 @@ from oexec.front.router import FrontEnd
 from oexec.limits import VenueRateLimiter
 from oexec.models import Order
 from oexec.ops.http import build_ops_app
-from oexec.ops.metrics import Metrics
+from oexec.ops.metrics import Metrics, RateWindow
 from oexec.ops.systemd import notify
 from oexec.service.market import MarketState
 from oexec.service.pipeline import OrderPipeline, PipelineSettings
@@ -82,7 +83,7 @@ class Daemon:
         self.limiter.configure(info.rate_limits)
 
         self.breaker = VenueBreaker(cfg.breaker, on_state_change=self._on_breaker_change)
-        self.events = ZmqEventSink(cfg.events.publish)
+        self.events = ZmqEventSink(cfg.events.publish, **await self._stream_mirror())
         await self.events.start()
         stack.push_async_callback(self.events.close)
 
@@ -100,6 +101,7 @@ class Daemon:
         )
         stack.push_async_callback(self.resolver.stop)
         self.risk = RiskManager(cfg.risk)
+        stack.push_async_callback(self.risk.close)
         self.pipeline = OrderPipeline(
             store=self.store,
             venue=self.venue,
@@ -111,8 +113,9 @@ class Daemon:
             breaker=self.breaker,
             resolver=self.resolver,
             settings=PipelineSettings(idempotency_ttl_s=cfg.store.idempotency_ttl_s),
+            is_banned=self.limiter.paused_for,
             health_check=self.health,
-            stage_observer=self.metrics.stage,
+            observer=self.metrics,
         )
         self.tracker = OrderTracker(
             self.store,
@@ -124,9 +127,13 @@ class Daemon:
         )
         open_orders = await self.store.open_orders(None)
         self.market.seed_open_orders(open_orders)
+        self.metrics.seed_orders(open_orders)
         await self._reconcile(open_orders)
         self._start_user_stream()
-        self._tasks.append(asyncio.get_running_loop().create_task(self.tracker.poll_while_down()))
+        loop = asyncio.get_running_loop()
+        self._tasks.append(loop.create_task(self.tracker.poll_while_down()))
+        self._tasks.append(loop.create_task(self._refresh_exchange_info()))
+        self._tasks.append(loop.create_task(self._sample_gauges()))
         stack.push_async_callback(self._cancel_tasks)
 
         self.front = FrontEnd(self.pipeline, cfg.front, on_metrics=self.metrics)
@@ -144,6 +151,44 @@ class Daemon:
         await self._stack.aclose()
 
     # -- parts -----------------------------------------------------------------------------
+    async def _stream_mirror(self) -> dict[str, Any]:
+        """Mirror events into a Redis Stream when Redis is the store (replay, issue 8)."""
+        cfg = self.config
+        if not (cfg.events.redis_stream and cfg.store.url.startswith(("redis", "unix"))):
+            return {}
+        client = aioredis.from_url(cfg.store.url)
+        self._stack.push_async_callback(client.aclose)
+        return {
+            "redis": client,
+            "stream_key": f"{self.store_prefix}events",
+            "maxlen": cfg.events.stream_maxlen,
+        }
+
+    async def _refresh_exchange_info(self) -> None:
+        """Filters and limits change (tick sizes are re-based): reload them periodically."""
+        while True:
+            await asyncio.sleep(self.config.venue.exchange_info_refresh_s)
+            try:
+                info = await self.venue.exchange_info()
+            except Exception as exc:
+                log.warning("exchangeInfo refresh failed: %s", exc)
+                continue
+            self.rules_book.load(info)
+            self.limiter.configure(info.rate_limits)
+
+    async def _sample_gauges(self) -> None:
+        """Gauges that are cheaper to sample than to update on every request."""
+        while True:
+            for window, values in self.limiter.snapshot().items():
+                with contextlib.suppress(ValueError):
+                    self.metrics.set_rate_limit(
+                        RateWindow(window), int(values["used"]), int(values["limit"])
+                    )
+            self.metrics.set_breaker_failures(self.breaker.failure_count)
+            self.metrics.set_event_sequence(self.events.last_seq)
+            self.metrics.set_user_stream_connected(self.tracker.stream_up)
+            await asyncio.sleep(1.0)
+
     async def _reconcile(self, open_orders: list[Order]) -> None:
         """Resolve every order the store thinks is live against the venue before serving."""
         from oexec.models import OrderState

@@ -49,7 +49,7 @@ from oexec.service.client_ids import client_order_id_for
 from oexec.service.market import MarketState
 from oexec.service.ports import OrderStore, Venue, VenueOrderRequest
 from oexec.service.resolver import UnknownOutcomeResolver
-from oexec.service.rules.risk import RiskManager
+from oexec.service.rules.risk import RiskManager, is_reducing
 from oexec.service.rules.symbol_book import SymbolRulesBook
 from oexec.service.rules.validation import ValidationPipeline
 from oexec.service.writer import OrderWriter
@@ -77,7 +77,35 @@ class Breaker(Protocol):
     async def call(self, fn: Callable[[], Awaitable[T]], *, bypass: bool = False) -> T: ...
 
 
-StageObserver = Callable[[str, float], None]
+class PipelineObserver(Protocol):
+    """Where the pipeline reports what it measures (oexec.ops.metrics.Metrics fits)."""
+
+    def stage(self, stage: str, seconds: float) -> None: ...
+
+    def submission_latency(self, symbol: str, seconds: float) -> None: ...
+
+    def cache_hit(self) -> None: ...
+
+    def cache_miss(self) -> None: ...
+
+    def validation_failure(self, rule: str) -> None: ...
+
+
+class NullObserver:
+    def stage(self, stage: str, seconds: float) -> None:
+        return None
+
+    def submission_latency(self, symbol: str, seconds: float) -> None:
+        return None
+
+    def cache_hit(self) -> None:
+        return None
+
+    def cache_miss(self) -> None:
+        return None
+
+    def validation_failure(self, rule: str) -> None:
+        return None
 
 
 def new_order_id(now_ms: int) -> str:
@@ -109,7 +137,7 @@ class OrderPipeline:
         settings: PipelineSettings | None = None,
         is_banned: Callable[[], float] = lambda: 0.0,
         health_check: Callable[[], Awaitable[dict[str, Any]]] | None = None,
-        stage_observer: StageObserver | None = None,
+        observer: PipelineObserver | None = None,
         now_ms: Callable[[], int] = lambda: int(time.time() * 1000),
     ) -> None:
         self.store = store
@@ -124,7 +152,8 @@ class OrderPipeline:
         self.settings = settings or PipelineSettings()
         self.is_banned = is_banned
         self.health_check = health_check
-        self.stage = stage_observer or (lambda _stage, _s: None)
+        self.observer = observer or NullObserver()
+        self.stage = self.observer.stage
         self.now_ms = now_ms
         self._inflight: dict[str, asyncio.Future[Order]] = {}
 
@@ -151,8 +180,9 @@ class OrderPipeline:
         now = self.now_ms()
         t0 = time.perf_counter()
         reject: RejectError | None = None
+        context = await self.market.context_for(intent, now)
+        reducing = is_reducing(intent, context)
         try:
-            context = await self.market.context_for(intent, now)
             self.validation.check(intent, self.rules_book.get(intent.symbol), context)
             t1 = time.perf_counter()
             self.stage("validation", t1 - t0)
@@ -160,23 +190,26 @@ class OrderPipeline:
             self.stage("risk", time.perf_counter() - t1)
         except RejectError as exc:
             reject = exc
+            self.observer.validation_failure(exc.code.value)
         else:
-            self._admit(intent)
+            self._admit(reducing)
         order = self._new_order(intent, now, reject)
         t2 = time.perf_counter()
         claim = await self.store.claim(order, self.settings.idempotency_ttl_s)
         self.stage("idempotency", time.perf_counter() - t2)
         if not claim.claimed:
+            self.observer.cache_hit()
             return await self._duplicate(intent, claim.order, claim.reply)
+        self.observer.cache_miss()
         if reject is not None:
             await self.writer.announce(None, order)
             await self._save_reply(order)
             raise reject
-        return await self._submit(order, intent)
+        return await self._submit(order, bypass_breaker=reducing)
 
-    def _admit(self, intent: OrderIntent) -> None:
+    def _admit(self, reducing: bool) -> None:
         """Transient refusals before anything is recorded (a retry may succeed)."""
-        if self.breaker.state == "open" and not intent.reduce_only:
+        if self.breaker.state == "open" and not reducing:
             raise BreakerOpenError("venue circuit breaker is open; only reduce-only orders pass")
         banned_for = self.is_banned()
         if banned_for > 0:
@@ -212,7 +245,7 @@ class OrderPipeline:
             version=1,
         )
 
-    async def _submit(self, order: Order, intent: OrderIntent) -> Order:
+    async def _submit(self, order: Order, *, bypass_breaker: bool) -> Order:
         request = VenueOrderRequest(
             symbol=order.symbol,
             side=order.side,
@@ -233,7 +266,7 @@ class OrderPipeline:
         t0 = time.perf_counter()
         try:
             venue_order = await self.breaker.call(
-                lambda: self.venue.place_order(request), bypass=intent.reduce_only
+                lambda: self.venue.place_order(request), bypass=bypass_breaker
             )
         except NOT_SENT_ERRORS:
             await self.store.release(order)
@@ -255,7 +288,9 @@ class OrderPipeline:
                 log.exception("unexpected submit failure for %s; resolving", order.id)
             return await self._unknown(order, sent_at)
         finally:
-            self.stage("venue", time.perf_counter() - t0)
+            elapsed = time.perf_counter() - t0
+            self.stage("venue", elapsed)
+            self.observer.submission_latency(order.symbol, elapsed)
         now = self.now_ms()
         t1 = time.perf_counter()
         stored, _ = await self.writer.update(
