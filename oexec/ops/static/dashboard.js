@@ -3,9 +3,12 @@
 "use strict";
 
 const HISTORY = 300; // points kept per chart (5 min at 1 s)
+const MIN_POINTS = 60; // charts span at least this many points, newest at the right
+const RATE_WINDOW_S = 5; // rates are averaged over this many seconds
+const RECENT_ROWS = 12;
 const COLORS = ["#58a6ff", "#d29922", "#f85149"];
 const series = { latency: [[], [], []], fills: [[], []], rejects: [[]] };
-let previous = null;
+const totals = {}; // key -> [[time, value], ...] for rates
 
 const $ = (id) => document.getElementById(id);
 const num = (v, digits = 0) => (v === null || v === undefined ? "–" : Number(v).toFixed(digits));
@@ -42,10 +45,12 @@ function chart(canvas, lines) {
   const w = canvas.width, h = canvas.height;
   ctx.clearRect(0, 0, w, h);
   const values = lines.flat().filter((v) => v !== null && Number.isFinite(v));
+  if (!values.length) return;
   const max = Math.max(1e-9, ...values) * 1.1;
   ctx.fillStyle = "#7d8a99";
   ctx.font = "10px sans-serif";
   ctx.fillText(max.toPrecision(3), 4, 10);
+  const span = Math.max(MIN_POINTS, ...lines.map((l) => l.length)) - 1;
   lines.forEach((line, i) => {
     ctx.strokeStyle = COLORS[i % COLORS.length];
     ctx.lineWidth = 1.5;
@@ -53,7 +58,7 @@ function chart(canvas, lines) {
     let started = false;
     line.forEach((v, x) => {
       if (v === null || !Number.isFinite(v)) { started = false; return; }
-      const px = (x / (HISTORY - 1)) * w, py = h - (v / max) * (h - 4);
+      const px = w - ((line.length - 1 - x) / span) * w, py = h - (v / max) * (h - 4);
       if (started) ctx.lineTo(px, py); else ctx.moveTo(px, py);
       started = true;
     });
@@ -67,15 +72,18 @@ function duration(seconds) {
   return (d ? d + "d " : "") + (d || hh ? hh + "h " : "") + (d || hh || mm ? mm + "m " : "") + ss + "s";
 }
 
-function perSecond(now, before, dt) {
-  return before === null || dt <= 0 ? null : Math.max(0, now - before) / dt;
+// Average increase per second of a cumulative total over the last RATE_WINDOW_S.
+function rate(key, time, value) {
+  const points = (totals[key] = totals[key] || []);
+  points.push([time, value]);
+  while (points.length > 2 && time - points[1][0] >= RATE_WINDOW_S) points.shift();
+  const [t0, v0] = points[0];
+  return time > t0 ? Math.max(0, value - v0) / (time - t0) : null;
 }
 
 const BREAKER = { 0: ["closed", "ok"], 1: ["half-open", "warn"], 2: ["open", "bad"] };
 
 function render(s) {
-  const dt = previous ? s.time - previous.time : 0;
-  const prev = (f) => (previous ? f(previous) : null);
 
   // 1. active orders
   const a = s.active_orders;
@@ -84,7 +92,7 @@ function render(s) {
   $("filled-count").textContent = num(a.filled_total);
   $("states").replaceChildren(...Object.entries(a.by_state).map(
     ([state, n]) => text("span", `${state} ${n}`, "chip" + (state === "UNKNOWN" ? " bad" : ""))));
-  rows($("recent-orders"), a.recent.map((o) => [o.id, o.symbol, o.side, o.type,
+  rows($("recent-orders"), a.recent.slice(0, RECENT_ROWS).map((o) => [o.id, o.symbol, o.side, o.type,
     text("span", o.state + (o.error_code ? ` (${o.error_code})` : ""), "chip"), o.quantity, o.filled, o.price ?? "–"]));
 
   // 2. latency (first exchange drives the chart; all are listed)
@@ -113,17 +121,17 @@ function render(s) {
   $("maker-count").textContent = maker;
   $("taker-count").textContent = taker;
   rows($("fees"), Object.entries(f.fees).map(([k, v]) => { const [asset, liq] = k.split("/"); return [asset, liq, v.toFixed(6)]; }));
-  push(series.fills[0], perSecond(maker, prev((p) => p.fills.count.maker || 0), dt));
-  push(series.fills[1], perSecond(taker, prev((p) => p.fills.count.taker || 0), dt));
+  push(series.fills[0], rate("maker", s.time, maker));
+  push(series.fills[1], rate("taker", s.time, taker));
   chart($("fills-chart"), series.fills);
 
   // 5. rejections
   const r = s.rejections;
   $("reject-total").textContent = num(r.total);
-  const rate = perSecond(r.total, prev((p) => p.rejections.total), dt);
-  $("reject-rate").textContent = rate === null ? "–" : rate.toFixed(2);
+  const rejectRate = rate("rejected", s.time, r.total);
+  $("reject-rate").textContent = rejectRate === null ? "–" : rejectRate.toFixed(2);
   rows($("reject-reasons"), Object.entries(r.by_reason).sort((x, y) => y[1] - x[1]).slice(0, 10).map(([k, v]) => [k, num(v)]));
-  push(series.rejects[0], rate);
+  push(series.rejects[0], rejectRate);
   chart($("reject-chart"), series.rejects);
 
   // 6. rate limits
@@ -146,7 +154,7 @@ function render(s) {
   const h = s.health;
   $("uptime").textContent = duration(h.uptime_seconds);
   const errors = sum(h.requests_by_code) - (h.requests_by_code.ok || 0);
-  const errRate = perSecond(errors, prev((p) => sum(p.health.requests_by_code) - (p.health.requests_by_code.ok || 0)), dt);
+  const errRate = rate("errors", s.time, errors);
   $("error-rate").textContent = errRate === null ? "–" : errRate.toFixed(2);
   $("in-flight").textContent = num(h.in_flight);
   const deps = Object.keys(h.checks).length ? Object.entries(h.checks)
@@ -160,7 +168,6 @@ function render(s) {
 
   $("updated").textContent = "updated " + new Date(s.time * 1000).toLocaleTimeString();
   document.body.dataset.snapshots = String(Number(document.body.dataset.snapshots || 0) + 1);
-  previous = s;
 }
 
 function connect() {
