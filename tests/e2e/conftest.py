@@ -62,8 +62,11 @@ class SimControl:
 
 
 @pytest.fixture
-async def sim() -> AsyncIterator[SimServer]:
-    async with SimServer(SimConfig(seed=11)) as server:
+async def sim(request: pytest.FixtureRequest) -> AsyncIterator[SimServer]:
+    """The simulator; ``@pytest.mark.sim_config(**fields)`` changes its SimConfig."""
+    marker = request.node.get_closest_marker("sim_config")
+    fields: dict[str, Any] = {"seed": 11, **(marker.kwargs if marker else {})}
+    async with SimServer(SimConfig(**fields)) as server:
         yield server
 
 
