@@ -16,6 +16,7 @@ import logging
 import os
 import signal
 import sys
+from pathlib import Path
 from typing import Any
 
 from oexec.config import Config
@@ -74,11 +75,20 @@ def config_from(args: argparse.Namespace) -> Config:
     return load_config(args.config, env=env, overrides=overrides_from(args))
 
 
+def secrets_of(config: Config) -> list[str]:
+    """Every secret value the logs must never show."""
+    secrets = [config.venue.api_key, config.venue.api_secret, config.http.bearer_token]
+    if config.venue.private_key_file:
+        with contextlib.suppress(OSError):
+            secrets.append(Path(config.venue.private_key_file).read_text())
+    return [s for s in secrets if s]
+
+
 async def serve(config: Config) -> int:
     from oexec.app import Daemon
     from oexec.ops.logging import configure_logging
 
-    configure_logging(config.logging, secrets=[config.venue.api_key, config.venue.api_secret])
+    configure_logging(config.logging, secrets=secrets_of(config))
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     signals = 0
