@@ -92,6 +92,18 @@ class OrderStore(Protocol):
 
     async def fills(self, order_id: str) -> list[Fill]: ...
 
+    async def append_journal(self, client_order_id: str, entries: Sequence[bytes]) -> None:
+        """Append audit-journal entries (opaque JSON bytes) for one order, oldest first.
+
+        Append-only and bounded: at most JOURNAL_MAX_ENTRIES per order are kept (the
+        oldest go first) and they expire with the order (order TTL).
+        """
+        ...
+
+    async def journal(self, client_order_id: str) -> list[bytes]:
+        """The journal entries of one order, oldest first."""
+        ...
+
     async def ping(self) -> None: ...
 
     async def close(self) -> None: ...

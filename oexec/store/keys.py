@@ -19,6 +19,7 @@ P history / P history:{symbol}  zset    ids scored by created_at (ms)          t
 P states:{id}                   list    JSON {state, version, at, reason}      order TTL
 P fill:{symbol}:{trade_id}      string  order id (dedupe marker)               order TTL
 P fills:{order_id}              list    fill JSON, in arrival order            order TTL
+P journal:{client_order_id}     list    audit entries (JSON), capped           order TTL
 ==============================  ======  =====================================  =========
 
 Indexes carry no TTL: the history zsets are trimmed by score on every claim, and ids
@@ -31,6 +32,8 @@ DEFAULT_PREFIX = "oexec:"
 
 #: How long an order record (and its state history, fills, client-id map) lives.
 ORDER_TTL_S = 30 * 86_400
+#: Audit-journal entries kept per order (the oldest are dropped beyond it).
+JOURNAL_MAX_ENTRIES = 500
 #: How long a request_id stays claimed (and its reply cached).
 IDEMPOTENCY_TTL_S = 86_400
 
@@ -43,6 +46,7 @@ HISTORY = "history"
 STATES = "states:"
 FILL = "fill:"
 FILLS = "fills:"
+JOURNAL = "journal:"
 
 #: Fields of the ``order:{id}`` hash.
 FIELD_VERSION = "v"
@@ -89,3 +93,6 @@ class Keys:
 
     def fills(self, order_id: str) -> str:
         return f"{self.prefix}{FILLS}{order_id}"
+
+    def journal(self, client_order_id: str) -> str:
+        return f"{self.prefix}{JOURNAL}{client_order_id}"

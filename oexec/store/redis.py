@@ -19,7 +19,7 @@ of the Redis host loses at most about one second of writes.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
@@ -30,7 +30,7 @@ from oexec.models import Fill, Order
 from oexec.service.ports import ClaimResult
 from oexec.store import codec, failures
 from oexec.store import redis_scripts as lua
-from oexec.store.keys import DEFAULT_PREFIX, FIELD_BODY, ORDER_TTL_S, Keys
+from oexec.store.keys import DEFAULT_PREFIX, FIELD_BODY, JOURNAL_MAX_ENTRIES, ORDER_TTL_S, Keys
 from oexec.store.redis_connect import connect
 
 T = TypeVar("T")
@@ -266,6 +266,23 @@ class RedisStore:
             self._redis.lrange(self._keys.fills(order_id), 0, -1),
         )
         return [codec.decode_fill(e) for e in entries]
+
+    async def append_journal(self, client_order_id: str, entries: Sequence[bytes]) -> None:
+        """RPUSH + LTRIM + EXPIRE in one MULTI: append-only, capped, expiring."""
+        if not entries:
+            return
+        key = self._keys.journal(client_order_id)
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.rpush(key, *entries)
+        pipe.ltrim(key, -JOURNAL_MAX_ENTRIES, -1)
+        pipe.expire(key, self._order_ttl_s)
+        await self._run("append_journal", pipe.execute())
+
+    async def journal(self, client_order_id: str) -> list[bytes]:
+        entries = await self._run(
+            "journal", self._redis.lrange(self._keys.journal(client_order_id), 0, -1)
+        )
+        return [_bytes(e) for e in entries]
 
     async def ping(self) -> None:
         await self._run("ping", self._redis.ping())

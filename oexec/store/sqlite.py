@@ -43,7 +43,7 @@ import concurrent.futures
 import functools
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from oexec.errors import ErrorCode, StoreError
@@ -167,6 +167,13 @@ class SqliteStore:
 
     async def fills(self, order_id: str) -> list[Fill]:
         return await self._call(SqliteDb.fills, order_id)
+
+    async def append_journal(self, client_order_id: str, entries: Sequence[bytes]) -> None:
+        if entries:
+            await self._call(SqliteDb.append_journal, client_order_id, list(entries))
+
+    async def journal(self, client_order_id: str) -> list[bytes]:
+        return await self._call(SqliteDb.journal, client_order_id)
 
     async def ping(self) -> None:
         await self._call(SqliteDb.ping)

@@ -22,6 +22,7 @@ from typing import Any
 from oexec.models import Fill, Order
 from oexec.service.ports import ClaimResult
 from oexec.store import codec, failures
+from oexec.store.keys import JOURNAL_MAX_ENTRIES
 
 PURGE_INTERVAL_S = 3600
 BUSY_TIMEOUT_MS = 5000
@@ -71,6 +72,13 @@ CREATE TABLE IF NOT EXISTS fills (
     PRIMARY KEY (symbol, trade_id)
 );
 CREATE INDEX IF NOT EXISTS fills_order ON fills (order_id);
+CREATE TABLE IF NOT EXISTS journal (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    client_order_id TEXT NOT NULL,
+    entry BLOB NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS journal_order ON journal (client_order_id, seq);
 """
 
 _ORDER_INSERT = """
@@ -86,6 +94,11 @@ _HISTORY = """
 SELECT body FROM orders
 WHERE {where} expires_at > ? AND created_at BETWEEN ? AND ?
 ORDER BY created_at DESC, id DESC LIMIT ?
+"""
+_JOURNAL_TRIM = """
+DELETE FROM journal WHERE client_order_id = ? AND seq <= (
+    SELECT seq FROM journal WHERE client_order_id = ? ORDER BY seq DESC LIMIT 1 OFFSET ?
+)
 """
 _MAX_MS = 2**62
 
@@ -235,6 +248,16 @@ class SqliteDb:
             )
             return cursor.rowcount == 1
 
+    def append_journal(self, client_order_id: str, entries: list[bytes]) -> None:
+        """Append, then drop this order's entries beyond the newest JOURNAL_MAX_ENTRIES."""
+        expires = self._now_ms() + self._order_ttl_ms
+        with self._write() as db:
+            db.executemany(
+                "INSERT INTO journal (client_order_id, entry, expires_at) VALUES (?, ?, ?)",
+                [(client_order_id, entry, expires) for entry in entries],
+            )
+            db.execute(_JOURNAL_TRIM, (client_order_id, client_order_id, JOURNAL_MAX_ENTRIES))
+
     def purge(self) -> int:
         """Delete expired rows; returns how many orders went."""
         now = self._now_ms()
@@ -243,7 +266,7 @@ class SqliteDb:
             gone = db.execute("SELECT id FROM orders WHERE expires_at <= ?", (now,)).fetchall()
             db.executemany("DELETE FROM state_history WHERE order_id = ?", gone)
             db.execute("DELETE FROM orders WHERE expires_at <= ?", (now,))
-            for table in ("claims", "replies", "fills"):
+            for table in ("claims", "replies", "fills", "journal"):
                 db.execute(f"DELETE FROM {table} WHERE expires_at <= ?", (now,))
         return len(gone)
 
@@ -321,6 +344,13 @@ class SqliteDb:
             (order_id, self._now_ms()),
         ).fetchall()
         return [codec.decode_fill(r[0]) for r in rows]
+
+    def journal(self, client_order_id: str) -> list[bytes]:
+        rows = self._conn.execute(
+            "SELECT entry FROM journal WHERE client_order_id = ? AND expires_at > ? ORDER BY seq",
+            (client_order_id, self._now_ms()),
+        ).fetchall()
+        return [bytes(r[0]) for r in rows]
 
     def ping(self) -> None:
         self._conn.execute("SELECT 1").fetchone()

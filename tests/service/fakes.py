@@ -8,7 +8,7 @@ claim) can be driven deterministically.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -36,6 +36,7 @@ class MemoryStore:
         self.fill_keys: set[tuple[str, int]] = set()
         self.fill_rows: list[Fill] = []
         self.saves: list[tuple[str, str]] = []
+        self.journals: dict[str, list[bytes]] = {}
 
     async def claim(self, order: Order, ttl_s: int) -> ClaimResult:
         await asyncio.sleep(0)
@@ -112,6 +113,12 @@ class MemoryStore:
 
     async def open_order_count(self, symbol: str | None = None) -> int:
         return len(await self.open_orders(symbol))
+
+    async def append_journal(self, client_order_id: str, entries: Sequence[bytes]) -> None:
+        self.journals.setdefault(client_order_id, []).extend(entries)
+
+    async def journal(self, client_order_id: str) -> list[bytes]:
+        return list(self.journals.get(client_order_id, []))
 
     async def start(self) -> None:
         return None

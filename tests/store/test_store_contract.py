@@ -10,6 +10,7 @@ import pytest
 from oexec.errors import ErrorCode, StoreConflictError
 from oexec.models import OrderState
 from oexec.service.ports import OrderStore
+from oexec.store.keys import JOURNAL_MAX_ENTRIES
 
 from .helpers import BASE_MS, evolve, make_fill, make_order
 
@@ -278,3 +279,22 @@ async def test_history_covers_orders_created_within_the_order_ttl(store: OrderSt
     await store.claim(recent, TTL)
     assert [o.id for o in await store.history()] == [recent.id]
     assert await store.get(old.id) == old
+
+
+# --- audit journal ----------------------------------------------------------------------
+async def test_journal_appends_in_order_per_order(store: OrderStore) -> None:
+    assert await store.journal("coid-none") == []
+    await store.append_journal("coid-a", [b'{"n":1}', b'{"n":2}'])
+    await store.append_journal("coid-b", [b'{"n":9}'])
+    await store.append_journal("coid-a", [b'{"n":3}'])
+    await store.append_journal("coid-a", [])
+    assert await store.journal("coid-a") == [b'{"n":1}', b'{"n":2}', b'{"n":3}']
+    assert await store.journal("coid-b") == [b'{"n":9}']
+
+
+async def test_journal_is_capped_keeping_the_newest(store: OrderStore) -> None:
+    entries = [f'{{"n":{i}}}'.encode() for i in range(JOURNAL_MAX_ENTRIES + 7)]
+    await store.append_journal("coid-cap", entries[:100])
+    await store.append_journal("coid-cap", entries[100:])
+    kept = await store.journal("coid-cap")
+    assert kept == entries[7:]
