@@ -57,11 +57,11 @@ def _call(args: argparse.Namespace, fn: Callable[[Any], Any]) -> int:
         _emit(fn(client), args.json)
         return 0
     except ClientError as exc:
-        error = {"error": {"code": str(exc.code), "message": str(exc), "details": exc.details}}
+        error = {"error": {"code": str(exc.code), "message": exc.message, "details": exc.details}}
         if args.json:
             print(json.dumps(error, default=str))
         else:
-            print(f"error {exc.code}: {exc}", file=sys.stderr)
+            print(f"error {exc.code}: {exc.message}", file=sys.stderr)
         return 1
     finally:
         client.close()
@@ -73,6 +73,11 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds per attempt")
 
 
+def default_time_in_force(order_type: str) -> str | None:
+    """The venue needs a time in force for priced orders; GTC is what people mean."""
+    return "GTC" if order_type in ("LIMIT", "STOP", "TAKE_PROFIT") else None
+
+
 def cmd_place(args: argparse.Namespace) -> int:
     return _call(
         args,
@@ -82,7 +87,7 @@ def cmd_place(args: argparse.Namespace) -> int:
             type=args.type,
             quantity=args.quantity,
             price=args.price,
-            time_in_force=args.time_in_force,
+            time_in_force=args.time_in_force or default_time_in_force(args.type),
             stop_price=args.stop_price,
             reduce_only=args.reduce_only,
             request_id=args.request_id,
@@ -111,7 +116,12 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--quantity", required=True, type=_decimal)
     p.add_argument("--price", type=_decimal)
-    p.add_argument("--time-in-force", type=str.upper, choices=["GTC", "IOC", "FOK", "GTX", "GTD"])
+    p.add_argument(
+        "--time-in-force",
+        type=str.upper,
+        choices=["GTC", "IOC", "FOK", "GTX", "GTD"],
+        help="default GTC for LIMIT, STOP and TAKE_PROFIT",
+    )
     p.add_argument("--stop-price", type=_decimal)
     p.add_argument("--reduce-only", action="store_true")
     p.add_argument("--request-id", help="idempotency key (generated when absent)")
@@ -185,10 +195,14 @@ def cmd_watch(args: argparse.Namespace) -> int:
         seen = 0
         async with Subscriber(args.endpoint, topics=args.topic or [""]) as sub:
             async for event in sub:
+                record = {"seq": event.seq, "topic": event.topic, "ts": event.ts, **event.data}
+                if event.gap is not None:
+                    record["gap"] = {"first": event.gap.first, "last": event.gap.last}
+                text = json.dumps(event.data, default=str)
                 print(
-                    json.dumps(event, default=str)
+                    json.dumps(record, default=str)
                     if args.json
-                    else f"{event.get('seq')} {event.get('topic')} {event}",
+                    else f"{event.seq} {event.topic} {text}",
                     flush=True,
                 )
                 seen += 1
