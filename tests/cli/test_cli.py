@@ -1,4 +1,4 @@
-"""The command line as a user meets it: real daemon and simulator, argv in, stdout and exit code out."""
+"""The command line as a user meets it: real daemon and simulator, argv in, output out."""
 
 from __future__ import annotations
 
