@@ -140,6 +140,36 @@ class LoggingConfig:
 
 
 @attrs.frozen
+class ClusterConfig:
+    """Several daemons on one Redis and one venue account (docs/deployment.md).
+
+    Each switch takes effect only when the store is Redis; with SQLite a daemon is alone.
+    """
+
+    key_prefix: str = "oexec:"  # Redis namespace shared by the daemons of one account
+    instance_id: str = ""  # empty: <hostname>:<pid>
+    shared_limits: bool = True  # one Redis-side rate limiter for all daemons
+    shared_breaker: bool = True  # an open breaker stops every daemon
+    stream_lease: bool = True  # one daemon consumes the user stream, the others stand by
+    shared_sequence: bool = True  # one event sequence (and Redis Stream) for all daemons
+    lease_ttl_s: float = 3.0  # a dead owner's lease lapses after this long
+    lease_renew_s: float = 1.0
+    breaker_sync_s: float = 0.25  # how often the shared breaker state is read
+
+
+@attrs.frozen
+class NatsConfig:
+    """Optional JetStream mirror of every event (subjects ``<subject_prefix>.order.created``…)."""
+
+    url: str = ""  # e.g. nats://127.0.0.1:4222; empty: off
+    stream: str = "OEXEC"
+    subject_prefix: str = "oexec"
+    duplicate_window_s: float = 120.0  # JetStream de-duplicates message ids this long
+    max_msgs: int = 1_000_000
+    buffer_size: int = 10_000
+
+
+@attrs.frozen
 class Config:
     front: FrontConfig = FrontConfig()
     events: EventsConfig = EventsConfig()
@@ -152,3 +182,5 @@ class Config:
     validation: ValidationConfig = ValidationConfig()
     tracking: TrackingConfig = TrackingConfig()
     logging: LoggingConfig = LoggingConfig()
+    cluster: ClusterConfig = ClusterConfig()
+    nats: NatsConfig = NatsConfig()
