@@ -23,6 +23,7 @@ from oexec.errors import BusyError, ErrorCode, OexecError, ShuttingDownError
 from oexec.front.curve import enable_curve
 from oexec.front.dispatch import dispatch
 from oexec.front.metrics import FrontMetrics
+from oexec.ops.logging import log_context
 from oexec.service.ports import OrderService
 from oexec.wire import (
     CorrelationId,
@@ -217,8 +218,14 @@ class FrontEnd:
 
     async def _serve(self, envelope: Envelope) -> tuple[bytes, str]:
         """Run one request; returns the reply body and the outcome label."""
+        request = envelope.request
         try:
-            result = await dispatch(self._service, envelope.request)
+            with log_context(
+                correlation=str(envelope.id),
+                request=getattr(request, "request_id", None),
+                order=getattr(request, "order_id", None),
+            ):
+                result = await dispatch(self._service, request)
             return encode_ok(envelope.id, result), "ok"
         except OexecError as exc:
             return encode_exception(envelope.id, exc), exc.code.value
