@@ -19,6 +19,7 @@ from aiohttp import web
 
 from oexec.breaker import VenueBreaker
 from oexec.config import Config
+from oexec.errors import OexecError
 from oexec.events.publisher import ZmqEventSink
 from oexec.front.router import FrontEnd
 from oexec.limits import VenueRateLimiter
@@ -26,8 +27,11 @@ from oexec.models import Order
 from oexec.ops.http import build_ops_app
 from oexec.ops.metrics import Metrics, RateWindow
 from oexec.ops.systemd import notify
+from oexec.service.deadman import DeadManSwitch
+from oexec.service.journal import Journal, JournalingVenue
 from oexec.service.market import MarketState
 from oexec.service.pipeline import OrderPipeline, PipelineSettings
+from oexec.service.reconcile import Reconciler
 from oexec.service.resolver import ResolverPolicy, UnknownOutcomeResolver
 from oexec.service.rules.risk import RiskManager
 from oexec.service.rules.symbol_book import SymbolRulesBook
@@ -72,11 +76,15 @@ class Daemon:
         self.store = open_store(cfg.store, prefix=self.store_prefix)
         await self.store.start()
         stack.push_async_callback(self.store.close)
+        self.journal = Journal(self.store)
+        self.journal.start()
+        stack.push_async_callback(self.journal.stop)
 
         self.limiter = VenueRateLimiter(cfg.limits)
         self.venue = BinanceUsdmVenue(cfg.venue, gate=self.limiter)
         await self.venue.start()
         stack.push_async_callback(self.venue.close)
+        journaled = JournalingVenue(self.venue, self.journal)
         info = await self.venue.exchange_info()
         self.rules_book = SymbolRulesBook(cfg.validation.overrides)
         self.rules_book.load(info)
@@ -94,17 +102,21 @@ class Daemon:
             self.store, self.events, listeners=[self.market.on_order_change, self._on_change]
         )
         self.resolver = UnknownOutcomeResolver(
-            self.venue,
+            journaled,
             self.writer,
-            ResolverPolicy(recv_window_ms=cfg.venue.recv_window_ms),
+            ResolverPolicy(
+                recv_window_ms=cfg.venue.recv_window_ms,
+                give_up_after_s=cfg.tracking.unknown_resolve_max_s,
+            ),
             on_resolved=lambda _o, seconds: self.metrics.unknown_resolved(seconds),
+            journal=self.journal,
         )
         stack.push_async_callback(self.resolver.stop)
         self.risk = RiskManager(cfg.risk)
         stack.push_async_callback(self.risk.close)
         self.pipeline = OrderPipeline(
             store=self.store,
-            venue=self.venue,
+            venue=journaled,
             writer=self.writer,
             market=self.market,
             rules_book=self.rules_book,
@@ -119,11 +131,25 @@ class Daemon:
         )
         self.tracker = OrderTracker(
             self.store,
-            self.venue,
+            journaled,
             self.writer,
             self.market,
             poll_interval_s=cfg.tracking.poll_interval_s,
-            on_fill=self.metrics.fill,
+            sweep_interval_s=cfg.tracking.sweep_interval_s,
+            long_gap_s=cfg.tracking.long_disconnect_s,
+            observer=self.metrics,
+            journal=self.journal,
+            on_long_gap=lambda: self.reconciler.run(),
+        )
+        self.reconciler = Reconciler(
+            self.store,
+            journaled,
+            self.writer,
+            self.tracker,
+            self.resolver,
+            adopt_unknown_orders=cfg.tracking.adopt_unknown_orders,
+            history_limit=cfg.tracking.reconcile_history,
+            journal=self.journal,
         )
         open_orders = await self.store.open_orders(None)
         self.market.seed_open_orders(open_orders)
@@ -131,7 +157,10 @@ class Daemon:
         await self._reconcile(open_orders)
         self._start_user_stream()
         loop = asyncio.get_running_loop()
-        self._tasks.append(loop.create_task(self.tracker.poll_while_down()))
+        self._tasks.append(
+            loop.create_task(self.tracker.watch(stream_enabled=cfg.tracking.user_stream))
+        )
+        self._start_dead_man_switch()
         self._tasks.append(loop.create_task(self._refresh_exchange_info()))
         self._tasks.append(loop.create_task(self._sample_gauges()))
         stack.push_async_callback(self._cancel_tasks)
@@ -190,20 +219,28 @@ class Daemon:
             await asyncio.sleep(1.0)
 
     async def _reconcile(self, open_orders: list[Order]) -> None:
-        """Resolve every order the store thinks is live against the venue before serving."""
-        from oexec.models import OrderState
+        """Resolve every order the store thinks is live against the venue before serving
+        (unknown submits, missed changes and fills, venue orders the store lacks)."""
+        try:
+            await self.reconciler.run(at_start=True)
+        except OexecError as exc:  # the venue is down: the tracker's poll catches up
+            log.warning("reconciliation at start incomplete: %s", exc.message)
 
-        for order in open_orders:
-            if order.state in (OrderState.SUBMITTING, OrderState.UNKNOWN):
-                self.resolver.resolve_in_background(order, order.created_at)
-            else:
-                with contextlib.suppress(Exception):
-                    await self.tracker.refresh(order)
+    def _start_dead_man_switch(self) -> None:
+        if self.config.tracking.dead_man_switch_s <= 0:
+            return
+        self.dead_man = DeadManSwitch(
+            self.store, self.venue.countdown_cancel_all, self.config.tracking.dead_man_switch_s
+        )
+        self.writer.listeners.append(self.dead_man.on_order_change)
+        self._tasks.append(asyncio.get_running_loop().create_task(self.dead_man.run()))
 
     def _start_user_stream(self) -> None:
         if not self.config.tracking.user_stream:
             return
-        stream = BinanceUserStream(self.venue, self.config.venue.ws_url or None)
+        stream = BinanceUserStream(
+            self.venue, self.config.venue.ws_url or None, on_state=self.tracker.on_stream_state
+        )
         self._stream = stream
         self._tasks.append(asyncio.get_running_loop().create_task(self._run_stream(stream)))
 

@@ -131,6 +131,9 @@ class TrackingConfig:
     unknown_resolve_max_s: float = 300.0
     adopt_unknown_orders: bool = True  # else: report and cancel
     dead_man_switch_s: int = 0  # countdownCancelAll; 0 = off
+    sweep_interval_s: float = 30.0  # compare open orders with the venue while the stream is up
+    long_disconnect_s: float = 60.0  # a stream gap this long triggers a full reconciliation
+    reconcile_history: int = 500  # latest orders whose fills reconciliation re-checks
 
 
 @attrs.frozen

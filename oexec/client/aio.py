@@ -168,6 +168,12 @@ class AsyncClient:
     ) -> Order:
         return rq.to_order(await self.call("get_order", rq.lookup_fields(order_id, request_id)))
 
+    async def trace(
+        self, *, order_id: str | None = None, request_id: str | None = None
+    ) -> dict[str, Any]:
+        """The audit trail of one order (states, fills, journaled venue traffic)."""
+        return dict(await self.call("trace", rq.lookup_fields(order_id, request_id)))
+
     async def cancel_order(
         self, *, order_id: str | None = None, request_id: str | None = None
     ) -> Order:

@@ -140,6 +140,12 @@ class Client:
     def get_order(self, *, order_id: str | None = None, request_id: str | None = None) -> Order:
         return rq.to_order(self.call("get_order", rq.lookup_fields(order_id, request_id)))
 
+    def trace(
+        self, *, order_id: str | None = None, request_id: str | None = None
+    ) -> dict[str, Any]:
+        """The audit trail of one order (states, fills, journaled venue traffic)."""
+        return dict(self.call("trace", rq.lookup_fields(order_id, request_id)))
+
     def cancel_order(self, *, order_id: str | None = None, request_id: str | None = None) -> Order:
         return rq.to_order(self.call("cancel_order", rq.lookup_fields(order_id, request_id)))
 

@@ -22,6 +22,7 @@ from oexec.wire import (
     PlaceOrder,
     Request,
     Resume,
+    Trace,
     order_to_wire,
 )
 
@@ -64,6 +65,10 @@ async def _order_history(service: OrderService, request: OrderHistory) -> Result
     return _many(orders)
 
 
+async def _trace(service: OrderService, request: Trace) -> Result:
+    return dict(await service.trace(order_id=request.order_id, request_id=request.request_id))
+
+
 async def _health(service: OrderService, request: Health) -> Result:
     return dict(await service.health())
 
@@ -85,6 +90,7 @@ HANDLERS: dict[type[Request], Handler] = {
     CancelAll: _cancel_all,
     OpenOrders: _open_orders,
     OrderHistory: _order_history,
+    Trace: _trace,
     Health: _health,
     Halt: _halt,
     Resume: _resume,

@@ -91,6 +91,13 @@ class InMemoryOrderService:
         await self._enter("get_order")
         return self._find(order_id, request_id)
 
+    async def trace(
+        self, *, order_id: str | None = None, request_id: str | None = None
+    ) -> dict[str, Any]:
+        await self._enter("trace")
+        order = self._find(order_id, request_id)
+        return {"order_id": order.id, "request_id": order.request_id, "journal": []}
+
     def _cancel(self, order: Order) -> Order:
         if order.is_terminal:
             raise OexecError("order is final", code=ErrorCode.ORDER_NOT_CANCELABLE)

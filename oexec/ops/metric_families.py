@@ -86,6 +86,10 @@ FAMILIES: tuple[Family, ...] = (
            "User data stream reconnections"),
     Family("user_stream_connected", _G, "user_stream_connected",
            "1 while the user data stream is connected"),
+    Family("tracking_recoveries", _C, "tracking_recoveries_total",
+           "Recovery sweeps against the venue, by trigger", ("trigger",)),
+    Family("tracking_corrections", _C, "tracking_corrections_total",
+           "Orders changed or adopted by a recovery sweep, by trigger", ("trigger",)),
     Family("orders_unknown_outcome", _G, "orders_unknown_outcome",
            "Orders in state UNKNOWN, being resolved"),
     Family("unknown_outcome_resolution", _H, "unknown_outcome_resolution_seconds",
@@ -143,6 +147,8 @@ class MetricFamilies:
     user_stream_lag: Gauge
     user_stream_reconnects: Counter
     user_stream_connected: Gauge
+    tracking_recoveries: Counter
+    tracking_corrections: Counter
     orders_unknown_outcome: Gauge
     unknown_outcome_resolution: Histogram
     event_sequence: Gauge

@@ -289,6 +289,12 @@ class Metrics(MetricFamilies):
     def set_user_stream_connected(self, connected: bool) -> None:
         self.user_stream_connected.set(1 if connected else 0)
 
+    def recovery(self, trigger: str, corrections: int) -> None:
+        """Tracker hook: a sweep against the venue ran (gap, poll, sweep, reconcile)."""
+        self.tracking_recoveries.labels(trigger).inc()
+        if corrections:
+            self.tracking_corrections.labels(trigger).inc(corrections)
+
     def unknown_resolved(self, seconds: float, outcome: str = "resolved") -> None:
         """Resolver hook: an UNKNOWN order reached a known state after ``seconds``."""
         self.unknown_outcome_resolution.labels(outcome).observe(seconds)

@@ -46,6 +46,7 @@ from oexec.models import Order, OrderIntent, OrderState
 from oexec.models.serde import order_from_dict, order_to_dict
 from oexec.service.apply import apply_venue_order, with_state
 from oexec.service.client_ids import client_order_id_for
+from oexec.service.journal import build_trace
 from oexec.service.market import MarketState
 from oexec.service.ports import OrderStore, Venue, VenueOrderRequest
 from oexec.service.resolver import UnknownOutcomeResolver
@@ -382,8 +383,10 @@ class OrderPipeline:
             venue_order = await self.breaker.call(
                 lambda: self.venue.cancel_order(symbol, client_order_id=client_id), bypass=True
             )
-        except (VenueOrderNotFoundError, VenueUnknownOutcomeError):
-            # Already closed, not visible yet, or the cancel's outcome is unknown: ask.
+        except VenueUnknownOutcomeError:
+            return await self._unknown_cancel(order)
+        except VenueOrderNotFoundError:
+            # Already closed, or not visible yet: ask.
             try:
                 venue_order = await self.venue.query_order(symbol, client_order_id=client_id)
             except VenueOrderNotFoundError:
@@ -399,6 +402,23 @@ class OrderPipeline:
             order, lambda o: apply_venue_order(o, venue_order, now), reason="cancel"
         )
         return stored
+
+    async def _unknown_cancel(self, order: Order) -> Order:
+        """The cancel may or may not have landed: resolve it by query (with backoff)."""
+        task = self.resolver.resolve_cancel_in_background(order)
+        try:
+            return await asyncio.wait_for(asyncio.shield(task), self.settings.inline_resolve_s)
+        except TimeoutError:
+            raise VenueUnknownOutcomeError(
+                "cancel outcome unknown; resolving by query (get the order later)",
+                details={"order_id": order.id, "client_order_id": order.client_order_id},
+            ) from None
+
+    async def trace(
+        self, *, order_id: str | None = None, request_id: str | None = None
+    ) -> dict[str, Any]:
+        """The audit trail of one order (oexec.service.journal.build_trace)."""
+        return await build_trace(self.store, await self._lookup(order_id, request_id))
 
     async def cancel_all(self, symbol: str) -> list[Order]:
         await self.breaker.call(lambda: self.venue.cancel_all(symbol), bypass=True)

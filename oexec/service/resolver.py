@@ -5,7 +5,8 @@ may not have reached the matching engine. The venue is asked for the client orde
 until it answers: found → the order takes the venue's state; not found → it is proven
 never placed only once the request can no longer arrive (its timestamp + recvWindow has
 passed, after which the matching engine rejects it with -5028) and the read-after-write
-window has passed too (a just-accepted order may briefly answer -2013).
+window has passed too (a just-accepted order may briefly answer -2013). A cancel whose
+outcome is unknown is resolved by querying too (``resolve_cancel``), never assumed.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import attrs
 from oexec.errors import ErrorCode, VenueError, VenueOrderNotFoundError
 from oexec.models import Order, OrderState, VenueOrder
 from oexec.service.apply import apply_venue_order, with_state
+from oexec.service.journal import Journal
 from oexec.service.ports import Venue
 from oexec.service.writer import OrderWriter
 
@@ -54,12 +56,14 @@ class UnknownOutcomeResolver:
         *,
         now_ms: Callable[[], int] = lambda: int(time.time() * 1000),
         on_resolved: Callable[[Order, float], None] | None = None,
+        journal: Journal | None = None,
     ) -> None:
         self.venue = venue
         self.writer = writer
         self.policy = policy
         self.now_ms = now_ms
         self.on_resolved = on_resolved
+        self.journal = journal
         self._tasks: dict[str, asyncio.Task[Order]] = {}
 
     def resolve_in_background(self, order: Order, sent_at_ms: int) -> asyncio.Task[Order]:
@@ -68,6 +72,15 @@ class UnknownOutcomeResolver:
             task = asyncio.get_running_loop().create_task(self.resolve(order, sent_at_ms))
             self._tasks[order.id] = task
             task.add_done_callback(self._forget(order.id))
+        return task
+
+    def resolve_cancel_in_background(self, order: Order) -> asyncio.Task[Order]:
+        key = f"cancel:{order.id}"
+        task = self._tasks.get(key)
+        if task is None or task.done():
+            task = asyncio.get_running_loop().create_task(self.resolve_cancel(order))
+            self._tasks[key] = task
+            task.add_done_callback(self._forget(key))
         return task
 
     def _forget(self, order_id: str) -> Callable[[asyncio.Task[Order]], None]:
@@ -84,13 +97,19 @@ class UnknownOutcomeResolver:
         """Query until the venue's truth is known; returns the order as stored."""
         started = time.monotonic()
         delay = self.policy.first_delay_s
+        noted = False
         while True:
             try:
                 venue_order = await self.venue.query_order(
                     order.symbol, client_order_id=order.client_order_id
                 )
             except VenueOrderNotFoundError:
-                if proven_never_placed(sent_at_ms, self.now_ms(), self.policy):
+                if not proven_never_placed(sent_at_ms, self.now_ms(), self.policy):
+                    if not noted:
+                        noted = True
+                        self._decide(order, "not visible yet (-2013 in the read window): asking")
+                else:
+                    self._decide(order, "proven never placed: recvWindow and read window passed")
                     order, _ = await self.writer.update(
                         order,
                         lambda o: (
@@ -111,6 +130,7 @@ class UnknownOutcomeResolver:
             except VenueError as exc:
                 log.info("resolving %s: venue not answering yet (%s)", order.id, exc.code)
             else:
+                self._decide(order, f"found by client order id: {venue_order.status.value}")
                 order, _ = await self.writer.update(
                     order,
                     _applying(venue_order, self.now_ms()),
@@ -124,6 +144,37 @@ class UnknownOutcomeResolver:
                 return order
             await asyncio.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, self.policy.max_delay_s)
+
+    async def resolve_cancel(self, order: Order) -> Order:
+        """A cancel whose outcome is unknown: ask (with backoff) until the venue answers.
+
+        Whatever the venue then says (CANCELED, or FILLED first) is folded in; the cancel
+        itself is not repeated here: the caller decides whether to cancel again.
+        """
+        started = time.monotonic()
+        delay = self.policy.first_delay_s
+        while True:
+            try:
+                venue_order = await self.venue.query_order(
+                    order.symbol, client_order_id=order.client_order_id
+                )
+            except VenueError as exc:
+                log.info("resolving cancel of %s: no answer yet (%s)", order.id, exc.code)
+            else:
+                self._decide(order, f"cancel resolved by query: {venue_order.status.value}")
+                stored, _ = await self.writer.update(
+                    order, _applying(venue_order, self.now_ms()), reason="resolver: cancel"
+                )
+                return stored
+            if time.monotonic() - started > self.policy.give_up_after_s:
+                log.error("cancel of %s still unknown; left to reconciliation", order.id)
+                return order
+            await asyncio.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, self.policy.max_delay_s)
+
+    def _decide(self, order: Order, decision: str) -> None:
+        if self.journal is not None:
+            self.journal.record(order.client_order_id, "decision", decision=decision)
 
     def _done(self, order: Order, started: float) -> None:
         if self.on_resolved is not None:

@@ -1,9 +1,20 @@
 """Follow every order to its end: user-data stream events, fills, and gap recovery.
 
-The stream is the fast path; it is not trusted across gaps. After any (re)connect, and
-on a timer while the stream is down, every order the store thinks is open is queried
-and its trades fetched, so nothing that happened during the gap is missed. Fills are
-applied once (the store dedupes by symbol + trade id) and each new one is published.
+The stream is the fast path; it is not trusted across gaps, nor even while it is up
+(the venue may drop an event without closing the socket). So:
+
+- after any (re)connect the tracker recovers before reading further events: every order
+  the store thinks is open is compared with the venue and, where they differ, queried
+  and its trades fetched, so nothing that happened during the gap is missed;
+- while the stream is down, the same recovery runs every ``poll_interval_s``;
+- while it is up, a cheap sweep (one ``openOrders`` request) runs every
+  ``sweep_interval_s`` and queries only the orders that disagree;
+- any order whose filled quantity runs ahead of its recorded fills (a REST reply or a
+  query said FILLED, the stream's trade events were lost) gets its trades fetched.
+
+Fills are applied once (the store dedupes by symbol + trade id) and each new one is
+published; ``order.filled`` is announced once by the writer. Duplicate and out-of-order
+events are harmless: ``apply_venue_order`` is monotone.
 """
 
 from __future__ import annotations
@@ -12,19 +23,51 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+from typing import Any, Protocol
 
 from oexec.errors import OexecError, VenueOrderNotFoundError
-from oexec.models import Fill, Order, OrderUpdate, VenueTrade
+from oexec.models import Fill, Order, OrderUpdate, VenueOrder, VenueTrade
 from oexec.models.serde import fill_to_dict
-from oexec.models.venue import AccountUpdate
-from oexec.service.apply import apply_venue_order
+from oexec.models.venue import AccountUpdate, StreamGap
+from oexec.service.apply import PRE_VENUE_STATES, apply_venue_order
+from oexec.service.journal import Journal
 from oexec.service.market import MarketState
 from oexec.service.ports import OrderStore, Venue
 from oexec.service.writer import OrderWriter
 
 log = logging.getLogger("oexec.tracker")
+
+FIRST_CONNECT = "connected"
+FILL_CHECK_DELAY_S = 1.0  # let the stream deliver the trades before asking for them
+MAX_FILL_CHECKS = 10_000
+
+
+class TrackingObserver(Protocol):
+    """Where the tracker reports (oexec.ops.metrics.Metrics fits)."""
+
+    def fill(self, fill: Fill) -> None: ...
+
+    def set_user_stream_lag(self, seconds: float) -> None: ...
+
+    def user_stream_reconnected(self) -> None: ...
+
+    def recovery(self, trigger: str, corrections: int) -> None: ...
+
+
+class NullTrackingObserver:
+    def fill(self, fill: Fill) -> None:
+        return None
+
+    def set_user_stream_lag(self, seconds: float) -> None:
+        return None
+
+    def user_stream_reconnected(self) -> None:
+        return None
+
+    def recovery(self, trigger: str, corrections: int) -> None:
+        return None
 
 
 def fill_from_trade(order: Order, trade: VenueTrade) -> Fill:
@@ -45,6 +88,15 @@ def fill_from_trade(order: Order, trade: VenueTrade) -> Fill:
     )
 
 
+def agrees(order: Order, venue: VenueOrder) -> bool:
+    """True when the venue's open-order view says nothing the store does not know."""
+    return (
+        order.venue_status == venue.status.value
+        and order.filled_quantity == venue.executed_quantity
+        and order.exchange_order_id == venue.exchange_order_id
+    )
+
+
 class OrderTracker:
     def __init__(
         self,
@@ -54,6 +106,11 @@ class OrderTracker:
         market: MarketState,
         *,
         poll_interval_s: float = 2.0,
+        sweep_interval_s: float = 30.0,
+        long_gap_s: float = 60.0,
+        observer: TrackingObserver | None = None,
+        journal: Journal | None = None,
+        on_long_gap: Callable[[], Awaitable[Any]] | None = None,
         on_fill: Callable[[Fill], None] | None = None,
         now_ms: Callable[[], int] = lambda: int(time.time() * 1000),
     ) -> None:
@@ -62,11 +119,20 @@ class OrderTracker:
         self.writer = writer
         self.market = market
         self.poll_interval_s = poll_interval_s
+        self.sweep_interval_s = sweep_interval_s
+        self.long_gap_s = long_gap_s
+        self.observer: TrackingObserver = observer or NullTrackingObserver()
+        self.journal = journal
+        self.on_long_gap = on_long_gap
         self.on_fill = on_fill
         self.now_ms = now_ms
         self.stream_up = False
+        self.down_since: float | None = time.monotonic()
         self.last_event_ms: int | None = None
         self.recoveries = 0
+        self._last_sweep = time.monotonic()
+        self._fill_checks: dict[str, float] = {}  # order id -> not before (monotonic)
+        writer.listeners.append(self._on_change)
 
     # -- events ----------------------------------------------------------------------------
     async def handle(self, event: Any) -> None:
@@ -74,15 +140,40 @@ class OrderTracker:
             await self.on_order_update(event)
         elif isinstance(event, AccountUpdate):
             self.market.on_account_update(event)
-        else:  # a (re)connect marker from the stream: recover what the gap hid
-            self.stream_up = True
-            await self.recover()
+        elif isinstance(event, StreamGap):
+            await self.on_gap(event)
+
+    async def on_gap(self, gap: StreamGap) -> None:
+        """A (re)connect: recover what the gap hid before trusting the stream again."""
+        long_gap = (
+            self.down_since is not None and time.monotonic() - self.down_since >= self.long_gap_s
+        )
+        if gap.reason != FIRST_CONNECT:
+            self.observer.user_stream_reconnected()
+        if long_gap and self.on_long_gap is not None and gap.reason != FIRST_CONNECT:
+            await self.on_long_gap()  # full reconciliation (adoption included)
+        else:
+            await self.recover("gap")
+        self.stream_up = True
+        self.down_since = None
+
+    def on_stream_state(self, state: str) -> None:
+        """UserStream ``on_state`` hook: anything but connected means events may be lost."""
+        if state != "connected" and self.stream_up:
+            self.stream_up = False
+            self.down_since = time.monotonic()
 
     async def on_order_update(self, update: OrderUpdate) -> None:
         self.last_event_ms = update.event_time
-        order = await self.store.get_by_client_order_id(update.order.client_order_id)
+        self.observer.set_user_stream_lag(max(0, self.now_ms() - update.event_time) / 1000)
+        coid = update.order.client_order_id
+        if self.journal is not None:
+            self.journal.record(
+                coid, "stream", execution_type=update.execution_type, raw=update.order.raw
+            )
+        order = await self.store.get_by_client_order_id(coid)
         if order is None:
-            log.info("stream event for an order this daemon does not know: %s", update.order)
+            log.info("stream event for an order this daemon does not know: %s", coid)
             return
         if update.trade is not None:
             await self.record_fill(order, update.trade)
@@ -95,19 +186,69 @@ class OrderTracker:
         fill = fill_from_trade(order, trade)
         if not await self.store.add_fill(fill):
             return False
+        self.observer.fill(fill)
         if self.on_fill is not None:
             self.on_fill(fill)
         await self.writer.events.publish("fill", {"fill": fill_to_dict(fill)})
         return True
 
+    async def fetch_fills(self, order: Order, exchange_order_id: str | None = None) -> int:
+        """Record every trade of ``order`` the store lacks; returns how many were new."""
+        order_ref = exchange_order_id or order.exchange_order_id
+        if order_ref is None:
+            return 0
+        trades = await self.venue.user_trades(order.symbol, order_id=order_ref)
+        new = 0
+        for trade in sorted(trades, key=lambda t: t.trade_id):
+            new += await self.record_fill(order, trade)
+        return new
+
+    # -- fills the stream never delivered ----------------------------------------------------
+    def _on_change(self, before: Order | None, after: Order) -> None:
+        """Writer listener: a fill level we have no trades for yet gets checked shortly."""
+        grew = after.filled_quantity > (before.filled_quantity if before else Decimal(0))
+        if grew and len(self._fill_checks) < MAX_FILL_CHECKS:
+            self._fill_checks.setdefault(after.id, time.monotonic() + FILL_CHECK_DELAY_S)
+
+    async def check_fills(self, *, due_only: bool = True) -> int:
+        """Fetch trades for orders whose filled quantity exceeds their recorded fills."""
+        now = time.monotonic()
+        due = [oid for oid, at in self._fill_checks.items() if not due_only or at <= now]
+        new = 0
+        for order_id in due:
+            self._fill_checks.pop(order_id, None)
+            order = await self.store.get(order_id)
+            if order is not None:
+                with contextlib.suppress(OexecError):
+                    new += await self.audit_fills(order)
+        return new
+
+    async def audit_fills(self, order: Order) -> int:
+        recorded = sum((f.quantity for f in await self.store.fills(order.id)), Decimal(0))
+        if recorded >= order.filled_quantity:
+            return 0
+        return await self.fetch_fills(order)
+
     # -- gap recovery ----------------------------------------------------------------------
-    async def recover(self) -> int:
+    async def recover(self, trigger: str = "gap") -> int:
         """Fold the venue's truth for every open order into the store; returns changes."""
         self.recoveries += 1
+        self._last_sweep = time.monotonic()
+        open_orders = [
+            o for o in await self.store.open_orders(None) if o.state not in PRE_VENUE_STATES
+        ]
+        try:
+            venue_open = {o.client_order_id: o for o in await self.venue.open_orders(None)}
+        except OexecError:
+            venue_open = {}  # query every order instead
         changed = 0
-        for order in await self.store.open_orders(None):
+        for order in open_orders:
+            seen = venue_open.get(order.client_order_id)
+            if seen is not None and agrees(order, seen):
+                continue
             with contextlib.suppress(OexecError):
                 changed += await self.refresh(order)
+        self.observer.recovery(trigger, changed)
         return changed
 
     async def refresh(self, order: Order) -> int:
@@ -118,15 +259,18 @@ class OrderTracker:
         except VenueOrderNotFoundError:
             return 0  # the resolver owns orders the venue has not shown yet
         if venue_order.executed_quantity > 0:
-            trades = await self.venue.user_trades(
-                order.symbol, order_id=venue_order.exchange_order_id
-            )
-            for trade in trades:
-                await self.record_fill(order, trade)
+            await self.fetch_fills(order, venue_order.exchange_order_id)
         now = self.now_ms()
         _, changed = await self.writer.update(
             order, lambda o: apply_venue_order(o, venue_order, now), reason="recovery"
         )
+        if changed and self.journal is not None:
+            self.journal.record(
+                order.client_order_id,
+                "decision",
+                decision="recovered",
+                detail=f"store {order.state.value} -> venue {venue_order.status.value}",
+            )
         return int(changed)
 
     async def run(self, events: Any) -> None:
@@ -137,10 +281,19 @@ class OrderTracker:
             except OexecError as exc:
                 log.warning("tracker could not apply %s: %s", type(event).__name__, exc)
 
-    async def poll_while_down(self) -> None:
-        """While the stream is down, poll so fills still arrive (slower)."""
+    async def watch(self, *, stream_enabled: bool = True) -> None:
+        """Poll while the stream is down, sweep while it is up, fetch missing fills."""
         while True:
             await asyncio.sleep(self.poll_interval_s)
-            if not self.stream_up:
-                with contextlib.suppress(OexecError):
-                    await self.recover()
+            try:
+                if not self.stream_up or not stream_enabled:
+                    await self.recover("poll")
+                elif time.monotonic() - self._last_sweep >= self.sweep_interval_s:
+                    await self.recover("sweep")
+                await self.check_fills()
+            except OexecError as exc:
+                log.warning("tracking poll failed: %s", exc.message)
+
+    async def poll_while_down(self) -> None:
+        """Kept for callers of the first version: ``watch`` does this and more."""
+        await self.watch()

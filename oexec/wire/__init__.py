@@ -31,6 +31,7 @@ from oexec.wire.messages import (
     Reply,
     Request,
     Resume,
+    Trace,
 )
 from oexec.wire.orders import fill_from_wire, fill_to_wire, order_from_wire, order_to_wire
 from oexec.wire.version import WIRE_VERSION
@@ -55,6 +56,7 @@ __all__ = [
     "RequestError",
     "Resume",
     "Route",
+    "Trace",
     "decode_reply",
     "decode_request",
     "encode_error",

@@ -39,6 +39,7 @@ from oexec.wire.messages import (
     Reply,
     Request,
     Resume,
+    Trace,
 )
 from oexec.wire.version import WIRE_VERSION
 
@@ -159,6 +160,7 @@ _BUILDERS: dict[str, Callable[[Mapping[str, Any]], Request]] = {
     CancelAll.OP: lambda data: CancelAll(symbol=f.present(f.symbol(data))),
     OpenOrders.OP: lambda data: OpenOrders(symbol=f.symbol(data, required=False)),
     OrderHistory.OP: _order_history,
+    Trace.OP: lambda data: Trace(*_lookup(data)),
     Health.OP: lambda data: Health(),
     Halt.OP: lambda data: Halt(cancel_all=f.boolean(data, "cancel_all")),
     Resume.OP: lambda data: Resume(),

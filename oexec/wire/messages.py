@@ -64,6 +64,15 @@ class OrderHistory:
 
 
 @attrs.frozen(slots=True)
+class Trace:
+    """The audit trail of one order; exactly one of ``order_id`` and ``request_id``."""
+
+    OP: ClassVar[str] = "trace"
+    order_id: str | None = None
+    request_id: str | None = None
+
+
+@attrs.frozen(slots=True)
 class Health:
     OP: ClassVar[str] = "health"
 
@@ -86,6 +95,7 @@ Request = (
     | CancelAll
     | OpenOrders
     | OrderHistory
+    | Trace
     | Health
     | Halt
     | Resume
@@ -98,6 +108,7 @@ REQUEST_TYPES: tuple[type[Request], ...] = (
     CancelAll,
     OpenOrders,
     OrderHistory,
+    Trace,
     Health,
     Halt,
     Resume,

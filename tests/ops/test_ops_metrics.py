@@ -130,6 +130,8 @@ EVENTS: list[tuple[Callable[[Metrics], None], str, Labels, float]] = [
     (lambda m: m.set_user_stream_lag(0.25), "user_stream_lag_seconds", {}, 0.25),
     (lambda m: m.user_stream_reconnected(), "user_stream_reconnects_total", {}, 1),
     (lambda m: m.set_user_stream_connected(True), "user_stream_connected", {}, 1),
+    (lambda m: m.recovery("sweep", 0), "tracking_recoveries_total", {"trigger": "sweep"}, 1),
+    (lambda m: m.recovery("gap", 3), "tracking_corrections_total", {"trigger": "gap"}, 3),
     (
         lambda m: m.order_change(None, order(OrderState.UNKNOWN)),
         "orders_unknown_outcome",

@@ -25,6 +25,7 @@ from oexec.wire import (
     PlaceOrder,
     RequestError,
     Resume,
+    Trace,
     decode_reply,
     decode_request,
     encode_error,
@@ -108,6 +109,8 @@ def test_unknown_extra_fields_ignored() -> None:
         ({"op": "halt"}, Halt()),
         ({"op": "halt", "cancel_all": True}, Halt(cancel_all=True)),
         ({"op": "resume"}, Resume()),
+        ({"op": "trace", "order_id": "o-1"}, Trace(order_id="o-1")),
+        ({"op": "trace", "request_id": "r1"}, Trace(request_id="r1")),
     ],
 )
 def test_other_ops(data: dict[str, Any], expected: Any) -> None:
@@ -123,6 +126,7 @@ def test_every_op_is_decodable() -> None:
         "cancel_order",
         "cancel_all",
         "open_orders",
+        "trace",
         "order_history",
         "health",
         "halt",

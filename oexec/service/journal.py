@@ -1,0 +1,221 @@
+"""The audit journal: per order, every venue request and raw response, stream event and
+reconciliation decision, queryable by order id or request id (``oexec trace``).
+
+Why a journal next to the state history: the state history says what the order became;
+the journal says what the venue was asked and answered, verbatim, so a disputed fill or
+a "lost" order can be explained after the fact. Entries are keyed by client order id
+(known before the venue answers, also for adopted orders) and written off the hot path:
+``record`` only queues, a background task appends in batches. The store keeps them
+append-only, capped per order and expiring with the order. Secrets and signatures never
+enter: request fields come from our own records, never from the signed query, and known
+secret-bearing keys are dropped from anything else before it is queued.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+import attrs
+import orjson
+
+from oexec.errors import OexecError
+from oexec.models import ExchangeInfo, Order, VenueOrder, VenueTrade
+from oexec.models.serde import fill_to_dict
+from oexec.service.ports import OrderStore, Venue, VenueOrderRequest
+
+log = logging.getLogger("oexec.journal")
+
+#: Keys whose values are never journaled, wherever they appear.
+SECRET_KEYS = frozenset(
+    {"signature", "apikey", "api_key", "api_secret", "secret", "x-mbx-apikey", "listenkey"}
+)
+MAX_PENDING = 50_000  # queued entries; beyond it new ones are dropped (and counted)
+
+
+def scrub(value: Any) -> Any:
+    """A JSON-safe copy without secret-bearing keys; Decimals and enums become strings."""
+    if isinstance(value, Mapping):
+        return {str(k): scrub(v) for k, v in value.items() if str(k).lower() not in SECRET_KEYS}
+    if isinstance(value, list | tuple):
+        return [scrub(v) for v in value]
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, Enum):
+        return value.value
+    return value
+
+
+class Journal:
+    """Queues entries and appends them to the store in the background."""
+
+    def __init__(
+        self,
+        store: OrderStore,
+        *,
+        max_pending: int = MAX_PENDING,
+        now_ms: Callable[[], int] = lambda: int(time.time() * 1000),
+    ) -> None:
+        self.store = store
+        self.max_pending = max_pending
+        self.now_ms = now_ms
+        self.dropped = 0
+        self._pending: dict[str, list[bytes]] = {}
+        self._count = 0
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def record(self, client_order_id: str, kind: str, **fields: Any) -> None:
+        """Queue one entry; never blocks, never raises."""
+        if self._count >= self.max_pending:
+            self.dropped += 1
+            return
+        entry = {"at": self.now_ms(), "kind": kind, **scrub(fields)}
+        try:
+            data = orjson.dumps(entry, default=str)
+        except TypeError:
+            self.dropped += 1
+            return
+        self._pending.setdefault(client_order_id, []).append(data)
+        self._count += 1
+        self._wake.set()
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        """Write what is queued, then stop."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self.flush()
+
+    async def flush(self) -> None:
+        batch, self._pending, self._count = self._pending, {}, 0
+        for client_order_id, entries in batch.items():
+            try:
+                await self.store.append_journal(client_order_id, entries)
+            except OexecError as exc:
+                self.dropped += len(entries)
+                log.warning("journal append failed: %s", exc.message)
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            await self.flush()
+
+
+# --- the venue, journaled ---------------------------------------------------------------
+def _order_reply(order: VenueOrder) -> dict[str, Any]:
+    return order.raw or {"status": order.status.value, "orderId": order.exchange_order_id}
+
+
+class JournalingVenue:
+    """The Venue port with every order request and raw answer journaled.
+
+    Wraps the real adapter for the pipeline, resolver, tracker and reconciler, so the
+    journal sees every request without any of them having to remember to write it.
+    """
+
+    def __init__(self, venue: Venue, journal: Journal) -> None:
+        self.inner = venue
+        self.journal = journal
+        self.name = venue.name
+
+    def _request(self, client_order_id: str | None, op: str, **fields: Any) -> None:
+        if client_order_id:
+            self.journal.record(client_order_id, "request", op=op, **fields)
+
+    def _answer(self, client_order_id: str | None, op: str, order: VenueOrder) -> None:
+        self.journal.record(
+            client_order_id or order.client_order_id, "response", op=op, raw=_order_reply(order)
+        )
+
+    def _error(self, client_order_id: str | None, op: str, exc: OexecError) -> None:
+        if client_order_id:
+            self.journal.record(
+                client_order_id, "error", op=op, code=exc.code.value, message=exc.message
+            )
+
+    async def exchange_info(self) -> ExchangeInfo:
+        return await self.inner.exchange_info()
+
+    async def mark_price(self, symbol: str) -> Decimal:
+        return await self.inner.mark_price(symbol)
+
+    async def place_order(self, request: VenueOrderRequest) -> VenueOrder:
+        coid = request.client_order_id
+        self._request(coid, "place_order", fields=attrs.asdict(request))
+        try:
+            order = await self.inner.place_order(request)
+        except OexecError as exc:
+            self._error(coid, "place_order", exc)
+            raise
+        self._answer(coid, "place_order", order)
+        return order
+
+    async def query_order(
+        self, symbol: str, *, client_order_id: str | None = None, order_id: str | None = None
+    ) -> VenueOrder:
+        self._request(client_order_id, "query_order", symbol=symbol, order_id=order_id)
+        try:
+            order = await self.inner.query_order(
+                symbol, client_order_id=client_order_id, order_id=order_id
+            )
+        except OexecError as exc:
+            self._error(client_order_id, "query_order", exc)
+            raise
+        self._answer(client_order_id, "query_order", order)
+        return order
+
+    async def cancel_order(
+        self, symbol: str, *, client_order_id: str | None = None, order_id: str | None = None
+    ) -> VenueOrder:
+        self._request(client_order_id, "cancel_order", symbol=symbol, order_id=order_id)
+        try:
+            order = await self.inner.cancel_order(
+                symbol, client_order_id=client_order_id, order_id=order_id
+            )
+        except OexecError as exc:
+            self._error(client_order_id, "cancel_order", exc)
+            raise
+        self._answer(client_order_id, "cancel_order", order)
+        return order
+
+    async def cancel_all(self, symbol: str) -> None:
+        await self.inner.cancel_all(symbol)
+
+    async def open_orders(self, symbol: str | None = None) -> list[VenueOrder]:
+        return await self.inner.open_orders(symbol)
+
+    async def user_trades(
+        self, symbol: str, *, order_id: str | None = None, limit: int = 500
+    ) -> list[VenueTrade]:
+        return await self.inner.user_trades(symbol, order_id=order_id, limit=limit)
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+# --- reading it back --------------------------------------------------------------------
+async def build_trace(store: OrderStore, order: Order) -> dict[str, Any]:
+    """Everything known about one order: record, state history, fills, journal."""
+    entries = [orjson.loads(e) for e in await store.journal(order.client_order_id)]
+    return {
+        "order_id": order.id,
+        "request_id": order.request_id,
+        "client_order_id": order.client_order_id,
+        "states": await store.state_history(order.id),
+        "fills": [scrub(fill_to_dict(f)) for f in await store.fills(order.id)],
+        "journal": entries,
+    }
