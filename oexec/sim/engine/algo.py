@@ -202,7 +202,7 @@ def _fire(state: State, algo: AlgoOrder) -> None:
     )
     if child.close_position:
         child.orig_qty = matching.reducible(state, child)
-    state.orders[child.order_id] = child
+    state.add_order(child)
     algo.order_id, algo.trigger_time, algo.status = child.order_id, now, AlgoStatus.TRIGGERED
     _publish(state, algo)
     if child.orig_qty == 0:

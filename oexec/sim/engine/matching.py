@@ -141,11 +141,7 @@ def _crossed(order: Order, market: Market) -> bool:
 def rest_fills(state: State, symbol: str) -> None:
     """Resting LIMIT orders the last price reached fill as maker, ≤ liquidity per update."""
     market = state.markets[symbol]
-    resting = [
-        o
-        for o in state.orders.values()
-        if o.symbol == symbol and o.is_open and o.type is OrderType.LIMIT
-    ]
+    resting = [o for o in state.live_orders() if o.symbol == symbol and o.type is OrderType.LIMIT]
     for order in sorted(resting, key=lambda o: o.seq):
         if not _crossed(order, market):
             continue
@@ -159,9 +155,7 @@ def rest_fills(state: State, symbol: str) -> None:
 def fire_triggers(state: State, symbol: str) -> None:
     """Observe the new prices on every waiting conditional order; activate those that fire."""
     market = state.markets[symbol]
-    waiting = [
-        o for o in state.orders.values() if o.symbol == symbol and o.is_open and o.waiting_trigger
-    ]
+    waiting = [o for o in state.live_orders() if o.symbol == symbol and o.waiting_trigger]
     for order in sorted(waiting, key=lambda o: o.seq):
         assert order.trigger is not None
         if observe(order.trigger, market.last, market.mark, market.spec.trigger_protect):
@@ -171,7 +165,7 @@ def fire_triggers(state: State, symbol: str) -> None:
 def expire_due(state: State) -> None:
     """GTD orders past goodTillDate expire; elapsed countdownCancelAll timers cancel all."""
     now = state.now_ms()
-    for order in list(state.orders.values()):
+    for order in state.live_orders():
         gtd = order.time_in_force is TimeInForce.GTD and order.good_till_date
         if order.is_open and gtd and order.good_till_date <= now:
             close(state, order, Status.EXPIRED)

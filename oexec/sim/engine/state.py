@@ -75,6 +75,9 @@ class State:
     default_leverage: int
     accounts: dict[str, Account] = attrs.field(factory=dict)
     orders: dict[int, Order] = attrs.field(factory=dict)
+    #: Orders that were open when last looked at (pruned lazily): scans for open orders
+    #: cost the number of open orders, not of every order ever placed (bench, issue 10).
+    live: dict[int, Order] = attrs.field(factory=dict)
     algos: dict[int, AlgoOrder] = attrs.field(factory=dict)
     subscribers: dict[str, list[Callback]] = attrs.field(factory=dict)
     countdowns: dict[tuple[str, str], int] = attrs.field(factory=dict)
@@ -122,13 +125,23 @@ class State:
         self.next_seq += 1
         return self.next_seq
 
+    def add_order(self, order: Order) -> None:
+        """Record a newly accepted order (the only way orders enter the state)."""
+        self.orders[order.order_id] = order
+        self.live[order.order_id] = order
+
+    def live_orders(self) -> list[Order]:
+        """Every open order, in acceptance order; forgets the ones closed since last time."""
+        closed = [order_id for order_id, order in self.live.items() if not order.is_open]
+        for order_id in closed:
+            del self.live[order_id]
+        return list(self.live.values())
+
     def open_orders(self, account_id: str, symbol: str | None = None) -> list[Order]:
         return [
             order
-            for order in self.orders.values()
-            if order.is_open
-            and order.account_id == account_id
-            and (symbol is None or order.symbol == symbol)
+            for order in self.live_orders()
+            if order.account_id == account_id and (symbol is None or order.symbol == symbol)
         ]
 
     def order_notional(self, account_id: str, symbol: str) -> tuple[Decimal, Decimal]:

@@ -30,7 +30,7 @@ def place(state: State, account_id: str, params: p.Params) -> Json:
         raise
     order.order_id, order.seq = state.new_order_id(), state.new_seq()
     order.update_time = order.time
-    state.orders[order.order_id] = order
+    state.add_order(order)
     state.accepted += 1
     ack = order.to_json()
     matching.start(state, order)
