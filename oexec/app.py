@@ -17,12 +17,11 @@ from typing import Any
 import redis.asyncio as aioredis
 from aiohttp import web
 
-from oexec.breaker import VenueBreaker
+from oexec import cluster
 from oexec.config import Config
 from oexec.errors import OexecError
 from oexec.events.publisher import ZmqEventSink
 from oexec.front.router import FrontEnd
-from oexec.limits import VenueRateLimiter
 from oexec.models import Order
 from oexec.ops.http import build_ops_app
 from oexec.ops.metrics import Metrics, RateWindow
@@ -80,7 +79,10 @@ class Daemon:
         self.journal.start()
         stack.push_async_callback(self.journal.stop)
 
-        self.limiter = VenueRateLimiter(cfg.limits)
+        self.redis = cluster.shared_redis(cfg)  # shared limits/breaker/lease/sequence
+        if self.redis is not None:
+            stack.push_async_callback(self.redis.aclose)
+        self.limiter = cluster.rate_gate(cfg, self.redis, self.store_prefix, stack)
         self.venue = BinanceUsdmVenue(cfg.venue, gate=self.limiter)
         await self.venue.start()
         stack.push_async_callback(self.venue.close)
@@ -90,8 +92,13 @@ class Daemon:
         self.rules_book.load(info)
         self.limiter.configure(info.rate_limits)
 
-        self.breaker = VenueBreaker(cfg.breaker, on_state_change=self._on_breaker_change)
-        self.events = ZmqEventSink(cfg.events.publish, **await self._stream_mirror())
+        self.breaker = cluster.venue_breaker(
+            cfg, self.redis, self.store_prefix, self._on_breaker_change, stack
+        )
+        self.events = cluster.shared_event_sink(
+            cfg, self.redis, self.store_prefix
+        ) or ZmqEventSink(cfg.events.publish, **await self._stream_mirror())
+        await cluster.attach_nats(cfg, self.events, stack)  # closes after the events
         await self.events.start()
         stack.push_async_callback(self.events.close)
 
@@ -155,11 +162,16 @@ class Daemon:
         self.market.seed_open_orders(open_orders)
         self.metrics.seed_orders(open_orders)
         await self._reconcile(open_orders)
-        self._start_user_stream()
         loop = asyncio.get_running_loop()
-        self._tasks.append(
-            loop.create_task(self.tracker.watch(stream_enabled=cfg.tracking.user_stream))
-        )
+        self.stream_owner = cluster.stream_ownership(cfg, self.redis, self)
+        if self.stream_owner is not None:  # the lease holder tracks; the others stand by
+            self.stream_owner.start()
+            stack.push_async_callback(self.stream_owner.stop)
+        else:
+            self._start_user_stream()
+            self._tasks.append(
+                loop.create_task(self.tracker.watch(stream_enabled=cfg.tracking.user_stream))
+            )
         self._start_dead_man_switch()
         self._tasks.append(loop.create_task(self._refresh_exchange_info()))
         self._tasks.append(loop.create_task(self._sample_gauges()))

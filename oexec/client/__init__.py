@@ -25,6 +25,7 @@ from oexec.client.errors import (
     VenueFailureError,
     error_for,
 )
+from oexec.client.replay import StreamReplay, StreamSubscriber
 from oexec.client.requests import new_request_id
 from oexec.client.subscriber import Event, Gap, Subscriber
 from oexec.client.sync import Client
@@ -44,6 +45,8 @@ __all__ = [
     "ProtocolError",
     "ServerError",
     "StoreFailureError",
+    "StreamReplay",
+    "StreamSubscriber",
     "Subscriber",
     "ThrottledError",
     "UnauthorizedError",

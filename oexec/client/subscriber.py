@@ -9,8 +9,9 @@ first event seen after connecting has nothing to compare with (ZeroMQ's slow joi
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import msgpack
@@ -19,6 +20,9 @@ import zmq.asyncio
 
 from oexec.models import Fill, Order
 from oexec.wire import fill_from_wire, order_from_wire
+
+if TYPE_CHECKING:
+    from oexec.client.replay import StreamReplay
 
 
 @attrs.frozen(slots=True)
@@ -103,6 +107,11 @@ class Subscriber:
 
     ``topics`` are ZeroMQ prefixes; empty (the default) means every topic.
     Malformed messages are skipped and counted in ``malformed``.
+
+    With ``replay`` (a ``StreamReplay`` on the daemon's Redis Stream; every topic only)
+    a gap is filled from the stream before the event that revealed it, and with
+    ``from_seq`` too the events after it are replayed first: each event is delivered
+    exactly once, in sequence (``gap`` is then set only for what the stream lost).
     """
 
     def __init__(
@@ -111,6 +120,8 @@ class Subscriber:
         topics: Sequence[str] = (),
         *,
         context: zmq.asyncio.Context | None = None,
+        replay: StreamReplay | None = None,
+        from_seq: int | None = None,
     ) -> None:
         self._context = context or zmq.asyncio.Context.instance()
         self._socket = self._context.socket(zmq.SUB)
@@ -121,6 +132,12 @@ class Subscriber:
         self._socket.connect(endpoint)
         self._tracker = GapTracker(by_topic=not every)
         self.malformed = 0
+        if replay is not None and not every:
+            raise ValueError("replay needs every topic (the stream is one sequence)")
+        self._replay = replay
+        self._delivered: int | None = from_seq  # last seq handed out (replay mode)
+        self._src: str | None = None
+        self._pending: deque[Event] = deque()
 
     def __aiter__(self) -> Subscriber:
         return self
@@ -129,7 +146,7 @@ class Subscriber:
         return await self.receive()
 
     async def receive(self) -> Event:
-        while True:
+        while not self._pending:
             frames = await self._socket.recv_multipart()
             try:
                 topic, data = parse_event(frames)
@@ -138,8 +155,32 @@ class Subscriber:
                 continue
             src = str(data.get("src", ""))
             seq, topic_seq = data["seq"], data["topic_seq"]
+            if self._replay is not None:
+                await self._with_replay(Event(topic, seq, topic_seq, data["ts"], src, data))
+                continue
             gap = self._tracker.observe(src, topic, seq, topic_seq)
             return Event(topic, seq, topic_seq, data["ts"], src, data, gap)
+        return self._pending.popleft()
+
+    async def _with_replay(self, event: Event) -> None:
+        """Queue what the stream has between the last delivered seq and ``event``, then it."""
+        assert self._replay is not None
+        if self._src is not None and event.src != self._src:
+            self._delivered = None  # the sequence started again
+        self._src = event.src
+        last = self._delivered
+        if last is not None and event.seq <= last:
+            return  # already delivered from the stream
+        if last is not None and event.seq > last + 1:
+            expected = last + 1
+            for missed in await self._replay.between(last, event.seq):
+                gap = Gap(expected, missed.seq - 1) if missed.seq > expected else None
+                self._pending.append(attrs.evolve(missed, gap=gap))
+                expected = missed.seq + 1
+            if event.seq > expected:
+                event = attrs.evolve(event, gap=Gap(expected, event.seq - 1))
+        self._pending.append(event)
+        self._delivered = event.seq
 
     def close(self) -> None:
         self._socket.close(linger=0)

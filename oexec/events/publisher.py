@@ -13,14 +13,16 @@ import logging
 import time
 import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
 import zmq
 import zmq.asyncio
 
+from oexec.config import FrontConfig
 from oexec.events.mirror import StreamMirror
+from oexec.front.curve import CurveHandle, enable_curve
 from oexec.wire import WIRE_VERSION, pack
 
 log = logging.getLogger(__name__)
@@ -42,8 +44,11 @@ class ZmqEventSink:
         buffer_size: int = 10_000,
         flush_timeout_s: float = 5.0,
         context: zmq.asyncio.Context | None = None,
+        curve: FrontConfig | None = None,
     ) -> None:
         self._endpoint_specs = tuple(endpoints)
+        self._curve = curve  # the front end's CURVE keys and allow-list guard PUB too
+        self._curve_handles: list[CurveHandle | None] = []
         self._context = context or zmq.asyncio.Context.instance()
         self._sockets: list[zmq.asyncio.Socket] = []
         self._endpoints: list[str] = []
@@ -56,6 +61,8 @@ class ZmqEventSink:
         self._seq = 0
         self._topic_seq: Counter[str] = Counter()
         self.src = uuid.uuid4().hex[:16]
+        #: Called with (seq, topic, packed event) after each send (e.g. the NATS mirror).
+        self.taps: list[Callable[[int, str, bytes], None]] = []
 
     @property
     def endpoints(self) -> tuple[str, ...]:
@@ -77,6 +84,8 @@ class ZmqEventSink:
             sock.setsockopt(zmq.SNDHWM, SNDHWM)
             sock.setsockopt(zmq.LINGER, LINGER_MS)
             self._sockets.append(sock)
+            if self._curve is not None:
+                self._curve_handles.append(await enable_curve(self._context, sock, self._curve))
             sock.bind(spec)
             self._endpoints.append(sock.getsockopt_string(zmq.LAST_ENDPOINT))
         if self._mirror is not None:
@@ -96,16 +105,24 @@ class ZmqEventSink:
             "ts": time.time_ns() // 1_000_000,
             "src": self.src,
         }
+        data = await self.send(topic, event)
+        if self._mirror is not None:
+            self._mirror.offer(self._seq, topic, data)
+        return self._seq
+
+    async def send(self, topic: str, event: dict[str, Any]) -> bytes:
+        """Put one finished event (``seq`` assigned) on every PUB socket and every tap;
+        returns its packed bytes. Never blocks."""
         data = pack(event)
         frames = [topic.encode(), data]
         for sock in self._sockets:
             try:
                 await sock.send_multipart(frames, flags=zmq.NOBLOCK)
             except zmq.Again:
-                log.warning("event dropped at PUB high-water mark", extra={"seq": self._seq})
-        if self._mirror is not None:
-            self._mirror.offer(self._seq, topic, data)
-        return self._seq
+                log.warning("event dropped at PUB high-water mark", extra={"seq": event["seq"]})
+        for tap in self.taps:
+            tap(int(event["seq"]), topic, data)
+        return data
 
     async def close(self) -> None:
         if self._mirror is not None:
@@ -113,3 +130,7 @@ class ZmqEventSink:
         for sock in self._sockets:
             sock.close(linger=LINGER_MS)
         self._sockets.clear()
+        for handle in self._curve_handles:
+            if handle is not None:
+                handle.stop()
+        self._curve_handles.clear()
