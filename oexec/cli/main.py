@@ -18,6 +18,8 @@ COMMAND_MODULES = (
     "oexec.sim.cli",
     "oexec.cli.demo",
     "oexec.cli.client_cmds",
+    "oexec.cli.trace",
+    "oexec.cli.reconcile",
     "oexec.cli.bench",
 )
 

@@ -5,7 +5,8 @@ runs out; each call re-arms the timer and ``countdownTime = 0`` disarms it. With
 ``tracking.dead_man_switch_s`` > 0 the daemon keeps the timer armed for every symbol it
 has open orders in, re-arming every third of the window (so two missed heartbeats still
 leave time), and disarms a symbol once it has no open orders left. A symbol that gets
-its first open order wakes the loop at once instead of waiting for the next beat.
+its first open order (or an armed one that may have lost its last) wakes the loop at
+once instead of waiting for the next beat.
 
 A graceful stop leaves the timers armed on purpose: a stopped daemon is not watching
 its orders either. Restart within the window and the switch is simply re-armed.
@@ -24,6 +25,7 @@ from oexec.service.ports import OrderStore
 
 log = logging.getLogger("oexec.deadman")
 
+MIN_BEAT_GAP_S = 0.2
 Arm = Callable[[str, int], Awaitable[None]]  # (symbol, countdown ms; 0 disarms)
 
 
@@ -43,8 +45,9 @@ class DeadManSwitch:
         self._wake = asyncio.Event()
 
     def on_order_change(self, before: Order | None, after: Order) -> None:
-        """Writer listener: an order in a symbol not yet armed arms it now."""
-        if not after.is_terminal and after.symbol not in self.armed:
+        """Writer listener: a first open order arms its symbol now; a last one may disarm."""
+        armed = after.symbol in self.armed
+        if after.is_terminal == armed:
             self._wake.set()
 
     async def beat(self) -> None:
@@ -74,3 +77,4 @@ class DeadManSwitch:
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.interval_s)
+            await asyncio.sleep(MIN_BEAT_GAP_S)  # a burst of changes costs one beat

@@ -1,0 +1,193 @@
+"""Pure parts of tracking: diffs, the dead-man plan, scrubbing, the journal, rendering,
+and the resolver's unknown-cancel path on an in-memory venue."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import attrs
+import orjson
+import pytest
+
+from oexec.cli.reconcile import table
+from oexec.cli.trace import render, timeline
+from oexec.errors import VenueUnavailableError, VenueUnknownOutcomeError
+from oexec.models import OrderState, OrderType, Side, TimeInForce, VenueOrderStatus
+from oexec.service.deadman import DeadManSwitch, plan
+from oexec.service.journal import Journal, JournalingVenue, scrub
+from oexec.service.ports import VenueOrderRequest
+from oexec.service.reconcile import Difference, adopted_order, diff_order
+from oexec.service.resolver import ResolverPolicy, UnknownOutcomeResolver
+from oexec.service.writer import OrderWriter
+
+from ..service.fakes import MemoryStore, RecordingSink, ScriptedVenue
+from ..store.helpers import make_order
+
+
+def _request(coid: str = "ox-1") -> VenueOrderRequest:
+    return VenueOrderRequest(
+        symbol="BTCUSDT",
+        side=Side.BUY,
+        type=OrderType.LIMIT,
+        client_order_id=coid,
+        quantity=Decimal("0.010"),
+        price=Decimal("50000.10"),
+        time_in_force=TimeInForce.GTC,
+    )
+
+
+# --- diff_order -------------------------------------------------------------------------
+def _venue(status: VenueOrderStatus, executed: str = "0") -> Any:
+    return attrs.evolve(
+        ScriptedVenue().accept(_request(), status), executed_quantity=Decimal(executed)
+    )
+
+
+@pytest.mark.parametrize(
+    ("state", "filled", "status", "executed", "fills", "fields"),
+    [
+        (OrderState.NEW, "0", VenueOrderStatus.NEW, "0", "0", []),
+        (OrderState.NEW, "0", VenueOrderStatus.FILLED, "0.010", "0",
+         ["state", "filled_quantity", "fills"]),
+        (OrderState.FILLED, "0.010", VenueOrderStatus.FILLED, "0.010", "0.005", ["fills"]),
+        (OrderState.CANCELED, "0", VenueOrderStatus.EXPIRED, "0", "0", ["state"]),
+        (OrderState.EXPIRED, "0", VenueOrderStatus.EXPIRED_IN_MATCH, "0", "0", []),
+    ],
+)  # fmt: skip
+def test_diff_order_names_each_disagreement(
+    state: OrderState, filled: str, status: VenueOrderStatus, executed: str, fills: str,
+    fields: list[str],
+) -> None:  # fmt: skip
+    order = attrs.evolve(make_order(state=state), filled_quantity=Decimal(filled))
+    rows = diff_order(order, _venue(status, executed), Decimal(fills))
+    assert [r.field for r in rows] == fields
+
+
+def test_an_order_the_venue_never_saw_differs_unless_rejected() -> None:
+    assert diff_order(make_order(state=OrderState.REJECTED), None, Decimal(0)) == []
+    rows = diff_order(make_order(state=OrderState.NEW), None, Decimal(0))
+    assert [(r.field, r.store, r.venue) for r in rows] == [("missing_at_venue", "NEW", "-")]
+
+
+def test_adopted_order_mirrors_the_venue() -> None:
+    seen = _venue(VenueOrderStatus.PARTIALLY_FILLED, "0.004")
+    order = adopted_order(seen, 1_000)
+    assert order.request_id == "adopted:ox-1" and order.client_order_id == "ox-1"
+    assert order.state is OrderState.PARTIALLY_FILLED
+    assert order.filled_quantity == Decimal("0.004") and order.version == 1
+
+
+def test_table_has_a_header_and_aligned_rows() -> None:
+    rows = [Difference("ox-1", "BTCUSDT", "o1", "state", "NEW", "FILLED")]
+    lines = table(rows).splitlines()
+    assert lines[0].split() == ["client_order_id", "symbol", "order_id", "field", "store", "venue"]
+    assert lines[1].split() == ["ox-1", "BTCUSDT", "o1", "state", "NEW", "FILLED"]
+
+
+# --- dead-man switch ---------------------------------------------------------------------
+def test_plan_rearms_every_open_symbol_and_disarms_the_rest() -> None:
+    assert plan({"BTCUSDT", "ETHUSDT"}, {"BTCUSDT", "SOLUSDT"}) == (
+        ["BTCUSDT", "SOLUSDT"],
+        ["ETHUSDT"],
+    )
+    assert plan(set(), set()) == ([], [])
+
+
+async def test_beat_arms_then_disarms() -> None:
+    store = MemoryStore()
+    calls: list[tuple[str, int]] = []
+
+    async def arm(symbol: str, ms: int) -> None:
+        calls.append((symbol, ms))
+
+    switch = DeadManSwitch(store, arm, 60)
+    order = make_order(state=OrderState.NEW)
+    await store.claim(order, 60)
+    await switch.beat()
+    assert calls == [("BTCUSDT", 60_000)] and switch.armed == {"BTCUSDT"}
+    await store.save(attrs.evolve(order, state=OrderState.CANCELED, version=2))
+    await switch.beat()
+    assert calls[-1] == ("BTCUSDT", 0) and switch.armed == set()
+
+
+# --- journal ----------------------------------------------------------------------------
+def test_scrub_drops_secrets_anywhere_and_stringifies_decimals() -> None:
+    data = {
+        "signature": "abc",
+        "apiKey": "k",
+        "nested": [{"X-MBX-APIKEY": "k", "qty": Decimal("0.1")}],
+        "side": Side.BUY,
+    }
+    assert scrub(data) == {"nested": [{"qty": "0.1"}], "side": "BUY"}
+
+
+async def test_journal_batches_in_the_background_and_bounds_its_queue() -> None:
+    store = MemoryStore()
+    journal = Journal(store, max_pending=3, now_ms=lambda: 7)
+    for n in range(5):
+        journal.record("ox-1", "decision", decision=f"d{n}")
+    assert journal.dropped == 2
+    await journal.flush()
+    entries = [orjson.loads(e) for e in await store.journal("ox-1")]
+    assert entries == [{"at": 7, "kind": "decision", "decision": f"d{n}"} for n in range(3)]
+
+
+async def test_journaling_venue_records_requests_answers_and_errors() -> None:
+    store, venue = MemoryStore(), ScriptedVenue(script=[VenueUnknownOutcomeError("timeout")])
+    journal = Journal(store)
+    journaled = JournalingVenue(venue, journal)
+    with pytest.raises(VenueUnknownOutcomeError):
+        await journaled.place_order(_request())
+    venue.accept(_request())
+    await journaled.query_order("BTCUSDT", client_order_id="ox-1")
+    await journal.flush()
+    entries = [orjson.loads(e) for e in await store.journal("ox-1")]
+    assert [(e["kind"], e["op"]) for e in entries] == [
+        ("request", "place_order"),
+        ("error", "place_order"),
+        ("request", "query_order"),
+        ("response", "query_order"),
+    ]
+    assert entries[0]["fields"]["price"] == "50000.10"
+
+
+def test_timeline_merges_states_journal_and_fills_in_time_order() -> None:
+    trace = {
+        "order_id": "o1",
+        "states": [{"state": "NEW", "version": 2, "at": 20, "reason": "venue accepted"}],
+        "journal": [
+            {"at": 10, "kind": "request", "op": "place_order", "fields": {}},
+            {"at": 30, "kind": "decision", "decision": "recovered"},
+        ],
+        "fills": [{"trade_id": 5, "quantity": "1", "price": "2", "time": 25}],
+    }
+    assert [kind for _, kind, _ in timeline(trace)] == ["request", "state", "fill", "decision"]
+    assert "place_order" in render(trace)
+
+
+# --- unknown cancels ---------------------------------------------------------------------
+class FlakyQueries(ScriptedVenue):
+    """Answers 5xx to the first ``failures`` queries."""
+
+    failures: int = 2
+
+    async def query_order(
+        self, symbol: str, *, client_order_id: str | None = None, order_id: str | None = None
+    ) -> Any:
+        if self.failures > 0:
+            self.failures -= 1
+            raise VenueUnavailableError("503")
+        return await super().query_order(symbol, client_order_id=client_order_id)
+
+
+async def test_unknown_cancel_is_resolved_by_asking_until_the_venue_answers() -> None:
+    store, venue = MemoryStore(), FlakyQueries()
+    order = make_order(state=OrderState.NEW)
+    await store.claim(order, 60)
+    venue.accept(attrs.evolve(_request(order.client_order_id)), VenueOrderStatus.CANCELED)
+    writer = OrderWriter(store, RecordingSink())
+    policy = ResolverPolicy(first_delay_s=0.001, max_delay_s=0.002)
+    resolver = UnknownOutcomeResolver(venue, writer, policy)
+    resolved = await resolver.resolve_cancel_in_background(order)
+    assert resolved.state is OrderState.CANCELED and venue.failures == 0
