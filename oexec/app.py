@@ -95,9 +95,9 @@ class Daemon:
         self.breaker = cluster.venue_breaker(
             cfg, self.redis, self.store_prefix, self._on_breaker_change, stack
         )
-        self.events = cluster.shared_event_sink(
-            cfg, self.redis, self.store_prefix
-        ) or ZmqEventSink(cfg.events.publish, **await self._stream_mirror())
+        self.events = cluster.shared_event_sink(cfg, self.redis, self.store_prefix) or ZmqEventSink(
+            cfg.events.publish, curve=cfg.front, **await self._stream_mirror()
+        )
         await cluster.attach_nats(cfg, self.events, stack)  # closes after the events
         await self.events.start()
         stack.push_async_callback(self.events.close)

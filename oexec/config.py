@@ -26,6 +26,8 @@ class FrontConfig:
     max_frame_bytes: int = 65536
     curve_secret_key_file: str = ""  # enables CURVE when set (zmq.auth)
     curve_allowed_clients_dir: str = ""
+    # CURVE (key + allow-list) is required when a front or PUB endpoint is not loopback
+    allow_plaintext_remote: bool = False
 
 
 @attrs.frozen

@@ -24,6 +24,7 @@ import attrs
 
 from oexec.config import Config
 from oexec.errors import ErrorCode, OexecError
+from oexec.front.curve import is_loopback
 
 ENV_PREFIX = "OEXEC_"
 SHORTCUTS = {
@@ -192,6 +193,21 @@ def load_config(
     return config
 
 
+def _plaintext_remote(config: Config) -> list[str]:
+    """Off loopback, requests and events need CURVE with a client allow-list."""
+    front = config.front
+    if front.allow_plaintext_remote or (
+        front.curve_secret_key_file and front.curve_allowed_clients_dir
+    ):
+        return []
+    remote = [e for e in (*front.listen, *config.events.publish) if not is_loopback(e)]
+    return [
+        f"endpoint {endpoint!r} is not loopback: set front.curve_secret_key_file and "
+        "front.curve_allowed_clients_dir (or front.allow_plaintext_remote = true)"
+        for endpoint in remote
+    ]
+
+
 def validate_config(config: Config) -> list[str]:
     """Semantic checks the types cannot express."""
     problems: list[str] = []
@@ -204,6 +220,7 @@ def validate_config(config: Config) -> list[str]:
     for endpoint in (*config.front.listen, *config.events.publish):
         if not endpoint.startswith(("tcp://", "ipc://", "inproc://")):
             problems.append(f"endpoint {endpoint!r}: must start with tcp://, ipc:// or inproc://")
+    problems.extend(_plaintext_remote(config))
     if not config.front.listen:
         problems.append("front.listen: at least one endpoint")
     url = config.store.url

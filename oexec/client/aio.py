@@ -18,6 +18,7 @@ import zmq
 import zmq.asyncio
 
 from oexec.client import requests as rq
+from oexec.client.curve import CurveKeys
 from oexec.client.errors import ClientError, ClientTimeoutError
 from oexec.errors import ErrorCode, OexecError
 from oexec.models import Order, OrderType, Side, TimeInForce
@@ -38,8 +39,10 @@ class AsyncClient:
         timeout_s: float = 5.0,
         retries: int = 2,
         context: zmq.asyncio.Context | None = None,
+        curve: CurveKeys | None = None,
     ) -> None:
         self.endpoint = endpoint
+        self.curve = curve
         self.timeout_s = timeout_s
         self.retries = retries
         self._context = context or zmq.asyncio.Context.instance()
@@ -54,6 +57,8 @@ class AsyncClient:
         if self._socket is None:
             sock = self._context.socket(zmq.DEALER)
             sock.setsockopt(zmq.LINGER, 0)
+            if self.curve is not None:
+                self.curve.apply(sock)
             sock.connect(self.endpoint)
             self._socket = sock
             self._reader = asyncio.create_task(self._read(sock), name="oexec-client-reader")

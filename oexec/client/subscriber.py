@@ -18,6 +18,7 @@ import msgpack
 import zmq
 import zmq.asyncio
 
+from oexec.client.curve import CurveKeys
 from oexec.models import Fill, Order
 from oexec.wire import fill_from_wire, order_from_wire
 
@@ -122,6 +123,7 @@ class Subscriber:
         context: zmq.asyncio.Context | None = None,
         replay: StreamReplay | None = None,
         from_seq: int | None = None,
+        curve: CurveKeys | None = None,
     ) -> None:
         self._context = context or zmq.asyncio.Context.instance()
         self._socket = self._context.socket(zmq.SUB)
@@ -129,6 +131,8 @@ class Subscriber:
         every = not topics or "" in topics
         for topic in [""] if every else topics:
             self._socket.setsockopt(zmq.SUBSCRIBE, topic.encode())
+        if curve is not None:
+            curve.apply(self._socket)
         self._socket.connect(endpoint)
         self._tracker = GapTracker(by_topic=not every)
         self.malformed = 0

@@ -16,6 +16,7 @@ from typing import Any
 import zmq
 
 from oexec.client import requests as rq
+from oexec.client.curve import CurveKeys
 from oexec.client.errors import ClientTimeoutError, ProtocolError
 from oexec.errors import ErrorCode, OexecError
 from oexec.models import Order, OrderType, Side, TimeInForce
@@ -38,8 +39,10 @@ class Client:
         timeout_s: float = 5.0,
         retries: int = 2,
         context: zmq.Context[zmq.Socket[bytes]] | None = None,
+        curve: CurveKeys | None = None,
     ) -> None:
         self.endpoint = endpoint
+        self.curve = curve
         self.timeout_s = timeout_s
         self.retries = retries
         self._context = context or zmq.Context.instance()
@@ -52,6 +55,8 @@ class Client:
         if self._socket is None:
             sock = self._context.socket(zmq.DEALER)
             sock.setsockopt(zmq.LINGER, 0)
+            if self.curve is not None:
+                self.curve.apply(sock)
             sock.connect(self.endpoint)
             self._socket = sock
         return self._socket

@@ -20,7 +20,9 @@ import redis.asyncio as aioredis
 import zmq
 import zmq.asyncio
 
+from oexec.config import FrontConfig
 from oexec.events.mirror import StreamMirror
+from oexec.front.curve import CurveHandle, enable_curve
 from oexec.wire import WIRE_VERSION, pack
 
 log = logging.getLogger(__name__)
@@ -42,8 +44,11 @@ class ZmqEventSink:
         buffer_size: int = 10_000,
         flush_timeout_s: float = 5.0,
         context: zmq.asyncio.Context | None = None,
+        curve: FrontConfig | None = None,
     ) -> None:
         self._endpoint_specs = tuple(endpoints)
+        self._curve = curve  # the front end's CURVE keys and allow-list guard PUB too
+        self._curve_handles: list[CurveHandle | None] = []
         self._context = context or zmq.asyncio.Context.instance()
         self._sockets: list[zmq.asyncio.Socket] = []
         self._endpoints: list[str] = []
@@ -79,6 +84,8 @@ class ZmqEventSink:
             sock.setsockopt(zmq.SNDHWM, SNDHWM)
             sock.setsockopt(zmq.LINGER, LINGER_MS)
             self._sockets.append(sock)
+            if self._curve is not None:
+                self._curve_handles.append(await enable_curve(self._context, sock, self._curve))
             sock.bind(spec)
             self._endpoints.append(sock.getsockopt_string(zmq.LAST_ENDPOINT))
         if self._mirror is not None:
@@ -123,3 +130,7 @@ class ZmqEventSink:
         for sock in self._sockets:
             sock.close(linger=LINGER_MS)
         self._sockets.clear()
+        for handle in self._curve_handles:
+            if handle is not None:
+                handle.stop()
+        self._curve_handles.clear()

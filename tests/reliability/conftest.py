@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from ..e2e.conftest import control, make_daemon, sim  # noqa: F401 (in-process daemons)
 from .procs import DaemonProc, SimHost
 
 
@@ -17,10 +18,10 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def sim_proc(workdir: Path) -> Iterator[SimHost]:
-    sim = SimHost(workdir)
-    sim.start()
-    yield sim
-    sim.stop()
+    host = SimHost(workdir)
+    host.start()
+    yield host
+    host.stop()
 
 
 @pytest.fixture(scope="module")

@@ -129,13 +129,22 @@ class Proc:
 class SimHost(Proc):
     """tests/reliability/simhost.py: the simulator whose outages keep its state."""
 
-    def __init__(self, workdir: Path, *, seed: int = 7, rate_limits: bool = True) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        seed: int = 7,
+        rate_limits: bool = True,
+        account: tuple[str, str] = (SIM_KEY, SIM_SECRET),
+    ) -> None:
         self.port = free_port()
         argv = [sys.executable, "-m", "tests.reliability.simhost", "--port", str(self.port)]
         argv += ["--seed", str(seed)] + ([] if rate_limits else ["--no-rate-limits"])
-        super().__init__(argv, workdir / "sim.log")
+        argv += ["--api-key", account[0]]
+        env = {"SIMHOST_API_SECRET": account[1]}  # not in argv: ps shows argv
+        super().__init__(argv, workdir / "sim.log", env)
         self.base_url = f"http://127.0.0.1:{self.port}"
-        self.api_key, self.api_secret = SIM_KEY, SIM_SECRET
+        self.api_key, self.api_secret = account
 
     def start(self) -> None:
         self.spawn()
@@ -203,12 +212,14 @@ class DaemonProc(Proc):
         extra_env: dict[str, str] | None = None,
         config_file: Path | None = None,
         log_level: str = "INFO",
+        name: str = "daemon",
     ) -> None:
         self.zmq_port, self.pub_port, self.http_port = free_port(), free_port(), free_port()
         self.endpoint = f"tcp://127.0.0.1:{self.zmq_port}"
         self.events_endpoint = f"tcp://127.0.0.1:{self.pub_port}"
         self.http_url = f"http://127.0.0.1:{self.http_port}"
-        store = store or f"sqlite:///{workdir / 'oexec.sqlite'}"
+        self.sqlite_path = workdir / f"{name}.sqlite"
+        store = store or f"sqlite:///{self.sqlite_path}"
         argv = [sys.executable, "-m", "oexec.cli.main", "run", "--venue", sim.base_url]
         argv += ["--listen", self.endpoint, "--publish", self.events_endpoint]
         argv += ["--http", f"127.0.0.1:{self.http_port}", "--store", store]
@@ -217,7 +228,7 @@ class DaemonProc(Proc):
             argv += ["--config", str(config_file)]
         env = {"OEXEC_API_KEY": sim.api_key, "OEXEC_API_SECRET": sim.api_secret}
         env["OEXEC_TRACKING_POLL_INTERVAL_S"] = "0.5"
-        super().__init__(argv, workdir / "daemon.log", {**env, **(extra_env or {})})
+        super().__init__(argv, workdir / f"{name}.log", {**env, **(extra_env or {})})
 
     def start(self, timeout_s: float = START_TIMEOUT_S) -> None:
         self.spawn()

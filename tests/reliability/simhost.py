@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import sys
 
@@ -22,7 +23,7 @@ import attrs
 from aiohttp import web
 
 from oexec.sim.app import create_app
-from oexec.sim.config import SimConfig
+from oexec.sim.config import AccountConfig, SimConfig
 from oexec.sim.state import SimState
 
 #: An outage is abrupt: open requests and WebSockets get this long, then are cut.
@@ -88,8 +89,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--no-rate-limits", action="store_true")
+    parser.add_argument("--api-key", help="one HMAC account; its secret from SIMHOST_API_SECRET")
     args = parser.parse_args(argv)
     config = SimConfig(host="127.0.0.1", port=args.port, seed=args.seed)
+    if args.api_key:
+        account = AccountConfig(key=args.api_key, secret=os.environ["SIMHOST_API_SECRET"])
+        config = attrs.evolve(config, accounts=(account,))
     if args.no_rate_limits:
         config = attrs.evolve(config, rate_limits=attrs.evolve(config.rate_limits, enabled=False))
     return asyncio.run(serve(config))
