@@ -45,9 +45,10 @@ log = logging.getLogger("oexec.app")
 
 
 class Daemon:
-    def __init__(self, config: Config, *, store_prefix: str = "oexec:") -> None:
+    def __init__(self, config: Config, *, store_prefix: str | None = None) -> None:
         self.config = config
-        self.store_prefix = store_prefix
+        # Redis key namespace; all daemons of one deployment share it ([cluster] key_prefix)
+        self.store_prefix = config.cluster.key_prefix if store_prefix is None else store_prefix
         self.metrics = Metrics()
         self.started_at = time.time()
         self.ready = False

@@ -103,9 +103,7 @@ def shared_event_sink(
     )
 
 
-async def attach_nats(
-    config: Config, sink: ZmqEventSink, stack: AsyncExitStack
-) -> Any:
+async def attach_nats(config: Config, sink: ZmqEventSink, stack: AsyncExitStack) -> Any:
     """Mirror ``sink``'s events to JetStream when ``[nats] url`` is set."""
     if not config.nats.url:
         return None
@@ -139,8 +137,35 @@ def stream_ownership(
         assert owner is not None
         await lead_tracking(config, daemon, lease, owner)
 
-    owner = StreamOwnership(config, redis, daemon.store_prefix, job)
+    def on_change(leading: bool) -> None:
+        # A standby is not "down": another daemon tracks. A new leader does not know
+        # what happened meanwhile, like after a long disconnect (full reconciliation).
+        tracker = daemon.tracker
+        long_gap_s = float(getattr(tracker, "long_gap_s", 0.0))
+        tracker.down_since = time.monotonic() - long_gap_s if leading else None
+
+    owner = StreamOwnership(config, redis, daemon.store_prefix, job, on_change=on_change)
+    owner.background = lambda: standby_fill_checks(config, daemon, owner)
     return owner
+
+
+async def standby_fill_checks(config: Config, daemon: Any, owner: StreamOwnership) -> None:
+    """A standby still fetches the trades of its own orders that filled in a REST reply
+    (the writer listener queues them per daemon; the leader's ``watch`` does its own)."""
+    while True:
+        await asyncio.sleep(config.tracking.poll_interval_s)
+        if not owner.leading:
+            with contextlib.suppress(OexecError):
+                await daemon.tracker.check_fills()
+
+
+async def reconcile_at_takeover(daemon: Any) -> None:
+    """A new owner does not know what the last one missed: reconcile everything once
+    (orphaned submits, open orders, fills of recently filled orders, foreign orders)."""
+    reconciler = getattr(daemon, "reconciler", None)
+    if reconciler is not None:
+        with contextlib.suppress(OexecError):
+            await reconciler.run()
 
 
 async def lead_tracking(
@@ -153,6 +178,7 @@ async def lead_tracking(
     helpers = [
         loop.create_task(tracker.watch(stream_enabled=config.tracking.user_stream)),
         loop.create_task(sweep_orphans(config, daemon)),
+        loop.create_task(reconcile_at_takeover(daemon)),
     ]
     stream: BinanceUserStream | None = None
     try:
@@ -213,13 +239,18 @@ class StreamOwnership:
         )
         self._task: asyncio.Task[None] | None = None
         self.release_key_on_stop = False  # set at stop when no other daemon is alive
+        self.background: Callable[[], Coroutine[Any, Any, None]] | None = None
+        self._background: asyncio.Task[None] | None = None
 
     @property
     def leading(self) -> bool:
         return self.runner.leading
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self.runner.run(), name="lease")
+        loop = asyncio.get_running_loop()
+        self._task = loop.create_task(self.runner.run(), name="lease")
+        if self.background is not None:
+            self._background = loop.create_task(self.background(), name="standby")
 
     async def stop(self) -> None:
         """Stop, releasing the lease at once (a standby takes over within ``renew_s``).
@@ -230,11 +261,12 @@ class StreamOwnership:
             self.release_key_on_stop = await self.members.others_alive() == 0
         except Exception:  # Redis away: others may run, keep the key
             self.release_key_on_stop = False
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
-            self._task = None
+        for task in (self._background, self._task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        self._task = self._background = None
         await self.members.leave()
 
 
