@@ -46,9 +46,12 @@ def find(state: State, account_id: str, params: p.Params) -> Order | None:
         raise SimError(
             -1102, "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!"
         )
-    mine = [o for o in state.orders.values() if o.account_id == account_id and o.symbol == symbol]
     if order_id is not None:
-        return next((o for o in mine if o.order_id == order_id), None)
+        found = state.orders.get(order_id)
+        if found is None or found.account_id != account_id or found.symbol != symbol:
+            return None
+        return found
+    mine = [o for o in state.orders.values() if o.account_id == account_id and o.symbol == symbol]
     named = [o for o in mine if o.client_order_id == client]
     open_ones = [o for o in named if o.is_open]
     chosen = open_ones or named
@@ -163,9 +166,15 @@ def all_orders(state: State, account_id: str, params: p.Params) -> list[Json]:
 def user_trades(state: State, account_id: str, params: p.Params) -> list[Json]:
     symbol = state.spec(p.required(params, "symbol")).symbol
     order_id, from_id = p.integer(params, "orderId"), p.integer(params, "fromId")
+    # One order's trades need not scan every order ever placed (bench, issue 10).
+    candidates = (
+        state.orders.values()
+        if order_id is None
+        else [o for o in (state.orders.get(order_id),) if o is not None]
+    )
     fills = [
         f
-        for o in state.orders.values()
+        for o in candidates
         if o.account_id == account_id and o.symbol == symbol
         for f in o.fills
         if (order_id is None or f.order_id == order_id)
