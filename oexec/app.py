@@ -25,7 +25,9 @@ from oexec.front.router import FrontEnd
 from oexec.models import Order
 from oexec.ops.http import build_ops_app
 from oexec.ops.metrics import Metrics, RateWindow
-from oexec.ops.systemd import notify
+from oexec.ops.observe import ObservedGate, TimedStore
+from oexec.ops.reload import apply_reload
+from oexec.ops.systemd import notify, start_watchdog, stop_watchdog
 from oexec.service.deadman import DeadManSwitch
 from oexec.service.journal import Journal, JournalingVenue
 from oexec.service.market import MarketState
@@ -43,6 +45,11 @@ from oexec.venue.binance.userstream import BinanceUserStream
 
 log = logging.getLogger("oexec.app")
 
+GAUGE_SAMPLE_S = 1.0
+#: A user stream down this long fails /health (the tracker polls meanwhile; a reconnect
+#: within the grace is routine: listen-key expiry, venue maintenance).
+USER_STREAM_GRACE_S = 10.0
+
 
 class Daemon:
     def __init__(self, config: Config, *, store_prefix: str | None = None) -> None:
@@ -55,6 +62,7 @@ class Daemon:
         self.http_url = ""
         self._stack = contextlib.AsyncExitStack()
         self._tasks: list[asyncio.Task[Any]] = []
+        self._watchdog: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> Daemon:
         await self.start()
@@ -73,7 +81,7 @@ class Daemon:
     async def _start(self) -> None:
         cfg = self.config
         stack = self._stack
-        self.store = open_store(cfg.store, prefix=self.store_prefix)
+        self.store = TimedStore(open_store(cfg.store, prefix=self.store_prefix), self.metrics)
         await self.store.start()
         stack.push_async_callback(self.store.close)
         self.journal = Journal(self.store)
@@ -84,7 +92,9 @@ class Daemon:
         if self.redis is not None:
             stack.push_async_callback(self.redis.aclose)
         self.limiter = cluster.rate_gate(cfg, self.redis, self.store_prefix, stack)
-        self.venue = BinanceUsdmVenue(cfg.venue, gate=self.limiter)
+        self.venue = BinanceUsdmVenue(
+            cfg.venue, gate=ObservedGate(self.limiter, self.metrics), observer=self.metrics
+        )
         await self.venue.start()
         stack.push_async_callback(self.venue.close)
         journaled = JournalingVenue(self.venue, self.journal)
@@ -96,6 +106,7 @@ class Daemon:
         self.breaker = cluster.venue_breaker(
             cfg, self.redis, self.store_prefix, self._on_breaker_change, stack
         )
+        self.metrics.set_breaker_state(self.breaker.state)
         self.events = cluster.shared_event_sink(cfg, self.redis, self.store_prefix) or ZmqEventSink(
             cfg.events.publish, curve=cfg.front, **await self._stream_mirror()
         )
@@ -133,7 +144,7 @@ class Daemon:
             breaker=self.breaker,
             resolver=self.resolver,
             settings=PipelineSettings(idempotency_ttl_s=cfg.store.idempotency_ttl_s),
-            is_banned=self.limiter.paused_for,
+            is_banned=self._banned_for,
             health_check=self.health,
             observer=self.metrics,
         )
@@ -184,13 +195,25 @@ class Daemon:
         await self._start_http()
         self.ready = True
         notify("READY=1", "STATUS=accepting orders")
+        self._watchdog = start_watchdog()
         log.info("oexec ready", extra={"listen": list(cfg.front.listen)})
+
+    def reload(self, new: Config) -> None:
+        """SIGHUP: apply what is safe to change while serving (oexec/ops/reload.py)."""
+        notify("RELOADING=1", f"MONOTONIC_USEC={time.monotonic_ns() // 1000}")
+        try:
+            self.config = apply_reload(self.config, new, risk=self.risk, rules_book=self.rules_book)
+        finally:
+            notify("READY=1", "STATUS=accepting orders")
 
     async def stop(self) -> None:
         if self.ready:
-            notify("STOPPING=1")
+            notify("STOPPING=1", "STATUS=draining in-flight requests")
         self.ready = False
-        await self._stack.aclose()
+        try:
+            await self._stack.aclose()
+        finally:
+            await stop_watchdog(self._watchdog)  # pings through the drain: a hang is seen
 
     # -- parts -----------------------------------------------------------------------------
     async def _stream_mirror(self) -> dict[str, Any]:
@@ -229,7 +252,9 @@ class Daemon:
             self.metrics.set_breaker_failures(self.breaker.failure_count)
             self.metrics.set_event_sequence(self.events.last_seq)
             self.metrics.set_user_stream_connected(self.tracker.stream_up)
-            await asyncio.sleep(1.0)
+            front = getattr(self, "front", None)
+            self.metrics.set_queued(front.queued if front is not None else 0)
+            await asyncio.sleep(GAUGE_SAMPLE_S)
 
     async def _reconcile(self, open_orders: list[Order]) -> None:
         """Resolve every order the store thinks is live against the venue before serving
@@ -279,6 +304,7 @@ class Daemon:
             readiness=lambda: self.ready,
             bearer_token=cfg.bearer_token,
             started_at=self.started_at,
+            snapshot_provider=self.dashboard_extra,
         )
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
@@ -296,7 +322,34 @@ class Daemon:
             if self.breaker.state == "open":
                 raise RuntimeError("circuit breaker open")
 
-        return {"store": self.store.ping, "venue": venue, "breaker": breaker}
+        async def user_stream() -> None:
+            down_s = time.monotonic() - (self.tracker.down_since or time.monotonic())
+            if self.config.tracking.user_stream and down_s > USER_STREAM_GRACE_S:
+                raise RuntimeError(f"user data stream down for {down_s:.0f}s (polling)")
+
+        return {
+            "store": self.store.ping,
+            "venue": venue,
+            "user_stream": user_stream,
+            "breaker": breaker,
+        }
+
+    def dashboard_extra(self) -> dict[str, Any]:
+        """Daemon state the metrics do not carry, for the live dashboard's ``extra``."""
+        return {
+            "ready": self.ready,
+            "halted": self.risk.halted,
+            "breaker": self.breaker.state,
+            "venue_paused_s": round(self.limiter.paused_for(), 3),
+            "queued": self.front.queued if hasattr(self, "front") else 0,
+        }
+
+    def _banned_for(self) -> float:
+        """The pipeline's ban check: a refusal while paused counts as a rate-limit hit."""
+        left = float(self.limiter.paused_for())
+        if left > 0:
+            self.metrics.rate_limit_hit("ban")
+        return left
 
     async def health(self) -> dict[str, Any]:
         checks: dict[str, str] = {}

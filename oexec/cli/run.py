@@ -2,9 +2,10 @@
 
 Flags override the config file and ``OEXEC_*`` environment; credentials come from
 ``OEXEC_API_KEY`` / ``OEXEC_API_SECRET`` or a secrets file (never from flags, which
-would show in ``ps``). SIGTERM/SIGINT stop intake, drain in-flight work, flush, exit 0;
-a second signal forces exit. SIGHUP re-reads the config and reloads what is safe
-(log level, risk limits).
+would show in ``ps``). SIGTERM/SIGINT stop intake (new requests get SHUTTING_DOWN),
+let in-flight submits finish or resolve, flush state and events, exit 0; a second
+signal forces exit. SIGHUP re-reads the config and reloads what is safe (log level,
+risk limits, validation overrides: oexec/ops/reload.py); a bad file changes nothing.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -84,7 +86,8 @@ def secrets_of(config: Config) -> list[str]:
     return [s for s in secrets if s]
 
 
-async def serve(config: Config) -> int:
+async def serve(config: Config, reread: Callable[[], Config] | None = None) -> int:
+    """Run the daemon until SIGTERM/SIGINT; ``reread`` loads the config again on SIGHUP."""
     from oexec.app import Daemon
     from oexec.ops.logging import configure_logging
 
@@ -101,10 +104,21 @@ async def serve(config: Config) -> int:
             os._exit(1)
         stop.set()
 
+    daemon = Daemon(config)
+
+    def on_hangup() -> None:
+        if reread is None or not daemon.ready:
+            return
+        try:
+            daemon.reload(reread())
+        except (ConfigError, ValueError) as exc:
+            log.error("reload refused, nothing changed: %s", getattr(exc, "message", exc))
+
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, on_signal)
-    daemon = Daemon(config)
+    with contextlib.suppress(NotImplementedError):
+        loop.add_signal_handler(signal.SIGHUP, on_hangup)
     await daemon.start()
     print(
         f"oexec: listening on {', '.join(config.front.listen)}; "
@@ -114,8 +128,9 @@ async def serve(config: Config) -> int:
     try:
         await stop.wait()
     finally:
-        log.info("stopping: draining in-flight requests")
+        log.warning("stopping: refusing new requests, draining in-flight ones")
         await daemon.stop()
+        log.warning("stopped")
     return 0
 
 
@@ -130,7 +145,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             "oexec run: set OEXEC_API_KEY and OEXEC_API_SECRET (or a secrets file)", file=sys.stderr
         )
         return 2
-    return asyncio.run(serve(config))
+    return asyncio.run(serve(config, reread=lambda: config_from(args)))
 
 
 def register(subparsers: Any) -> None:

@@ -83,6 +83,11 @@ class FrontEnd:
         self._curve_auth: object | None = None
 
     @property
+    def queued(self) -> int:
+        """Requests accepted and waiting for a worker (the ``requests_queued`` gauge)."""
+        return self._queue.qsize()
+
+    @property
     def endpoints(self) -> tuple[str, ...]:
         """The endpoints actually bound (OS-assigned ports resolved)."""
         return tuple(self._endpoints)

@@ -81,9 +81,20 @@ class SymbolRulesBook:
     def __init__(self, overrides: Mapping[str, Mapping[str, str]] = NO_OVERRIDES) -> None:
         self._overrides = parse_overrides(overrides)
         self._rules: dict[str, SymbolRules] = {}
+        self._info: ExchangeInfo | None = None
+
+    def set_overrides(self, overrides: Mapping[str, Mapping[str, str]]) -> None:
+        """Swap the overrides (SIGHUP) and re-apply them to the rules last loaded.
+
+        Raises ValueError before changing anything when an override is bad.
+        """
+        self._overrides = parse_overrides(overrides)
+        if self._info is not None:
+            self.load(self._info)
 
     def load(self, info: ExchangeInfo) -> None:
         """Replace every symbol's rules at once (a refresh never leaves a mix)."""
+        self._info = info
         self._rules = {
             symbol: attrs.evolve(rules, **self._overrides.get(symbol, {}))
             for symbol, rules in info.symbols.items()

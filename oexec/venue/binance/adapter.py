@@ -41,7 +41,7 @@ from oexec.venue.binance.parsing import (
     parse_orders,
     parse_user_trades,
 )
-from oexec.venue.binance.transport import BinanceTransport
+from oexec.venue.binance.transport import BinanceTransport, VenueObserver
 
 log = logging.getLogger(__name__)
 
@@ -57,9 +57,10 @@ class BinanceUsdmVenue:
         *,
         gate: RequestGate | None = None,
         clock: Callable[[], float] = time.time,
+        observer: VenueObserver | None = None,
     ) -> None:
         self.config = config
-        self.transport = BinanceTransport(config, gate=gate, clock=clock)
+        self.transport = BinanceTransport(config, gate=gate, clock=clock, observer=observer)
 
     # --- lifecycle --------------------------------------------------------------------
     async def start(self) -> None:

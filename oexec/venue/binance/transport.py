@@ -18,7 +18,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 import orjson
@@ -51,6 +51,24 @@ RETRYABLE = (VenueUnknownOutcomeError, VenueUnavailableError)
 _HEADER_WEIGHT = "X-MBX-USED-WEIGHT-1M"
 _HEADER_O10S = "X-MBX-ORDER-COUNT-10S"
 _HEADER_O1M = "X-MBX-ORDER-COUNT-1M"
+
+
+class VenueObserver(Protocol):
+    """Where each round trip is counted (oexec/ops/metrics.py's Metrics is one)."""
+
+    def venue_request(self, endpoint: str, status: int | str, seconds: float) -> None:
+        """One REST round trip; ``status`` is the HTTP status, ``timeout`` or ``error``."""
+
+    def venue_error(self, error_code: int | str) -> None:
+        """One error answer: the venue's own code, else the HTTP status."""
+
+
+class NullObserver:
+    def venue_request(self, endpoint: str, status: int | str, seconds: float) -> None:
+        return None
+
+    def venue_error(self, error_code: int | str) -> None:
+        return None
 
 
 class NullGate:
@@ -119,9 +137,11 @@ class BinanceTransport:
         clock: Callable[[], float] = time.time,
         rng: Callable[[], float] = random.random,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        observer: VenueObserver | None = None,
     ) -> None:
         self.config = config
         self.gate: RequestGate = gate if gate is not None else NullGate()
+        self.observer: VenueObserver = observer if observer is not None else NullObserver()
         self._clock = clock
         self._rng = rng
         self._sleep = sleep
@@ -252,6 +272,7 @@ class BinanceTransport:
         headers = {} if spec.security is Security.NONE else {"X-MBX-APIKEY": self.config.api_key}
         if body:
             headers["Content-Type"] = "application/x-www-form-urlencoded"
+        started = time.perf_counter()
         try:
             async with self.session.request(
                 spec.method, url, data=body.encode("ascii") if body else None, headers=headers
@@ -259,18 +280,22 @@ class BinanceTransport:
                 raw = await resp.read()
                 status, resp_headers = resp.status, resp.headers
         except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
+            self._count(spec, exc, started)
             raise VenueUnavailableError(
                 f"venue unreachable: {type(exc).__name__}", details={"path": spec.path}
             ) from None
         except (TimeoutError, aiohttp.ClientError) as exc:
+            self._count(spec, exc, started)
             raise VenueUnknownOutcomeError(
                 f"no answer from venue after sending: {type(exc).__name__}",
                 details={"path": spec.path},
             ) from None
+        self.observer.venue_request(spec.path, status, time.perf_counter() - started)
         self._observe(resp_headers)
         payload = decode(raw)
         if status >= 400:
             error = map_error(status, payload, resp_headers, now_ms=self.now_ms(), path=spec.path)
+            self.observer.venue_error(status if error.venue_code is None else error.venue_code)
             if isinstance(error, VenueRateLimitError):
                 self.gate.pause(error.retry_after_s)
             raise error
@@ -281,6 +306,11 @@ class BinanceTransport:
                 details={"path": spec.path},
             )
         return payload
+
+    def _count(self, spec: Endpoint, exc: BaseException, started: float) -> None:
+        """A round trip that got no answer: ``timeout`` or ``error`` instead of a status."""
+        status = "timeout" if isinstance(exc, TimeoutError) else "error"
+        self.observer.venue_request(spec.path, status, time.perf_counter() - started)
 
     def _observe(self, headers: Mapping[str, str]) -> None:
         weight = header_int(headers, _HEADER_WEIGHT)
