@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
@@ -183,17 +184,39 @@ def register(subparsers: Any) -> None:
     p.add_argument("--topic", action="append", help="topic prefix (repeatable; default all)")
     p.add_argument("--json", action="store_true")
     p.add_argument("--count", type=int, default=0, help="stop after N events (0 = forever)")
+    p.add_argument(
+        "--from",
+        dest="from_seq",
+        type=int,
+        metavar="SEQ",
+        help="replay every event after SEQ from the Redis Stream, then follow it live",
+    )
+    p.add_argument(
+        "--redis",
+        default=os.environ.get("OEXEC_STORE_URL", "redis://127.0.0.1:6379/0"),
+        help="the daemons' Redis (with --from; default $OEXEC_STORE_URL)",
+    )
+    p.add_argument(
+        "--stream-key", default="oexec:events", help="<[cluster] key_prefix>events (with --from)"
+    )
     p.set_defaults(func=cmd_watch)
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
     import asyncio
 
-    from oexec.client import Subscriber
+    from oexec.client import StreamSubscriber, Subscriber
+
+    def source() -> Any:
+        if args.from_seq is None:
+            return Subscriber(args.endpoint, topics=args.topic or [""])
+        return StreamSubscriber(
+            args.redis, args.stream_key, from_seq=args.from_seq, topics=args.topic or ()
+        )
 
     async def run() -> int:
         seen = 0
-        async with Subscriber(args.endpoint, topics=args.topic or [""]) as sub:
+        async with source() as sub:
             async for event in sub:
                 record = {"seq": event.seq, "topic": event.topic, "ts": event.ts, **event.data}
                 if event.gap is not None:
