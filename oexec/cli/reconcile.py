@@ -55,7 +55,8 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
         return 2
     try:
         config = config_from(args)
-        differences = asyncio.run(check(config, prefix=args.prefix, history=args.history))
+        prefix = args.prefix or config.cluster.key_prefix  # the daemon's namespace
+        differences = asyncio.run(check(config, prefix=prefix, history=args.history))
     except ConfigError as exc:
         print(f"oexec reconcile: {exc.message}", file=sys.stderr)
         return 2
@@ -75,7 +76,7 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("reconcile", help="compare the store with the venue")
     add_daemon_flags(parser)
     parser.add_argument("--check", action="store_true", help="compare and report (read-only)")
-    parser.add_argument("--prefix", default="oexec:", help="store key prefix of the daemon")
+    parser.add_argument("--prefix", help="Redis key prefix (default: [cluster] key_prefix)")
     parser.add_argument(
         "--history", type=int, default=200, help="also compare this many latest orders"
     )
