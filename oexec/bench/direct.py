@@ -1,0 +1,136 @@
+"""Rows that talk to the simulator without oexec: ccxt, python-binance, the HTTP floor.
+
+Each is what a strategy would write to place the same orders itself: the library's
+async client, created once, one call per order, rate limiting off. Client-side setup
+(loading markets, opening the session) happens in the warmup, outside the measurement.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import itertools
+import re
+import time
+from decimal import Decimal
+
+import aiohttp
+
+from oexec.bench.hist import record_us
+from oexec.bench.job import Job, Progress, Result, run_closed_loop
+from oexec.bench.mix import OrderSpec, ccxt_args, order_mix, venue_params
+
+SERVICE_TIME_HEADER = "X-Sim-Service-Time-Us"
+
+
+def _client_ids() -> itertools.count[int]:
+    """Client order ids unique across runs against one simulator."""
+    return itertools.count(int(time.time() * 1000) % 10**9 * 1000)
+
+
+def _outcome(exc: BaseException) -> str:
+    return type(exc).__name__
+
+
+async def ccxt_row(job: Job, progress: Progress) -> Result:
+    """ccxt ``binanceusdm.create_order`` (async_support), URLs pointed at the simulator."""
+    import ccxt.async_support as ccxt
+
+    exchange = ccxt.binanceusdm(
+        {
+            "apiKey": job.api_key,
+            "secret": job.api_secret,
+            "enableRateLimit": False,
+            "options": {"fetchMarkets": ["linear"], "fetchCurrencies": False},
+        }
+    )
+    for name, url in list(exchange.urls["api"].items()):
+        if isinstance(url, str):
+            exchange.urls["api"][name] = re.sub(r"^https://[^/]+", job.sim_url, url)
+    mix = order_mix(Decimal(job.mark))
+    try:
+        await exchange.load_markets()
+
+        async def call(i: int) -> str:
+            try:
+                await exchange.create_order(*ccxt_args(mix[i % len(mix)]))
+            except Exception as exc:
+                return _outcome(exc)
+            return "ok"
+
+        return await run_closed_loop(call, job, progress)
+    finally:
+        await exchange.close()
+
+
+async def python_binance_row(job: Job, progress: Progress) -> Result:
+    """python-binance ``AsyncClient.futures_create_order``, futures URL at the simulator."""
+    from binance import AsyncClient
+
+    client = AsyncClient(job.api_key, job.api_secret)
+    client.FUTURES_URL = f"{job.sim_url}/fapi"
+    mix = order_mix(Decimal(job.mark))
+    ids = _client_ids()
+    try:
+
+        async def call(i: int) -> str:
+            spec = mix[i % len(mix)]
+            params = dict(venue_params(spec, f"pb-{next(ids)}"))
+            try:
+                await client.futures_create_order(**params)
+            except Exception as exc:
+                return _outcome(exc)
+            return "ok"
+
+        return await run_closed_loop(call, job, progress)
+    finally:
+        await client.close_connection()
+
+
+class SignedPoster:
+    """The least a client can do: one session, a pre-keyed HMAC, a hand-built body."""
+
+    def __init__(self, session: aiohttp.ClientSession, job: Job) -> None:
+        self.session = session
+        self.url = f"{job.sim_url}/fapi/v1/order"
+        self.headers = {
+            "X-MBX-APIKEY": job.api_key,
+            "Content-Type": "application/x-www-form-urlencoded",
+        }
+        self.keyed = hmac.new(job.api_secret.encode(), digestmod=hashlib.sha256)
+
+    def body(self, spec: OrderSpec, client_order_id: str) -> bytes:
+        params = venue_params(spec, client_order_id)
+        params.append(("timestamp", str(int(time.time() * 1000))))
+        text = "&".join(f"{k}={v}" for k, v in params).encode("ascii")
+        mac = self.keyed.copy()
+        mac.update(text)
+        return text + b"&signature=" + mac.hexdigest().encode("ascii")
+
+    async def post(self, body: bytes) -> tuple[int, int | None]:
+        """(HTTP status, the simulator's service time in µs when it said)."""
+        async with self.session.post(self.url, data=body, headers=self.headers) as resp:
+            await resp.read()
+            service = resp.headers.get(SERVICE_TIME_HEADER)
+            return resp.status, int(service) if service is not None else None
+
+
+async def http_floor_row(job: Job, progress: Progress) -> Result:
+    """Signed aiohttp POSTs of the same orders; also records the simulator's service time."""
+    mix = order_mix(Decimal(job.mark))
+    ids = _client_ids()
+    result = Result()
+    async with aiohttp.ClientSession() as session:
+        poster = SignedPoster(session, job)
+
+        async def call(i: int) -> str:
+            body = poster.body(mix[i % len(mix)], f"raw-{next(ids)}")
+            try:
+                status, service_us = await poster.post(body)
+            except aiohttp.ClientError as exc:
+                return _outcome(exc)
+            if service_us is not None and result.measuring:
+                record_us(result.histogram("sim_service"), service_us / 1_000_000)
+            return "ok" if status == 200 else f"http_{status}"
+
+        return await run_closed_loop(call, job, progress, result)

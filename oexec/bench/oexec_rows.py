@@ -1,0 +1,200 @@
+"""Rows through oexec (sync and async client, overload) and the raw ZeroMQ floor.
+
+The clients are used exactly as a strategy would use them: ``Client.place_order`` and
+``AsyncClient.place_order`` with the order fields; every reply is a stored, published
+order. Errors are counted by their wire code, never retried by the row itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from decimal import Decimal
+from typing import Any
+
+import zmq
+import zmq.asyncio
+
+from oexec.bench.hist import record_us
+from oexec.bench.job import Job, Progress, Result, run_closed_loop
+from oexec.bench.mix import OrderSpec, oexec_fields, order_mix
+from oexec.client import AsyncClient, Client, ClientError
+from oexec.client.requests import place_order_fields
+from oexec.errors import ErrorCode
+from oexec.wire import ErrorReply, decode_reply, encode_request
+
+
+def _code(exc: ClientError) -> str:
+    return str(getattr(exc, "code", type(exc).__name__))
+
+
+def run_sync_loop(call: Any, job: Job, progress: Progress) -> Result:
+    """One request at a time on this thread: warmup, then ``job.count`` measured calls."""
+    result = Result()
+    for i in range(job.warmup):
+        call(i)
+    started = time.perf_counter()
+    for i in range(job.count):
+        t0 = time.perf_counter()
+        outcome = call(i)
+        record_us(
+            result.histogram("main" if outcome == "ok" else outcome), time.perf_counter() - t0
+        )
+        result.count(outcome)
+        if (i + 1) % 100 == 0:
+            progress(i + 1)
+    result.wall_s = time.perf_counter() - started
+    progress(job.count)
+    return result
+
+
+def oexec_sync_row(job: Job, progress: Progress) -> Result:
+    """``Client.place_order``: one in flight, as a simple strategy loop would do."""
+    mix = [oexec_fields(spec) for spec in order_mix(Decimal(job.mark))]
+    with Client(job.endpoint, timeout_s=job.timeout_s, retries=0) as client:
+
+        def call(i: int) -> str:
+            try:
+                client.place_order(**mix[i % len(mix)])
+            except ClientError as exc:
+                return _code(exc)
+            return "ok"
+
+        return run_sync_loop(call, job, progress)
+
+
+async def oexec_async_row(job: Job, progress: Progress) -> Result:
+    """``AsyncClient.place_order`` with ``job.inflight`` concurrent tasks on one client."""
+    mix = [oexec_fields(spec) for spec in order_mix(Decimal(job.mark))]
+    async with AsyncClient(job.endpoint, timeout_s=job.timeout_s, retries=0) as client:
+
+        async def call(i: int) -> str:
+            try:
+                await client.place_order(**mix[i % len(mix)])
+            except ClientError as exc:
+                return _code(exc)
+            return "ok"
+
+        return await run_closed_loop(call, job, progress)
+
+
+def zmq_floor_row(job: Job, progress: Progress) -> Result:
+    """DEALER → echo ROUTER → DEALER with a request-sized frame: the hop oexec adds."""
+    frame = encode_request("floor-1", "place_order", _wire_fields(order_mix(Decimal(job.mark))[0]))
+    context: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
+    sock = context.socket(zmq.DEALER)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.connect(job.endpoint)
+    timeout_ms = int(job.timeout_s * 1000)
+    try:
+
+        def call(_i: int) -> str:
+            sock.send(frame)
+            if not sock.poll(timeout_ms, zmq.POLLIN):
+                return "TIMEOUT"
+            sock.recv_multipart()
+            return "ok"
+
+        return run_sync_loop(call, job, progress)
+    finally:
+        sock.close(linger=0)
+
+
+def _wire_fields(spec: OrderSpec) -> dict[str, Any]:
+    """The ``place_order`` wire fields the client library would send for ``spec``."""
+    fields = oexec_fields(spec)
+    return place_order_fields(
+        symbol=fields["symbol"],
+        side=fields["side"],
+        type=fields["type"],
+        quantity=fields["quantity"],
+        price=fields.get("price"),
+        time_in_force=fields.get("time_in_force"),
+        stop_price=None,
+        reduce_only=False,
+        request_id=None,
+        options={},
+    )
+
+
+def zmq_echo_server(job: Job, progress: Progress) -> Result:
+    """The floor's far end: a blocking ROUTER that sends every frame straight back.
+
+    Prints ``READY <endpoint>``; runs until its stdin closes (the bench ends it).
+    """
+    import sys
+    import threading
+
+    context: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
+    sock = context.socket(zmq.ROUTER)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.bind("tcp://127.0.0.1:*")
+    print(f"READY {sock.getsockopt_string(zmq.LAST_ENDPOINT)}", flush=True)
+    stop = threading.Event()
+
+    def wait_for_eof() -> None:
+        sys.stdin.read()
+        stop.set()
+
+    threading.Thread(target=wait_for_eof, daemon=True).start()
+    while not stop.is_set():
+        if sock.poll(100, zmq.POLLIN):
+            sock.send_multipart(sock.recv_multipart())
+    sock.close(linger=0)
+    return Result()
+
+
+async def overload_row(job: Job, progress: Progress) -> Result:
+    """``job.inflight`` requests kept outstanding on raw DEALERs, far past the daemon's
+    workers + queue: BUSY replies must come at once and accepted ones stay bounded.
+
+    ``main`` holds accepted (ok) latencies, ``BUSY`` the refusals'; a BUSY request is
+    not resent (the lane moves on), so the offered load stays constant.
+    """
+    context = zmq.asyncio.Context.instance()
+    mix = [_wire_fields(spec) for spec in order_mix(Decimal(job.mark))]
+    lanes_per_socket = 64
+    sockets = [context.socket(zmq.DEALER) for _ in range(max(1, job.inflight // lanes_per_socket))]
+    pending: dict[str, asyncio.Future[str]] = {}
+    ids = itertools.count()
+
+    async def reader(sock: zmq.asyncio.Socket) -> None:
+        while True:
+            frames = await sock.recv_multipart()
+            reply = decode_reply(frames[-1])
+            future = pending.pop(str(reply.id), None)
+            if future is not None and not future.done():
+                outcome = str(reply.code) if isinstance(reply, ErrorReply) else "ok"
+                future.set_result(outcome)
+
+    for sock in sockets:
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.connect(job.endpoint)
+    readers = [asyncio.create_task(reader(s)) for s in sockets]
+    loop = asyncio.get_running_loop()
+
+    async def call(i: int) -> str:
+        correlation_id = f"ovl-{next(ids)}"
+        future: asyncio.Future[str] = loop.create_future()
+        pending[correlation_id] = future
+        fields = {**mix[i % len(mix)], "request_id": f"ovl-{time.time_ns()}-{i}"}
+        await sockets[i % len(sockets)].send(encode_request(correlation_id, "place_order", fields))
+        try:
+            return await asyncio.wait_for(future, job.timeout_s)
+        except TimeoutError:
+            pending.pop(correlation_id, None)
+            return "TIMEOUT"
+
+    try:
+        result = await run_closed_loop(call, job, progress)
+    finally:
+        for task in readers:
+            task.cancel()
+        await asyncio.gather(*readers, return_exceptions=True)
+        for sock in sockets:
+            sock.close(linger=0)
+    result.extra["busy_share"] = result.outcomes.get(ErrorCode.BUSY.value, 0) / max(
+        1, sum(result.outcomes.values())
+    )
+    return result

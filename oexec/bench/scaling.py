@@ -1,0 +1,85 @@
+"""Scaling of cost: latency with 100 vs ``scale_orders`` stored orders, and the daemon's RSS.
+
+A fresh daemon (its own store) is measured right after its first orders, then filled
+through the async client to 10,000 and to ``scale_orders`` orders (RSS read from
+/proc at both points), then measured again with the same row. Every order of the mix
+is terminal at once, so this grows stored orders, not open ones.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from oexec.bench import procs
+from oexec.bench.hist import summarize
+
+if TYPE_CHECKING:
+    from oexec.bench.runner import Context
+
+PROBE_ORDERS = 1000
+SEED_ORDERS = 100
+RSS_FIRST = 10_000  # the first RSS reading; the second is at ``scale_orders``
+
+
+def rss_mib(pid: int) -> float:
+    """Resident set size of ``pid`` in MiB (0 when /proc does not say)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+async def run_scaling(ctx: Context, store: str) -> None:
+    plan = ctx.plan
+    prefix = f"oexec-bench-{uuid.uuid4().hex[:10]}:"
+    daemon = await procs.start_daemon(
+        ctx.sim, store if store != "sqlite" else "", ctx.workdir, prefix
+    )
+    placed = 0
+    probe = min(PROBE_ORDERS, plan.orders)
+    first = min(RSS_FIRST, plan.scale_orders // 10)
+
+    async def fill_to(total: int) -> None:
+        nonlocal placed
+        if total > placed:
+            job = ctx.job("oexec_async", total - placed, plan.inflight, warmup=0, daemon=daemon)
+            await ctx.run(f"scaling: place to {total}", job)
+            placed = total
+
+    try:
+        small = await ctx.row(
+            f"oexec Client, {SEED_ORDERS} stored",
+            ctx.job("oexec_sync", probe, warmup=SEED_ORDERS, daemon=daemon),
+        )
+        placed = SEED_ORDERS + probe
+        await fill_to(max(first, placed))
+        rss_first = rss_mib(daemon.pid)
+        await fill_to(max(plan.scale_orders, placed))
+        rss_last = rss_mib(daemon.pid)
+        large = await ctx.row(
+            f"oexec Client, {placed:,} stored",
+            ctx.job("oexec_sync", probe, warmup=SEED_ORDERS, daemon=daemon),
+        )
+    finally:
+        await daemon.child.stop()
+    p50_small = summarize(small.histogram(), small.wall_s).p50_us
+    p50_large = summarize(large.histogram(), large.wall_s).p50_us
+    values = {
+        "scale_p50_small_us": float(p50_small),
+        "scale_p50_large_us": float(p50_large),
+        "scale_orders": float(placed),
+        "rss_first_mib": rss_first,
+        "rss_first_orders": float(first),
+        "rss_last_mib": rss_last,
+    }
+    ctx.report.values.update(values)
+    ctx.report.facts["scaling"] = (
+        f"p50 {p50_small} µs with {SEED_ORDERS} stored, {p50_large} µs with {placed:,} "
+        f"(×{p50_large / max(1, p50_small):.2f}); daemon RSS {rss_first:.1f} MiB at "
+        f"{first:,} orders, {rss_last:.1f} MiB at {placed:,}"
+    )
