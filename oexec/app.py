@@ -63,6 +63,7 @@ class Daemon:
         self._stack = contextlib.AsyncExitStack()
         self._tasks: list[asyncio.Task[Any]] = []
         self._watchdog: asyncio.Task[None] | None = None
+        self._stream_down_at: float | None = None
 
     async def __aenter__(self) -> Daemon:
         await self.start()
@@ -252,6 +253,7 @@ class Daemon:
             self.metrics.set_breaker_failures(self.breaker.failure_count)
             self.metrics.set_event_sequence(self.events.last_seq)
             self.metrics.set_user_stream_connected(self.tracker.stream_up)
+            self._note_stream_state()
             front = getattr(self, "front", None)
             self.metrics.set_queued(front.queued if front is not None else 0)
             await asyncio.sleep(GAUGE_SAMPLE_S)
@@ -323,8 +325,10 @@ class Daemon:
                 raise RuntimeError("circuit breaker open")
 
         async def user_stream() -> None:
-            down_s = time.monotonic() - (self.tracker.down_since or time.monotonic())
-            if self.config.tracking.user_stream and down_s > USER_STREAM_GRACE_S:
+            if self._stream_down_at is None:
+                return
+            down_s = time.monotonic() - self._stream_down_at
+            if down_s > USER_STREAM_GRACE_S:
                 raise RuntimeError(f"user data stream down for {down_s:.0f}s (polling)")
 
         return {
@@ -343,6 +347,14 @@ class Daemon:
             "venue_paused_s": round(self.limiter.paused_for(), 3),
             "queued": self.front.queued if hasattr(self, "front") else 0,
         }
+
+    def _note_stream_state(self) -> None:
+        """When the user stream we should hold went down (None: up, off, or a standby's)."""
+        should_stream = self.config.tracking.user_stream and self.tracker.down_since is not None
+        if self.tracker.stream_up or not should_stream:
+            self._stream_down_at = None
+        elif self._stream_down_at is None:
+            self._stream_down_at = time.monotonic()
 
     def _banned_for(self) -> float:
         """The pipeline's ban check: a refusal while paused counts as a rate-limit hit."""

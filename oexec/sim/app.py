@@ -261,6 +261,8 @@ class SimServer:
 
     async def stop(self) -> None:
         if self._runner is not None:
+            # Close user streams first: cleanup waits (up to a minute) for open handlers.
+            await self.state.streams.shutdown()
             await self._runner.cleanup()
             self._runner = None
 
