@@ -145,6 +145,7 @@ def stream_ownership(
         tracker.down_since = time.monotonic() - long_gap_s if leading else None
 
     owner = StreamOwnership(config, redis, daemon.store_prefix, job, on_change=on_change)
+    on_change(False)  # every daemon starts as a standby
     owner.background = lambda: standby_fill_checks(config, daemon, owner)
     return owner
 
