@@ -246,10 +246,11 @@ class Daemon:
         """Gauges that are cheaper to sample than to update on every request."""
         while True:
             for window, values in self.limiter.snapshot().items():
+                # The venue's own count (X-MBX-* headers) when it reported one: the leaky
+                # bucket's level drains continuously and reads ~0 under a steady flow.
+                used = max(values["used"], values.get("venue_used", -1.0))
                 with contextlib.suppress(ValueError):
-                    self.metrics.set_rate_limit(
-                        RateWindow(window), int(values["used"]), int(values["limit"])
-                    )
+                    self.metrics.set_rate_limit(RateWindow(window), int(used), int(values["limit"]))
             self.metrics.set_breaker_failures(self.breaker.failure_count)
             self.metrics.set_event_sequence(self.events.last_seq)
             self.metrics.set_user_stream_connected(self.tracker.stream_up)
