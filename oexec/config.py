@@ -57,6 +57,8 @@ class StoreConfig:
     redis_timeout_s: float = 2.0  # connect/read timeout and wait for a pooled connection
     redis_max_connections: int = 64  # one pool per daemon
     sqlite_synchronous: str = "FULL"  # FULL: a returned write survives power loss; NORMAL: not
+    # writes after the claim; durable on power loss with the next claim (store/sqlite.py)
+    sqlite_update_synchronous: str = "NORMAL"
 
 
 @attrs.frozen

@@ -11,7 +11,9 @@ leaves it behind.
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
+from pathlib import Path
 
 from oexec.bench.worker import new_event_loop
 
@@ -27,8 +29,6 @@ async def serve(config_path: str, prefix: str) -> int:
     daemon = Daemon(config, store_prefix=prefix)
     await daemon.start()
     try:
-        import os
-
         front = daemon.front.endpoints[0]
         events = daemon.events.endpoints[0]
         print(f"READY {front} {events} {daemon.http_url} {os.getpid()}", flush=True)
@@ -40,9 +40,30 @@ async def serve(config_path: str, prefix: str) -> int:
 
 
 def main(argv: list[str]) -> int:
+    """``OEXEC_BENCH_PROFILE=FILE``: profile the run (scripts/profile); ``.txt``: pyinstrument
+    (where the time goes, by call tree), anything else: cProfile stats (call counts)."""
     loop = new_event_loop()
+    target = os.environ.get("OEXEC_BENCH_PROFILE")
     try:
-        return loop.run_until_complete(serve(argv[0], argv[1]))
+        if not target:
+            return loop.run_until_complete(serve(argv[0], argv[1]))
+        if target.endswith(".txt"):
+            from pyinstrument import Profiler
+
+            profiler = Profiler(interval=0.0005)
+            profiler.start()
+            try:
+                return loop.run_until_complete(serve(argv[0], argv[1]))
+            finally:
+                profiler.stop()
+                Path(target).write_text(profiler.output_text(unicode=True))
+        import cProfile
+
+        with cProfile.Profile() as profile:
+            try:
+                return loop.run_until_complete(serve(argv[0], argv[1]))
+            finally:
+                profile.dump_stats(target)
     finally:
         loop.close()
 

@@ -22,7 +22,7 @@ from oexec.bench.hist import summarize
 from oexec.bench.job import Job, Result
 from oexec.bench.progress import Bar
 from oexec.bench.report import Report, Row, machine, set_ratios
-from oexec.bench.scaling import run_scaling
+from oexec.bench.scaling import cpu_s, run_scaling
 from oexec.bench.targets import evaluate
 
 
@@ -159,8 +159,20 @@ async def _daemon_rows(ctx: Context, store: str) -> None:
     )
     try:
         before = await stages.scrape(daemon.http_url)
-        await ctx.row(f"oexec Client ({label})", ctx.job("oexec_sync", plan.orders, daemon=daemon))
+        cpu_before = cpu_s(daemon.pid), cpu_s(ctx.sim.child.proc.pid)
+        sync = await ctx.row(
+            f"oexec Client ({label})", ctx.job("oexec_sync", plan.orders, daemon=daemon)
+        )
+        cpu_after = cpu_s(daemon.pid), cpu_s(ctx.sim.child.proc.pid)
         ctx.report.stages[label] = stages.mean_us(before, await stages.scrape(daemon.http_url))
+        orders = max(1, plan.warmup + sum(sync.outcomes.values()))
+        daemon_cpu, sim_cpu = (
+            (b - a) / orders * 1e6 for a, b in zip(cpu_before, cpu_after, strict=True)
+        )
+        ctx.report.values[f"daemon_cpu_us_per_order_{label}"] = round(daemon_cpu, 1)
+        ctx.report.facts[f"CPU per order, sync row ({label})"] = (
+            f"daemon {daemon_cpu:.0f} µs, simulator {sim_cpu:.0f} µs (all threads, /proc)"
+        )
         await ctx.row(
             f"oexec AsyncClient ×{plan.inflight} ({label})",
             ctx.job("oexec_async", plan.concurrent_orders, plan.inflight, daemon=daemon),

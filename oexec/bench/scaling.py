@@ -8,6 +8,7 @@ is terminal at once, so this grows stored orders, not open ones.
 
 from __future__ import annotations
 
+import os
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,6 +22,18 @@ if TYPE_CHECKING:
 PROBE_ORDERS = 1000
 SEED_ORDERS = 100
 RSS_FIRST = 10_000  # the first RSS reading; the second is at ``scale_orders``
+
+
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds ``pid`` has used (0 when /proc does not say).
+
+    Why: on a shared 2-core host latencies move with other load; CPU per order does not.
+    """
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
 
 
 def rss_mib(pid: int) -> float:

@@ -39,7 +39,10 @@ def open_store(config: StoreConfig, *, prefix: str = DEFAULT_PREFIX) -> OrderSto
     if not url or url.startswith(SQLITE_SCHEME):
         path = sqlite_path_from_url(url) if url else config.sqlite_path
         return SqliteStore(
-            path, order_ttl_s=config.order_ttl_s, synchronous=config.sqlite_synchronous
+            path,
+            order_ttl_s=config.order_ttl_s,
+            synchronous=config.sqlite_synchronous,
+            update_synchronous=config.sqlite_update_synchronous,
         )
     if url.startswith(REDIS_SCHEMES):
         return RedisStore.from_url(
