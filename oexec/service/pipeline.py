@@ -343,8 +343,16 @@ class OrderPipeline:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.1)
             reply = await self.store.get_reply(intent.request_id)
-            if reply is None and await self.store.get(first.id) is None:
+            if reply is not None:
+                break
+            current = await self.store.get(first.id)
+            if current is None:
                 return await self._place(intent)  # the first was released: never sent
+            if current.state not in (OrderState.SUBMITTING, OrderState.UNKNOWN):
+                # settled without a saved reply: by the resolver after a restart
+                if current.state is OrderState.REJECTED:
+                    raise _error_from_order(current)
+                return current
         if reply is None:
             current = await self.store.get(first.id)
             return current or first

@@ -70,6 +70,8 @@ class ChaosPlan:
     #: POST /_sim/rate_limits before the daemon starts (None: the venue's defaults).
     venue_limits: dict[str, Any] | None = None
     settle_timeout_s: float = 90.0
+    #: Extra OEXEC_* settings for the daemon (the CI form sweeps more often).
+    daemon_env: dict[str, str] | None = None
 
 
 Progress = Callable[[str], None]
@@ -112,7 +114,9 @@ class ChaosRun:
         self.sim.start()
         if self.plan.venue_limits:
             self.sim.control("POST", "rate_limits", self.plan.venue_limits)
-        self.daemon = DaemonProc(self.workdir, self.sim, store=self.redis.url)
+        self.daemon = DaemonProc(
+            self.workdir, self.sim, store=self.redis.url, extra_env=self.plan.daemon_env
+        )
         self.daemon.start()
 
     def stop_processes(self) -> None:
