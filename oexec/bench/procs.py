@@ -86,12 +86,21 @@ async def spawn(
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=log_fd,
-            env={**os.environ, **(env or {})},
+            env={**os.environ, "PYTHONPATH": _pythonpath(), **(env or {})},
             limit=1 << 22,  # result lines carry encoded histograms
         )
     finally:
         os.close(log_fd)
     return Child(name, proc, log_path)
+
+
+def _pythonpath() -> str:
+    """Children import this very oexec, installed or run from a source checkout."""
+    import oexec
+
+    here = str(Path(oexec.__file__).resolve().parent.parent)
+    rest = os.environ.get("PYTHONPATH", "")
+    return f"{here}{os.pathsep}{rest}" if rest else here
 
 
 def _open_log(path: Path) -> int:

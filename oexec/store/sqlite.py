@@ -1,7 +1,8 @@
 """SqliteStore: the embedded OrderStore (one file, WAL), the default without Redis.
 
 Keeping the event loop unblocked. All SQL runs on one dedicated worker thread that owns
-the only connection; coroutines hand it work through ``run_in_executor``. Measured on the
+the only connection; coroutines hand it work through ``SqliteThread`` (a queue hop cheaper
+than ``run_in_executor``, see oexec/store/sqlite_thread.py). Measured on the
 build host (2,000 claim transactions, 600-byte order, WAL):
 
 ==========================  ========  ========  =========
@@ -48,8 +49,6 @@ never put it on a network filesystem.
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import functools
 import sqlite3
 import time
@@ -61,14 +60,15 @@ from oexec.models import Fill, Order
 from oexec.service.ports import ClaimResult
 from oexec.store.keys import ORDER_TTL_S
 from oexec.store.sqlite_db import SYNCHRONOUS_MODES, SqliteDb
+from oexec.store.sqlite_thread import SqliteThread
 
 P = ParamSpec("P")
 T = TypeVar("T")
 
 
 class SqliteStore:
-    """OrderStore on one SQLite file. The file is opened on the worker thread at once;
-    an open failure surfaces as StoreError on the first call (``ping`` at start-up)."""
+    """OrderStore on one SQLite file. The file is opened on the worker thread by the first
+    call (``ping`` at start-up); an open failure is a StoreError on every call."""
 
     def __init__(
         self,
@@ -87,10 +87,10 @@ class SqliteStore:
             )
         self.path = path
         self._closed = False
-        self._executor = concurrent.futures.ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix="oexec-sqlite"
-        )
-        self._db = self._executor.submit(
+        self._thread = SqliteThread()
+        self._db: SqliteDb | None = None
+        self._open_error: BaseException | None = None
+        self._open = functools.partial(
             SqliteDb,
             path,
             order_ttl_s=order_ttl_s,
@@ -108,18 +108,30 @@ class SqliteStore:
         if self._closed:
             raise StoreError("store is closed", code=ErrorCode.STORE_UNAVAILABLE)
         job = functools.partial(self._on_thread, fn, *args, **kwargs)
-        return await asyncio.get_running_loop().run_in_executor(self._executor, job)
+        return await self._thread.run(job)
 
     def _on_thread(
         self, fn: Callable[Concatenate[SqliteDb, P], T], *args: P.args, **kwargs: P.kwargs
     ) -> T:
         try:
-            return fn(self._db.result(), *args, **kwargs)
+            return fn(self._connected(), *args, **kwargs)
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(
                 f"sqlite {getattr(fn, '__name__', 'call')} failed: {type(exc).__name__}: {exc}",
                 details={"path": self.path},
             ) from exc
+
+    def _connected(self) -> SqliteDb:
+        """The open database (opened on first use, on the thread); open errors stick."""
+        if self._open_error is not None:
+            raise self._open_error
+        if self._db is None:
+            try:
+                self._db = self._open()
+            except BaseException as exc:
+                self._open_error = exc
+                raise
+        return self._db
 
     async def start(self) -> None:
         """Wait for the file to be open and usable; raises StoreError."""
@@ -200,12 +212,11 @@ class SqliteStore:
         if self._closed:
             return
         self._closed = True
-        loop = asyncio.get_running_loop()
         try:
-            await loop.run_in_executor(self._executor, self._close_db)
+            await self._thread.run(self._close_db)
         finally:
-            self._executor.shutdown(wait=False)
+            self._thread.stop(timeout_s=0)
 
     def _close_db(self) -> None:
-        if self._db.exception() is None:
-            self._db.result().close()
+        if self._db is not None:
+            self._db.close()
