@@ -186,12 +186,19 @@ def create_app(config: SimConfig | None = None, state: SimState | None = None) -
     app = web.Application(middlewares=[_service_time])
     app[STATE] = state or SimState(config or SimConfig())
     app.cleanup_ctx.append(_background)
+    app.on_shutdown.append(_close_streams)
     control.add_routes(app, STATE)
     app.router.add_get("/ws/{key}", _websocket)
     app.router.add_get("/private/ws/{key}", _websocket)
     app.router.add_get("/stream", _combined_stream)
     app.router.add_route("*", "/{tail:.*}", _venue)
     return app
+
+
+async def _close_streams(app: web.Application) -> None:
+    """Close user-stream WebSockets once the listener is gone (no reconnect can race it):
+    the server's shutdown otherwise waits up to a minute for their handlers."""
+    await app[STATE].streams.shutdown()
 
 
 async def _background(app: web.Application) -> AsyncIterator[None]:
@@ -261,8 +268,6 @@ class SimServer:
 
     async def stop(self) -> None:
         if self._runner is not None:
-            # Close user streams first: cleanup waits (up to a minute) for open handlers.
-            await self.state.streams.shutdown()
             await self._runner.cleanup()
             self._runner = None
 

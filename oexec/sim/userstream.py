@@ -142,8 +142,10 @@ class UserStreams:
             unsubscribe()
         self._unsubscribe.clear()
 
-    async def shutdown(self) -> None:
+    async def shutdown(self, grace_s: float = 1.0) -> None:
         self.reset()
+        if self._tasks:  # let the send loops finish their close handshakes first
+            await asyncio.wait(list(self._tasks), timeout=grace_s)
         for task in list(self._tasks):
             task.cancel()
         for task in list(self._tasks):
