@@ -41,6 +41,7 @@ log = logging.getLogger("oexec.tracker")
 
 FIRST_CONNECT = "connected"
 FILL_CHECK_DELAY_S = 1.0  # let the stream deliver the trades before asking for them
+FILL_RETRY_S = 2.0  # a fill check the venue could not answer is retried this much later
 MAX_FILL_CHECKS = 10_000
 
 
@@ -216,11 +217,15 @@ class OrderTracker:
         due = [oid for oid, at in self._fill_checks.items() if not due_only or at <= now]
         new = 0
         for order_id in due:
-            self._fill_checks.pop(order_id, None)
-            order = await self.store.get(order_id)
-            if order is not None:
-                with contextlib.suppress(OexecError):
+            try:
+                order = await self.store.get(order_id)
+                if order is not None:
                     new += await self.audit_fills(order)
+            except OexecError as exc:  # venue or store away: keep the check, try later
+                self._fill_checks[order_id] = time.monotonic() + FILL_RETRY_S
+                log.info("fill check of %s postponed: %s", order_id, exc.message)
+            else:
+                self._fill_checks.pop(order_id, None)
         return new
 
     async def audit_fills(self, order: Order) -> int:

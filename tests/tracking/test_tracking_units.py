@@ -13,12 +13,14 @@ import pytest
 from oexec.cli.reconcile import table
 from oexec.cli.trace import render, timeline
 from oexec.errors import VenueUnavailableError, VenueUnknownOutcomeError
-from oexec.models import OrderState, OrderType, Side, TimeInForce, VenueOrderStatus
+from oexec.models import OrderState, OrderType, Side, TimeInForce, VenueOrderStatus, VenueTrade
 from oexec.service.deadman import DeadManSwitch, plan
 from oexec.service.journal import Journal, JournalingVenue, scrub
+from oexec.service.market import MarketState
 from oexec.service.ports import VenueOrderRequest
 from oexec.service.reconcile import Difference, adopted_order, diff_order
 from oexec.service.resolver import ResolverPolicy, UnknownOutcomeResolver
+from oexec.service.tracker import OrderTracker
 from oexec.service.writer import OrderWriter
 
 from ..service.fakes import MemoryStore, RecordingSink, ScriptedVenue
@@ -191,3 +193,42 @@ async def test_unknown_cancel_is_resolved_by_asking_until_the_venue_answers() ->
     resolver = UnknownOutcomeResolver(venue, writer, policy)
     resolved = await resolver.resolve_cancel_in_background(order)
     assert resolved.state is OrderState.CANCELED and venue.failures == 0
+
+
+# --- fill checks survive a venue outage ----------------------------------------------------
+class OutageTrades(ScriptedVenue):
+    """userTrades fails while ``down``; then returns one trade for the order."""
+
+    down: bool = True
+
+    async def user_trades(
+        self, symbol: str, *, order_id: str | None = None, limit: int = 500
+    ) -> Any:
+        if self.down:
+            raise VenueUnavailableError("venue unreachable")
+        return [
+            VenueTrade(
+                symbol="BTCUSDT", trade_id=77, exchange_order_id=order_id or "",
+                client_order_id=None,
+                side=Side.BUY, price=Decimal("50000"), quantity=Decimal("0.010"),
+                commission=Decimal("0"), commission_asset="USDT", is_maker=False,
+                realized_pnl=Decimal("0"), time=1,
+            )
+        ]  # fmt: skip
+
+
+async def test_a_fill_check_the_venue_cannot_answer_is_kept_and_retried() -> None:
+    store, venue, sink = MemoryStore(), OutageTrades(), RecordingSink()
+    writer = OrderWriter(store, sink)
+    tracker = OrderTracker(store, venue, writer, MarketState(venue.mark_price))
+    order = make_order(state=OrderState.NEW)
+    await store.claim(order, 60)
+    filled = attrs.evolve(
+        order, state=OrderState.FILLED, filled_quantity=Decimal("0.010"),
+        exchange_order_id="1000", version=2,
+    )  # fmt: skip
+    await writer.commit(order, filled, reason="venue accepted")  # REST said FILLED
+    assert await tracker.check_fills(due_only=False) == 0  # venue down: nothing yet
+    venue.down = False
+    assert await tracker.check_fills(due_only=False) == 1
+    assert sink.topics().count("fill") == 1 and await tracker.check_fills(due_only=False) == 0
