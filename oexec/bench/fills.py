@@ -31,6 +31,7 @@ from oexec.client import AsyncClient
 
 STEP = Decimal("100")
 SLOW_JOINER_S = 0.3
+WAIT_S = 5.0  # for each arrival; a missing one counts as TIMEOUT, the row goes on
 
 
 class Arrivals:
@@ -128,8 +129,8 @@ async def fill_row(job: Job, progress: Progress) -> Result:
             )
             await set_price(mark - 2 * STEP if buy else mark + 2 * STEP)
             try:
-                sent = await ws_seen.wait(order.client_order_id, job.timeout_s)
-                published = await pub_seen.wait(order.client_order_id, job.timeout_s)
+                sent = await ws_seen.wait(order.client_order_id, WAIT_S)
+                published = await pub_seen.wait(order.client_order_id, WAIT_S)
             except TimeoutError:
                 return "TIMEOUT"
             finally:

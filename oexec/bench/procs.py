@@ -15,9 +15,11 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import aiohttp
 import attrs
 
 from oexec.bench.job import Job, Result
+from oexec.bench.mix import SYMBOL
 from oexec.sim.config import DEMO_API_KEY, DEMO_API_SECRET
 
 START_TIMEOUT_S = 30.0
@@ -112,6 +114,7 @@ class SimInfo:
     child: Child
     base_url: str
     ws_url: str
+    mark: str = "50000"  # BTCUSDT's mark price when the simulator started
     api_key: str = DEMO_API_KEY
     api_secret: str = attrs.field(default=DEMO_API_SECRET, repr=False)
 
@@ -129,7 +132,11 @@ async def start_sim(workdir: Path) -> SimInfo:
             base = line.split()[-1]
         elif line.startswith("oexec sim: WebSocket "):
             ws = line.split()[-1].split("/ws/")[0]
-    return SimInfo(child, base, ws)
+    timeout = aiohttp.ClientTimeout(total=10)
+    url = f"{base}/fapi/v1/premiumIndex?symbol={SYMBOL}"
+    async with aiohttp.ClientSession(timeout=timeout) as session, session.get(url) as resp:
+        mark = str((await resp.json())["markPrice"])
+    return SimInfo(child, base, ws, mark)
 
 
 @attrs.frozen
@@ -141,12 +148,13 @@ class DaemonInfo:
     pid: int
 
 
-def daemon_config(sim: SimInfo, store: str, workdir: Path) -> str:
-    """The daemon's TOML: everything default but addresses, store and log level."""
+def daemon_config(sim: SimInfo, store: str, workdir: Path, prefix: str) -> str:
+    """The daemon's TOML: everything default but addresses, store and log level. Each
+    daemon gets a store of its own (a fresh SQLite file, or its own Redis prefix)."""
     if store.startswith(("redis", "unix")):
         store_lines = f'url = "{store}"'
     else:
-        store_lines = f'sqlite_path = "{workdir / "oexec.sqlite"}"'
+        store_lines = f'sqlite_path = "{workdir / (prefix.strip(":") + ".sqlite")}"'
     return f"""\
 [front]
 listen = ["tcp://127.0.0.1:*"]
@@ -164,9 +172,13 @@ level = "WARNING"
 
 
 async def start_daemon(sim: SimInfo, store: str, workdir: Path, prefix: str) -> DaemonInfo:
+    """A fresh daemon on ``sim``. The simulator's usage counters are reset first: limits
+    are lifted, but it still reports the weight the earlier rows used, and a starting
+    daemon's limiter (sized before exchangeInfo arrives) would take that as its own."""
+    await reset_usage(sim)
     name = "daemon-redis" if store.startswith(("redis", "unix")) else "daemon-sqlite"
     config = workdir / f"{name}.toml"
-    config.write_text(daemon_config(sim, store, workdir))
+    config.write_text(daemon_config(sim, store, workdir, prefix))
     env = {"OEXEC_API_KEY": sim.api_key, "OEXEC_API_SECRET": sim.api_secret}
     child = await spawn(name, ["-m", "oexec.bench.daemon", str(config), prefix], workdir, env)
     while True:
@@ -174,6 +186,16 @@ async def start_daemon(sim: SimInfo, store: str, workdir: Path, prefix: str) -> 
         if line.startswith("READY "):
             _, front, events, http, pid = line.split()
             return DaemonInfo(child, front, events, http, int(pid))
+
+
+async def reset_usage(sim: SimInfo) -> None:
+    timeout = aiohttp.ClientTimeout(total=10)
+    async with (
+        aiohttp.ClientSession(timeout=timeout) as session,
+        session.delete(f"{sim.base_url}/_sim/rate_limits") as resp,
+    ):
+        if resp.status >= 300:
+            raise ChildFailed(f"sim: resetting rate-limit counters answered {resp.status}")
 
 
 async def start_echo(workdir: Path) -> tuple[Child, str]:

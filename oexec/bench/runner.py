@@ -25,16 +25,18 @@ from oexec.bench.report import Report, Row, machine, set_ratios
 from oexec.bench.scaling import cpu_s, run_scaling
 from oexec.bench.targets import evaluate
 
+OVERLOAD_ORDERS = 5000  # past saturation every order costs seconds: keep the row short
+
 
 @attrs.frozen
 class Plan:
-    orders: int = 5000  # measured orders per one-in-flight row
-    concurrent_orders: int = 20000  # per row with ``inflight`` in flight
+    orders: int = 3000  # measured orders per one-in-flight row
+    concurrent_orders: int = 10000  # per row with ``inflight`` in flight
     inflight: int = 64
     overload_inflight: int = 1024
     fills: int = 200
     warmup: int = 300
-    scale_orders: int = 100_000  # stored orders for the scaling run; 0 = skip it
+    scale_orders: int = 20_000  # orders placed in the scaling run; 0 = skip it
     redis: str = ""  # also run the daemon rows on this Redis
     direct: bool = True  # ccxt and python-binance rows (the bench extra)
     workdir: str = ""  # keep logs here (default: a temporary directory)
@@ -64,6 +66,7 @@ class Context:
             warmup=min(self.plan.warmup, count) if warmup is None else warmup,
             inflight=inflight,
             sim_url=self.sim.base_url,
+            mark=self.sim.mark,
             ws_url=self.sim.ws_url,
             api_key=self.sim.api_key,
             api_secret=self.sim.api_secret,
@@ -179,7 +182,12 @@ async def _daemon_rows(ctx: Context, store: str) -> None:
         )
         overload = await ctx.row(
             f"oexec overload ×{plan.overload_inflight}, accepted ({label})",
-            ctx.job("overload", plan.concurrent_orders, plan.overload_inflight, daemon=daemon),
+            ctx.job(
+                "overload",
+                min(plan.concurrent_orders, OVERLOAD_ORDERS),
+                plan.overload_inflight,
+                daemon=daemon,
+            ),
         )
         busy = summarize(overload.histogram("BUSY"), overload.wall_s)
         ctx.report.facts[f"overload ({label})"] = (

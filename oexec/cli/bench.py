@@ -22,9 +22,9 @@ def register(subparsers: Any) -> None:
         help="measure oexec against ccxt, python-binance and the raw floors",
         description="Benchmark oexec end to end on the bundled simulator (docs/bench.md).",
     )
-    parser.add_argument("--orders", type=int, default=5000, help="orders per one-in-flight row")
+    parser.add_argument("--orders", type=int, default=3000, help="orders per one-in-flight row")
     parser.add_argument(
-        "--concurrent-orders", type=int, default=20000, help="orders per concurrent row"
+        "--concurrent-orders", type=int, default=10000, help="orders per concurrent row"
     )
     parser.add_argument("--inflight", type=int, default=64, help="concurrency of those rows")
     parser.add_argument(
@@ -33,7 +33,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--fills", type=int, default=200, help="fill events to time")
     parser.add_argument("--warmup", type=int, default=300, help="unmeasured orders per row")
     parser.add_argument(
-        "--scale", type=int, default=100_000, help="stored orders for the scaling run; 0 = skip"
+        "--scale", type=int, default=20_000, help="orders placed in the scaling run; 0 = skip"
     )
     parser.add_argument(
         "--store", metavar="URL", default="", help="also run the daemon rows on this Redis"

@@ -10,8 +10,9 @@ is announced once, by whoever moved the order to FILLED).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 from oexec.errors import StoreConflictError
 from oexec.models import Order, OrderState
@@ -37,13 +38,24 @@ class OrderWriter:
         self.store = store
         self.events = events
         self.listeners: list[ChangeListener] = list(listeners or [])
-        self._locks: dict[str, asyncio.Lock] = {}
+        #: order id -> (its lock, how many updates hold or wait for it). An entry lives
+        #: only while in use: keeping one per order ever written leaked memory (issue 10).
+        self._locks: dict[str, tuple[asyncio.Lock, list[int]]] = {}
 
-    def _lock(self, order_id: str) -> asyncio.Lock:
-        lock = self._locks.get(order_id)
-        if lock is None:
-            lock = self._locks[order_id] = asyncio.Lock()
-        return lock
+    @contextlib.asynccontextmanager
+    async def _serialised(self, order_id: str) -> AsyncIterator[None]:
+        entry = self._locks.get(order_id)
+        if entry is None:
+            entry = self._locks[order_id] = (asyncio.Lock(), [0])
+        lock, users = entry
+        users[0] += 1
+        try:
+            async with lock:
+                yield
+        finally:
+            users[0] -= 1
+            if users[0] == 0:
+                del self._locks[order_id]
 
     async def announce(self, before: Order | None, after: Order) -> None:
         """Publish the events for a stored change and tell local listeners."""
@@ -70,8 +82,6 @@ class OrderWriter:
         """
         await self.store.save(after, reason=reason)
         await self.announce(before, after)
-        if after.is_terminal:
-            self._locks.pop(after.id, None)
         return after
 
     async def update(self, order: Order, change: OrderChange, *, reason: str) -> tuple[Order, bool]:
@@ -79,7 +89,7 @@ class OrderWriter:
 
         Returns (order as stored now, whether this call changed it).
         """
-        async with self._lock(order.id):
+        async with self._serialised(order.id):
             current = order
             for _ in range(MAX_CAS_RETRIES):
                 updated = change(current)
