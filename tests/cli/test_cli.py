@@ -124,30 +124,34 @@ def test_bad_arguments_exit_2(argv: list[str]) -> None:
 
 
 async def test_watch_prints_events(daemon: Daemon, capsys: pytest.CaptureFixture[str]) -> None:
-    watcher = asyncio.create_task(
-        run_cli(capsys, "watch", "--endpoint", events_endpoint(daemon), "--json", "--count", "1")
-    )
+    capsys.readouterr()
+    argv = ["watch", "--endpoint", events_endpoint(daemon), "--json", "--count", "1"]
+    watcher = asyncio.create_task(asyncio.to_thread(main, argv))
     await asyncio.sleep(0.5)
-    code, _ = await run_cli(
-        capsys,
-        "place",
-        "--endpoint",
-        endpoint(daemon),
-        "--symbol",
-        "ETHUSDT",
-        "--side",
-        "BUY",
-        "--type",
-        "MARKET",
-        "--quantity",
-        "0.010",
+    placed = await asyncio.to_thread(
+        main,
+        [
+            "place",
+            "--endpoint",
+            endpoint(daemon),
+            "--symbol",
+            "ETHUSDT",
+            "--side",
+            "BUY",
+            "--type",
+            "MARKET",
+            "--quantity",
+            "0.010",
+        ],
     )
-    assert code == 0
-    code, lines = await asyncio.wait_for(watcher, 10)
-    assert code == 0
-    event = json.loads(lines[-1])
-    assert event["topic"].startswith("order.") and event["order"]["symbol"] == "ETHUSDT"
-    assert event["seq"] >= 1
+    assert placed == 0
+    assert await asyncio.wait_for(watcher, 10) == 0
+    events = [
+        json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")
+    ]
+    assert len(events) == 1
+    assert events[0]["topic"].startswith("order.") and events[0]["order"]["symbol"] == "ETHUSDT"
+    assert events[0]["seq"] >= 1
 
 
 def test_run_refuses_bad_config_and_missing_credentials(

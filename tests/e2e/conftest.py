@@ -3,6 +3,8 @@ store (SQLite file or the Redis at OEXEC_TEST_REDIS), all on 127.0.0.1."""
 
 from __future__ import annotations
 
+import asyncio
+import io
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -117,13 +119,27 @@ async def make_daemon(
 
     yield factory
     for daemon in reversed(started):
-        await daemon.stop()
+        await stop_or_explain(daemon)
     if store_kind == "redis":
         client = aioredis.from_url(REDIS_URL)
         keys = [key async for key in client.scan_iter(match=f"{prefix}*", count=1000)]
         if keys:
             await client.delete(*keys)
         await client.aclose()
+
+
+async def stop_or_explain(daemon: Daemon, within_s: float = 30.0) -> None:
+    """Stop a daemon; if that hangs, fail with every pending task's stack, not a bare timeout."""
+    stopping = asyncio.ensure_future(daemon.stop())
+    done, _ = await asyncio.wait({stopping}, timeout=within_s)
+    if stopping in done:
+        stopping.result()
+        return
+    out = io.StringIO()
+    for task in asyncio.all_tasks():
+        print(f"--- {task!r}", file=out)
+        task.print_stack(file=out)
+    pytest.fail(f"Daemon.stop() hung for {within_s}s; pending tasks:\n{out.getvalue()}")
 
 
 @pytest.fixture
