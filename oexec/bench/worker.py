@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -36,7 +37,10 @@ def rows() -> dict[str, RowFn]:
 
 
 def new_event_loop() -> asyncio.AbstractEventLoop:
-    """uvloop's loop when installed, else asyncio's."""
+    """uvloop's loop when installed, else asyncio's (``OEXEC_BENCH_LOOP=asyncio`` forces
+    asyncio's, to measure what uvloop buys)."""
+    if os.environ.get("OEXEC_BENCH_LOOP") == "asyncio":
+        return asyncio.new_event_loop()
     try:
         import uvloop
     except ImportError:

@@ -17,7 +17,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -145,7 +145,17 @@ def cmd_run(args: argparse.Namespace) -> int:
             "oexec run: set OEXEC_API_KEY and OEXEC_API_SECRET (or a secrets file)", file=sys.stderr
         )
         return 2
-    return asyncio.run(serve(config, reread=lambda: config_from(args)))
+    return run_on_fast_loop(serve(config, reread=lambda: config_from(args)))
+
+
+def run_on_fast_loop(main: Coroutine[Any, Any, int]) -> int:
+    """``asyncio.run`` on uvloop when it is installed (the ``fast`` extra): the bench
+    measured +40 % orders/s at 64 in flight (452 → 641/s, docs/bench.md)."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main)
+    return int(uvloop.run(main))
 
 
 def register(subparsers: Any) -> None:
