@@ -61,6 +61,16 @@ def _in_loop() -> bool:
     return True
 
 
+def banned_error(remaining: float) -> ThrottleError:
+    """The refusal while the venue has paused us (429/418): typed, with the time left."""
+    return ThrottleError(
+        f"venue traffic paused for another {remaining:.1f}s after a 429/418",
+        code=ErrorCode.VENUE_BANNED,
+        retry_after_s=remaining,
+        details={"retry_after_s": round(remaining, 3)},
+    )
+
+
 class VenueRateLimiter:
     """Deadline-aware, header-corrected, pausable rate gate for one venue account/IP.
 
@@ -175,7 +185,7 @@ class VenueRateLimiter:
         now = self._clock()
         paused = self._paused_until - now
         if paused > 0 and now + paused > deadline:
-            raise self._banned(paused)
+            raise banned_error(paused)
         wait, window = self._wait(needs, ahead=ahead)
         wait = max(wait, paused)
         if now + wait > deadline:
@@ -222,14 +232,6 @@ class VenueRateLimiter:
             await bucket.acquire(amount)
             self._sent_total[key] = self._sent_within(key, bucket.spec.interval_s) + amount
             self._sent[key].append((now, amount))
-
-    def _banned(self, remaining: float) -> ThrottleError:
-        return ThrottleError(
-            f"venue traffic paused for another {remaining:.1f}s after a 429/418",
-            code=ErrorCode.VENUE_BANNED,
-            retry_after_s=remaining,
-            details={"retry_after_s": round(remaining, 3)},
-        )
 
     # -- venue feedback --------------------------------------------------------------
     def observe(

@@ -43,7 +43,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from oexec.errors import ErrorCode, ThrottleError
-from oexec.limits.limiter import HEADER_WINDOWS, VenueRateLimiter
+from oexec.limits.limiter import HEADER_WINDOWS, VenueRateLimiter, banned_error
 from oexec.limits.windows import WindowKey, WindowSpec, amount_for
 from oexec.models import RateLimitRule
 
@@ -193,7 +193,7 @@ class SharedRateLimiter:
                 self.local.pause(wait_s)
             if self._clock() + wait_s > deadline:
                 self.shared_refusals += 1
-                raise self._banned(wait_s) if banned else self._late(wait_s, "shared")
+                raise banned_error(wait_s) if banned else self._late(wait_s, "shared")
             await asyncio.sleep(max(wait_s, MIN_SLEEP_S))
 
     async def _try(self, needs: list[Need]) -> tuple[bool, float, bool]:
@@ -219,15 +219,6 @@ class SharedRateLimiter:
             code=ErrorCode.RATE_LIMITED,
             retry_after_s=wait_s,
             details={"limiter": where, "retry_after_s": round(wait_s, 3)},
-        )
-
-    @staticmethod
-    def _banned(remaining: float) -> ThrottleError:
-        return ThrottleError(
-            f"venue traffic paused for another {remaining:.1f}s after a 429/418",
-            code=ErrorCode.VENUE_BANNED,
-            retry_after_s=remaining,
-            details={"retry_after_s": round(remaining, 3)},
         )
 
     # -- venue feedback --------------------------------------------------------------------
