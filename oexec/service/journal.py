@@ -36,7 +36,11 @@ log = logging.getLogger("oexec.journal")
 SECRET_KEYS = frozenset(
     {"signature", "apikey", "api_key", "api_secret", "secret", "x-mbx-apikey", "listenkey"}
 )
-MAX_PENDING = 50_000  # queued entries; beyond it new ones are dropped (and counted)
+#: Queued entries; beyond it new ones are dropped (and counted). A flush writes the whole
+#: queue in one store call, so at a normal rate the queue holds one event-loop turn's
+#: worth of entries; the bound only caps memory when the store stalls (≈ 10,000 entries
+#: of a few hundred bytes each: a few MB, not the tens of MB an unbounded queue reached).
+MAX_PENDING = 10_000
 
 
 def scrub(value: Any) -> Any:
@@ -99,14 +103,22 @@ class Journal:
             self._task = None
         await self.flush()
 
+    @property
+    def pending(self) -> int:
+        """Entries queued and not yet handed to the store."""
+        return self._count
+
     async def flush(self) -> None:
-        batch, self._pending, self._count = self._pending, {}, 0
-        for client_order_id, entries in batch.items():
-            try:
-                await self.store.append_journal(client_order_id, entries)
-            except OexecError as exc:
-                self.dropped += len(entries)
-                log.warning("journal append failed: %s", exc.message)
+        """Everything queued, in one store call (one round trip, one transaction)."""
+        batch, count = self._pending, self._count
+        if not batch:
+            return
+        self._pending, self._count = {}, 0
+        try:
+            await self.store.append_journal_many(batch)
+        except OexecError as exc:
+            self.dropped += count
+            log.warning("journal append failed: %s", exc.message)
 
     async def _run(self) -> None:
         while True:

@@ -7,7 +7,7 @@ adapters against real servers, or small in-memory ones for pure unit tests.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -98,6 +98,12 @@ class OrderStore(Protocol):
         Append-only and bounded: at most JOURNAL_MAX_ENTRIES per order are kept (the
         oldest go first) and they expire with the order (order TTL).
         """
+        ...
+
+    async def append_journal_many(self, batch: Mapping[str, Sequence[bytes]]) -> None:
+        """``append_journal`` for many orders in one store round trip (one Redis
+        transaction, one SQLite transaction): the journal's flush, batched so that its
+        cost does not grow with the number of orders in the batch."""
         ...
 
     async def journal(self, client_order_id: str) -> list[bytes]:

@@ -19,7 +19,7 @@ of the Redis host loses at most about one second of writes.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
@@ -277,6 +277,20 @@ class RedisStore:
         pipe.ltrim(key, -JOURNAL_MAX_ENTRIES, -1)
         pipe.expire(key, self._order_ttl_s)
         await self._run("append_journal", pipe.execute())
+
+    async def append_journal_many(self, batch: Mapping[str, Sequence[bytes]]) -> None:
+        """Every order's RPUSH + LTRIM + EXPIRE in one MULTI: one round trip per flush."""
+        pipe = self._redis.pipeline(transaction=True)
+        queued = False
+        for client_order_id, entries in batch.items():
+            if entries:
+                key = self._keys.journal(client_order_id)
+                pipe.rpush(key, *entries)
+                pipe.ltrim(key, -JOURNAL_MAX_ENTRIES, -1)
+                pipe.expire(key, self._order_ttl_s)
+                queued = True
+        if queued:
+            await self._run("append_journal_many", pipe.execute())
 
     async def journal(self, client_order_id: str) -> list[bytes]:
         entries = await self._run(

@@ -52,7 +52,7 @@ from __future__ import annotations
 import functools
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from oexec.errors import ErrorCode, StoreError
@@ -200,6 +200,12 @@ class SqliteStore:
     async def append_journal(self, client_order_id: str, entries: Sequence[bytes]) -> None:
         if entries:
             await self._call(SqliteDb.append_journal, client_order_id, list(entries))
+
+    async def append_journal_many(self, batch: Mapping[str, Sequence[bytes]]) -> None:
+        """One thread hop and one transaction for the whole batch."""
+        rows = {coid: list(entries) for coid, entries in batch.items() if entries}
+        if rows:
+            await self._call(SqliteDb.append_journal_many, rows)
 
     async def journal(self, client_order_id: str) -> list[bytes]:
         return await self._call(SqliteDb.journal, client_order_id)

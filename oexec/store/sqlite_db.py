@@ -269,6 +269,16 @@ class SqliteDb:
             )
             db.execute(_JOURNAL_TRIM, (client_order_id, client_order_id, JOURNAL_MAX_ENTRIES))
 
+    def append_journal_many(self, batch: dict[str, list[bytes]]) -> None:
+        """``append_journal`` for every order of the batch, in one transaction."""
+        expires = self._now_ms() + self._order_ttl_ms
+        with self._write() as db:
+            db.executemany(
+                "INSERT INTO journal (client_order_id, entry, expires_at) VALUES (?, ?, ?)",
+                [(coid, entry, expires) for coid, entries in batch.items() for entry in entries],
+            )
+            db.executemany(_JOURNAL_TRIM, [(coid, coid, JOURNAL_MAX_ENTRIES) for coid in batch])
+
     def purge(self) -> int:
         """Delete expired rows; returns how many orders went."""
         now = self._now_ms()

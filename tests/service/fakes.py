@@ -8,7 +8,7 @@ claim) can be driven deterministically.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -116,6 +116,10 @@ class MemoryStore:
 
     async def append_journal(self, client_order_id: str, entries: Sequence[bytes]) -> None:
         self.journals.setdefault(client_order_id, []).extend(entries)
+
+    async def append_journal_many(self, batch: Mapping[str, Sequence[bytes]]) -> None:
+        for client_order_id, entries in batch.items():
+            await self.append_journal(client_order_id, entries)
 
     async def journal(self, client_order_id: str) -> list[bytes]:
         return list(self.journals.get(client_order_id, []))

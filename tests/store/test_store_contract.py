@@ -292,6 +292,23 @@ async def test_journal_appends_in_order_per_order(store: OrderStore) -> None:
     assert await store.journal("coid-b") == [b'{"n":9}']
 
 
+async def test_journal_many_appends_every_order_of_the_batch(store: OrderStore) -> None:
+    await store.append_journal("coid-a", [b'{"n":1}'])
+    await store.append_journal_many({"coid-a": [b'{"n":2}', b'{"n":3}'], "coid-b": [b'{"n":9}']})
+    await store.append_journal_many({"coid-c": [], "coid-b": [b'{"n":10}']})
+    await store.append_journal_many({})
+    assert await store.journal("coid-a") == [b'{"n":1}', b'{"n":2}', b'{"n":3}']
+    assert await store.journal("coid-b") == [b'{"n":9}', b'{"n":10}']
+    assert await store.journal("coid-c") == []
+
+
+async def test_journal_many_is_capped_per_order(store: OrderStore) -> None:
+    entries = [f'{{"n":{i}}}'.encode() for i in range(JOURNAL_MAX_ENTRIES + 3)]
+    await store.append_journal_many({"coid-cap": entries, "coid-small": entries[:2]})
+    assert await store.journal("coid-cap") == entries[3:]
+    assert await store.journal("coid-small") == entries[:2]
+
+
 async def test_journal_is_capped_keeping_the_newest(store: OrderStore) -> None:
     entries = [f'{{"n":{i}}}'.encode() for i in range(JOURNAL_MAX_ENTRIES + 7)]
     await store.append_journal("coid-cap", entries[:100])
