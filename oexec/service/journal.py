@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from decimal import Decimal
 from enum import Enum
 from typing import Any
@@ -165,44 +165,56 @@ class JournalingVenue:
     async def mark_price(self, symbol: str) -> Decimal:
         return await self.inner.mark_price(symbol)
 
-    async def place_order(self, request: VenueOrderRequest) -> VenueOrder:
-        coid = request.client_order_id
-        self._request(coid, "place_order", fields=attrs.asdict(request))
+    async def _journaled(
+        self,
+        client_order_id: str | None,
+        op: str,
+        call: Callable[[], Awaitable[VenueOrder]],
+        **fields: Any,
+    ) -> VenueOrder:
+        """Journal the request, then the venue's answer or error, around one call."""
+        self._request(client_order_id, op, **fields)
         try:
-            order = await self.inner.place_order(request)
+            order = await call()
         except OexecError as exc:
-            self._error(coid, "place_order", exc)
+            self._error(client_order_id, op, exc)
             raise
-        self._answer(coid, "place_order", order)
+        self._answer(client_order_id, op, order)
         return order
+
+    async def place_order(self, request: VenueOrderRequest) -> VenueOrder:
+        return await self._journaled(
+            request.client_order_id,
+            "place_order",
+            lambda: self.inner.place_order(request),
+            fields=attrs.asdict(request),
+        )
 
     async def query_order(
         self, symbol: str, *, client_order_id: str | None = None, order_id: str | None = None
     ) -> VenueOrder:
-        self._request(client_order_id, "query_order", symbol=symbol, order_id=order_id)
-        try:
-            order = await self.inner.query_order(
+        return await self._journaled(
+            client_order_id,
+            "query_order",
+            lambda: self.inner.query_order(
                 symbol, client_order_id=client_order_id, order_id=order_id
-            )
-        except OexecError as exc:
-            self._error(client_order_id, "query_order", exc)
-            raise
-        self._answer(client_order_id, "query_order", order)
-        return order
+            ),
+            symbol=symbol,
+            order_id=order_id,
+        )
 
     async def cancel_order(
         self, symbol: str, *, client_order_id: str | None = None, order_id: str | None = None
     ) -> VenueOrder:
-        self._request(client_order_id, "cancel_order", symbol=symbol, order_id=order_id)
-        try:
-            order = await self.inner.cancel_order(
+        return await self._journaled(
+            client_order_id,
+            "cancel_order",
+            lambda: self.inner.cancel_order(
                 symbol, client_order_id=client_order_id, order_id=order_id
-            )
-        except OexecError as exc:
-            self._error(client_order_id, "cancel_order", exc)
-            raise
-        self._answer(client_order_id, "cancel_order", order)
-        return order
+            ),
+            symbol=symbol,
+            order_id=order_id,
+        )
 
     async def cancel_all(self, symbol: str) -> None:
         await self.inner.cancel_all(symbol)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 
 from oexec.errors import StoreConflictError
@@ -25,6 +26,7 @@ log = logging.getLogger("oexec.writer")
 OrderChange = Callable[[Order], Order | None]
 ChangeListener = Callable[[Order | None, Order], None]
 MAX_CAS_RETRIES = 8
+MAX_ANNOUNCED = 100_000
 
 
 class OrderWriter:
@@ -41,6 +43,11 @@ class OrderWriter:
         #: order id -> (its lock, how many updates hold or wait for it). An entry lives
         #: only while in use: keeping one per order ever written leaked memory (issue 10).
         self._locks: dict[str, tuple[asyncio.Lock, list[int]]] = {}
+        #: order id -> highest version this writer announced (bounded, oldest evicted).
+        #: A store may report a save as landed when identical bytes are already stored
+        #: (a retried save); two writers applying the same venue view in the same
+        #: millisecond produce identical bytes, and only one of them may announce it.
+        self._announced: OrderedDict[str, int] = OrderedDict()
 
     @contextlib.asynccontextmanager
     async def _serialised(self, order_id: str) -> AsyncIterator[None]:
@@ -57,8 +64,20 @@ class OrderWriter:
             if users[0] == 0:
                 del self._locks[order_id]
 
+    def _first_announcement(self, order: Order) -> bool:
+        seen = self._announced.get(order.id)
+        if seen is not None and seen >= order.version:
+            return False
+        self._announced[order.id] = order.version
+        self._announced.move_to_end(order.id)
+        if len(self._announced) > MAX_ANNOUNCED:
+            self._announced.popitem(last=False)
+        return True
+
     async def announce(self, before: Order | None, after: Order) -> None:
-        """Publish the events for a stored change and tell local listeners."""
+        """Publish the events for a stored change and tell local listeners (once per version)."""
+        if not self._first_announcement(after):
+            return
         for listener in self.listeners:
             listener(before, after)
         topics = (

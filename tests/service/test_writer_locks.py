@@ -50,3 +50,46 @@ async def test_concurrent_updates_of_one_order_still_run_one_at_a_time() -> None
     await asyncio.gather(*(one() for _ in range(10)))
     assert most == 1 and writer._locks == {}
     assert (await writer.update(order, change, reason="x"))[1] is False
+
+
+async def test_two_writers_landing_identical_bytes_announce_once() -> None:
+    """Two stale writers applying the same venue view in the same ms produce identical
+    bytes; a store may report the second save as already landed: announce only once."""
+    from decimal import Decimal
+
+    import attrs
+
+    from oexec.models import OrderState, OrderType, Side
+    from oexec.models.order import Order
+    from oexec.service.writer import OrderWriter
+
+    from .fakes import MemoryStore, RecordingSink
+
+    class IdempotentStore(MemoryStore):
+        async def save(self, order: Order, *, reason: str = "") -> None:
+            if self.orders.get(order.id) == order:
+                return  # identical bytes already stored: a "retried" save
+            await super().save(order, reason=reason)
+
+    store, sink = IdempotentStore(), RecordingSink()
+    writer = OrderWriter(store, sink)
+    base = Order(
+        id="o1",
+        request_id="r1",
+        client_order_id="c1",
+        symbol="BTCUSDT",
+        side=Side.BUY,
+        type=OrderType.MARKET,
+        quantity=Decimal("1"),
+        state=OrderState.NEW,
+        created_at=1,
+        updated_at=1,
+        version=1,
+    )
+    store.orders[base.id] = base
+    filled = attrs.evolve(
+        base, state=OrderState.FILLED, filled_quantity=Decimal("1"), updated_at=5, version=2
+    )
+    await writer.update(base, lambda _o: filled, reason="stream")
+    await writer.update(base, lambda o: filled if o.version == 1 else None, reason="sweep")
+    assert sink.topics().count("order.filled") == 1
