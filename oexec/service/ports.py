@@ -209,7 +209,8 @@ class UserStream(Protocol):
 class EventSink(Protocol):
     """Where order and fill events go (ZeroMQ PUB, Redis Stream, ...).
 
-    ``publish`` assigns the per-daemon sequence number and returns it.
+    ``publish`` assigns the event's sequence number and returns it, or returns 0 when the
+    sequence is assigned later (the Redis-shared sequence of several daemons, issue 8).
     """
 
     async def publish(self, topic: str, payload: dict[str, Any]) -> int: ...
