@@ -31,6 +31,8 @@ from oexec.sim.state import SimState
 STATE = web.AppKey("sim_state", SimState)
 SERVICE_TIME_HEADER = "X-Sim-Service-Time-Us"
 _EXCLUDED_NS = web.RequestKey("sim_excluded_ns", int)
+TIMER_S = 0.1  # countdownCancelAll fires within this long of its deadline
+GTD_EVERY = 10  # GTD expiry is checked every GTD_EVERY timer beats (1 s)
 _UNKNOWN_503 = "Unknown error, please check your request or try again later."
 _TIMEOUT_1007 = "Timeout waiting for response from backend server. Send status unknown; execution status unknown."  # noqa: E501
 _INTERNAL_503 = "Internal error; unable to process your request. Please try again."
@@ -202,9 +204,12 @@ async def _close_streams(app: web.Application) -> None:
 
 
 async def _background(app: web.Application) -> AsyncIterator[None]:
-    """Price ticks and listen-key housekeeping, stopped before the app goes away."""
+    """Price ticks, timers and listen-key housekeeping, stopped before the app goes away."""
     state = app[STATE]
-    tasks = [asyncio.create_task(state.streams.run_housekeeping())]
+    tasks = [
+        asyncio.create_task(state.streams.run_housekeeping()),
+        asyncio.create_task(_timers(state)),
+    ]
     if state.config.tick_interval_ms > 0:
         tasks.append(asyncio.create_task(_ticker(state)))
     yield
@@ -214,6 +219,18 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
         with contextlib.suppress(asyncio.CancelledError):
             await task
     await state.streams.shutdown()
+
+
+async def _timers(state: SimState) -> None:
+    """Time-based venue work without a price move: on Binance a countdownCancelAll timer
+    fires when it runs out, not at the next trade. Countdowns are checked every
+    ``TIMER_S`` (a dictionary scan), GTD expiry every ``GTD_TIMER_S`` (an open-order scan)."""
+    beats = 0
+    while True:
+        await asyncio.sleep(TIMER_S)
+        beats += 1
+        if beats % GTD_EVERY == 0 or state.exchange.countdown_due():
+            state.exchange.tick()
 
 
 async def _ticker(state: SimState) -> None:

@@ -123,6 +123,11 @@ class Exchange:
         """Run time-based work only (GTD expiry, countdownCancelAll) at ``now_ms()``."""
         matching.expire_due(self._state)
 
+    def countdown_due(self) -> bool:
+        """True when a countdownCancelAll timer has run out (cheap: no order scan)."""
+        now = self._now_ms()
+        return any(deadline <= now for deadline in self._state.countdowns.values())
+
     # -- trading -------------------------------------------------------------------------
     def new_order(self, account_id: str, params: Params) -> Json:
         """POST /fapi/v1/order: ACK (default) or RESULT shape per ``newOrderRespType``."""
