@@ -46,6 +46,10 @@ from oexec.venue.binance.userstream import BinanceUserStream
 log = logging.getLogger("oexec.app")
 
 GAUGE_SAMPLE_S = 1.0
+#: Subscribers reconnect to a restarted daemon's PUB socket within their reconnect
+#: interval (ZeroMQ: 100 ms by default); events redelivered at start wait this long
+#: after the bind, or they would go to no one.
+PUB_JOIN_GRACE_S = 0.3
 #: A user stream down this long fails /health (the tracker polls meanwhile; a reconnect
 #: within the grace is routine: listen-key expiry, venue maintenance).
 USER_STREAM_GRACE_S = 10.0
@@ -113,6 +117,7 @@ class Daemon:
         )
         await cluster.attach_nats(cfg, self.events, stack)  # closes after the events
         await self.events.start()
+        pub_bound_at = time.monotonic()
         stack.push_async_callback(self.events.close)
 
         self.market = MarketState(self.venue.mark_price)
@@ -121,6 +126,8 @@ class Daemon:
         self.writer = OrderWriter(
             self.store, self.events, listeners=[self.market.on_order_change, self._on_change]
         )
+        # after the front end and the tasks stop, before the events and the store close
+        stack.push_async_callback(self.writer.relay.close)
         self.resolver = UnknownOutcomeResolver(
             journaled,
             self.writer,
@@ -171,6 +178,14 @@ class Daemon:
             history_limit=cfg.tracking.reconcile_history,
             journal=self.journal,
         )
+        # Events a previous run stored but may not have published (the outbox). Alone on
+        # its store (SQLite) a daemon owns every pending entry; on a shared Redis only
+        # entries past the grace period, so a live peer's fresh ones are left to it.
+        await self.writer.relay.redeliver(
+            older_than_s=0 if self.redis is None else None,
+            before_publish=lambda: _sleep_until(pub_bound_at + PUB_JOIN_GRACE_S),
+        )
+        await self.tracker.load_owed_fills()
         open_orders = await self.store.open_orders(None)
         self.market.seed_open_orders(open_orders)
         self.metrics.seed_orders(open_orders)
@@ -187,6 +202,7 @@ class Daemon:
             )
         self._start_dead_man_switch()
         self._tasks.append(loop.create_task(self._refresh_exchange_info()))
+        self._tasks.append(loop.create_task(self.writer.relay.run()))
         self._tasks.append(loop.create_task(self._sample_gauges()))
         stack.push_async_callback(self._cancel_tasks)
 
@@ -386,3 +402,7 @@ class Daemon:
 
     def _on_change(self, before: Order | None, after: Order) -> None:
         self.metrics.order_change(before, after)
+
+
+async def _sleep_until(deadline: float) -> None:
+    await asyncio.sleep(max(0.0, deadline - time.monotonic()))

@@ -25,6 +25,30 @@ BATCH = 256
 MAX_BACKOFF_S = 1.0
 
 
+class Watermark:
+    """Items put on a FIFO queue vs items finished with; ``wait`` returns once every item
+    put before the call is finished (written, or given up on). The outbox acknowledges
+    events only past this mark."""
+
+    def __init__(self) -> None:
+        self.put = 0
+        self.done = 0
+        self._progress = asyncio.Event()
+
+    def mark_put(self) -> None:
+        self.put += 1
+
+    def mark_done(self, count: int = 1) -> None:
+        self.done += count
+        self._progress.set()
+
+    async def wait(self) -> None:
+        target = self.put
+        while self.done < target:
+            self._progress.clear()
+            await self._progress.wait()
+
+
 def entry_id(seq: int) -> str:
     return f"{seq}-0"
 
@@ -51,6 +75,7 @@ class StreamMirror:
         self.dropped = 0  # events that never reached the stream
         self.written = 0
         self._unwritten = 0  # accepted, not yet written or refused
+        self.watermark = Watermark()
 
     async def last_seq(self) -> int:
         """The highest sequence already in the stream (0 when empty)."""
@@ -64,6 +89,7 @@ class StreamMirror:
         try:
             self._queue.put_nowait((seq, topic, data))
             self._unwritten += 1
+            self.watermark.mark_put()
         except asyncio.QueueFull:
             self.dropped += 1
             log.error("event stream mirror full; event dropped", extra={"seq": seq})
@@ -88,6 +114,7 @@ class StreamMirror:
                 batch.append(self._queue.get_nowait())
             await self._write_until_done(batch)
             self._unwritten -= len(batch)
+            self.watermark.mark_done(len(batch))
             for _ in batch:
                 self._queue.task_done()
 

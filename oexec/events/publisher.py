@@ -110,6 +110,12 @@ class ZmqEventSink:
             self._mirror.offer(self._seq, topic, data)
         return self._seq
 
+    async def flush(self) -> None:
+        """PUB sends at once; wait only for the Redis Stream mirror to write what it was
+        given. (The NATS mirror is a copy of the stream, not waited for.)"""
+        if self._mirror is not None:
+            await self._mirror.watermark.wait()
+
     async def send(self, topic: str, event: dict[str, Any]) -> bytes:
         """Put one finished event (``seq`` assigned) on every PUB socket and every tap;
         returns its packed bytes. Never blocks."""

@@ -38,7 +38,7 @@ import msgpack
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from oexec.events.mirror import seq_of
+from oexec.events.mirror import Watermark, seq_of
 from oexec.events.publisher import ZmqEventSink
 from oexec.wire import WIRE_VERSION, pack
 
@@ -147,6 +147,7 @@ class SharedSequenceSink(ZmqEventSink):
         self._task: asyncio.Task[None] | None = None
         self.dropped = 0
         self.appended = 0
+        self._watermark = Watermark()
 
     async def start(self) -> None:
         keys = self.keys
@@ -169,10 +170,15 @@ class SharedSequenceSink(ZmqEventSink):
         }
         try:
             self._queue.put_nowait((self._local_no, topic, body))
+            self._watermark.mark_put()
         except asyncio.QueueFull:
             self.dropped += 1
             log.error("event sequence queue full; event dropped", extra={"topic": topic})
         return 0
+
+    async def flush(self) -> None:
+        """Wait until every event published so far is appended and on PUB."""
+        await self._watermark.wait()
 
     async def close(self) -> None:
         if self._task is not None:
@@ -196,6 +202,7 @@ class SharedSequenceSink(ZmqEventSink):
                 self._seq = max(self._seq, seq)
                 await self.send(topic, {**body, "seq": seq, "topic_seq": topic_seq})
             self.appended += len(batch)
+            self._watermark.mark_done(len(batch))
             for _ in batch:
                 self._queue.task_done()
 

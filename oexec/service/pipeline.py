@@ -196,14 +196,13 @@ class OrderPipeline:
             self._admit(reducing)
         order = self._new_order(intent, now, reject)
         t2 = time.perf_counter()
-        claim = await self.store.claim(order, self.settings.idempotency_ttl_s)
+        claim = await self.writer.claim(order, self.settings.idempotency_ttl_s)
         self.stage("idempotency", time.perf_counter() - t2)
         if not claim.claimed:
             self.observer.cache_hit()
             return await self._duplicate(intent, claim.order, claim.reply)
         self.observer.cache_miss()
-        if reject is not None:
-            await self.writer.announce(None, order)
+        if reject is not None:  # writer.claim announced it
             await self._save_reply(order)
             raise reject
         return await self._submit(order, bypass_breaker=reducing)
@@ -294,10 +293,14 @@ class OrderPipeline:
             self.observer.submission_latency(order.symbol, elapsed)
         now = self.now_ms()
         t1 = time.perf_counter()
-        stored, _ = await self.writer.update(
-            order, lambda o: apply_venue_order(o, venue_order, now), reason="venue accepted"
+        stored, changed = await self.writer.update(
+            order,
+            lambda o: apply_venue_order(o, venue_order, now),
+            reason="venue accepted",
+            reply_ttl_s=self.settings.idempotency_ttl_s,
         )
-        await self._save_reply(stored)
+        if not changed:  # the user stream got there first: the reply is not cached yet
+            await self._save_reply(stored)
         self.stage("persist", time.perf_counter() - t1)
         return stored
 

@@ -33,6 +33,23 @@ class ClaimResult:
     reply: bytes | None = None
 
 
+@attrs.frozen(slots=True)
+class OutboxEntry:
+    """Events a store write implied, not yet known to be published."""
+
+    id: str
+    body: bytes
+
+
+def outbox_id_for_order(order: Order) -> str:
+    """One entry per order version: a repeated save of the same version reuses it."""
+    return f"o:{order.id}:{order.version}"
+
+
+def outbox_id_for_fill(fill: Fill) -> str:
+    return f"f:{fill.symbol}:{fill.trade_id}"
+
+
 class OrderStore(Protocol):
     """Durable order state. Redis (shared, production) and SQLite (embedded) implement it.
 
@@ -42,15 +59,39 @@ class OrderStore(Protocol):
     - ``save`` is an optimistic compare-and-set on ``version``: it writes ``order``
       (whose version must be stored version + 1) or raises StoreConflictError.
     - ``add_fill`` returns False when (symbol, trade_id) was already recorded.
+    - Outbox (docs/tracking.md, "Events survive a crash"): a write that implies events
+      stores them (``events``, opaque bytes) in the same atomic step, under an id that
+      is stable for that change (``outbox_id_for_order``/``outbox_id_for_fill``). They
+      stay pending until ``outbox_ack``; ``outbox_take`` hands out the ones pending
+      longer than a grace period, so a crash between the write and the publish delays
+      an event but never loses it.
+    - Owed fills: a save with ``owes_fills`` marks the order as one whose trades must be
+      fetched (its filled quantity grew); the mark survives a crash until
+      ``settle_fills``.
     """
 
     async def start(self) -> None:
         """Connect/open and check the backend once; raises StoreError if it is unusable."""
         ...
 
-    async def claim(self, order: Order, ttl_s: int) -> ClaimResult: ...
+    async def claim(
+        self, order: Order, ttl_s: int, *, events: bytes | None = None
+    ) -> ClaimResult: ...
 
-    async def save(self, order: Order, *, reason: str = "") -> None: ...
+    async def save(
+        self,
+        order: Order,
+        *,
+        reason: str = "",
+        events: bytes | None = None,
+        reply: bytes | None = None,
+        reply_ttl_s: int = 0,
+        owes_fills: bool = False,
+    ) -> None:
+        """CAS write of ``order``; in the same atomic step, when given: its outbox entry
+        (``events``), the cached reply of its request (``reply``, kept ``reply_ttl_s``)
+        and the owed-fills mark."""
+        ...
 
     async def release(self, order: Order) -> bool:
         """Undo a claim whose submit provably never left (throttled, breaker open, refused).
@@ -88,7 +129,27 @@ class OrderStore(Protocol):
 
     async def state_history(self, order_id: str) -> list[dict[str, Any]]: ...
 
-    async def add_fill(self, fill: Fill) -> bool: ...
+    async def add_fill(self, fill: Fill, *, events: bytes | None = None) -> bool:
+        """Record ``fill`` once (and its outbox entry with it); False if already recorded."""
+        ...
+
+    async def outbox_take(self, older_than_ms: int, limit: int = 500) -> list[OutboxEntry]:
+        """Pending outbox entries written before ``older_than_ms`` (epoch ms), oldest
+        first; each is re-stamped with now, so another taker sees it only after the
+        grace period again (at-least-once, without a stampede)."""
+        ...
+
+    async def outbox_ack(self, entry_ids: Sequence[str]) -> None:
+        """Forget entries whose events are out; unknown ids are ignored."""
+        ...
+
+    async def owed_fills(self) -> list[str]:
+        """Ids of orders marked as owing trades (see ``save(owes_fills=True)``)."""
+        ...
+
+    async def settle_fills(self, order_id: str) -> None:
+        """Clear the owed-fills mark of ``order_id`` (its trades are all recorded)."""
+        ...
 
     async def fills(self, order_id: str) -> list[Fill]: ...
 
@@ -214,6 +275,11 @@ class EventSink(Protocol):
     """
 
     async def publish(self, topic: str, payload: dict[str, Any]) -> int: ...
+
+    async def flush(self) -> None:
+        """Return once every event published before this call is out (on PUB and in
+        every copy the sink keeps); the outbox acknowledges entries only after it."""
+        ...
 
     async def close(self) -> None: ...
 

@@ -13,7 +13,12 @@ The stream is the fast path; it is not trusted across gaps, nor even while it is
   query said FILLED, the stream's trade events were lost) gets its trades fetched.
 
 Fills are applied once (the store dedupes by symbol + trade id) and each new one is
-published; ``order.filled`` is announced once by the writer. Duplicate and out-of-order
+published (stored with its event, oexec/service/outbox.py); ``order.filled`` is
+announced once by the writer. An order whose filled quantity grew is marked in the store
+as owing trades, in the same step as the change (``save(owes_fills=True)``); the mark is
+cleared only once its recorded fills add up, and ``load_owed_fills`` picks the marks up
+after a restart, so a crash between a REST reply saying FILLED and the trade fetch
+cannot lose the fills. Duplicate and out-of-order
 events are harmless: ``apply_venue_order`` is monotone.
 """
 
@@ -29,12 +34,12 @@ from typing import Any, Protocol
 
 from oexec.errors import OexecError, VenueOrderNotFoundError
 from oexec.models import Fill, Order, OrderUpdate, VenueOrder, VenueTrade
-from oexec.models.serde import fill_to_dict
 from oexec.models.venue import AccountUpdate, StreamGap
 from oexec.service.apply import PRE_VENUE_STATES, apply_venue_order
 from oexec.service.journal import Journal
 from oexec.service.market import MarketState
-from oexec.service.ports import OrderStore, Venue
+from oexec.service.outbox import fill_events, pack_events
+from oexec.service.ports import OrderStore, Venue, outbox_id_for_fill
 from oexec.service.writer import OrderWriter
 
 log = logging.getLogger("oexec.tracker")
@@ -42,6 +47,7 @@ log = logging.getLogger("oexec.tracker")
 FIRST_CONNECT = "connected"
 FILL_CHECK_DELAY_S = 1.0  # let the stream deliver the trades before asking for them
 FILL_RETRY_S = 2.0  # a fill check the venue could not answer is retried this much later
+FILL_CHECK_ATTEMPTS = 30  # then it waits in the store for the next start
 MAX_FILL_CHECKS = 10_000
 
 
@@ -133,6 +139,7 @@ class OrderTracker:
         self.recoveries = 0
         self._last_sweep = time.monotonic()
         self._fill_checks: dict[str, float] = {}  # order id -> not before (monotonic)
+        self._fill_attempts: dict[str, int] = {}  # order id -> checks that came up short
         writer.listeners.append(self._on_change)
 
     # -- events ----------------------------------------------------------------------------
@@ -185,12 +192,13 @@ class OrderTracker:
 
     async def record_fill(self, order: Order, trade: VenueTrade) -> bool:
         fill = fill_from_trade(order, trade)
-        if not await self.store.add_fill(fill):
+        events = fill_events(fill)
+        if not await self.store.add_fill(fill, events=pack_events(events)):
             return False
         self.observer.fill(fill)
         if self.on_fill is not None:
             self.on_fill(fill)
-        await self.writer.events.publish("fill", {"fill": fill_to_dict(fill)})
+        await self.writer.relay.publish(outbox_id_for_fill(fill), events)
         return True
 
     async def fetch_fills(self, order: Order, exchange_order_id: str | None = None) -> int:
@@ -211,26 +219,53 @@ class OrderTracker:
         if grew and len(self._fill_checks) < MAX_FILL_CHECKS:
             self._fill_checks.setdefault(after.id, time.monotonic() + FILL_CHECK_DELAY_S)
 
+    async def load_owed_fills(self) -> int:
+        """Check, soon, every order the store marks as owing trades (after a restart)."""
+        owed = await self.store.owed_fills()
+        due = time.monotonic()
+        for order_id in owed[:MAX_FILL_CHECKS]:
+            self._fill_checks.setdefault(order_id, due)
+        return len(owed)
+
     async def check_fills(self, *, due_only: bool = True) -> int:
-        """Fetch trades for orders whose filled quantity exceeds their recorded fills."""
+        """Fetch trades for orders whose filled quantity exceeds their recorded fills;
+        clear an order's owed-fills mark once they add up."""
         now = time.monotonic()
         due = [oid for oid, at in self._fill_checks.items() if not due_only or at <= now]
         new = 0
         for order_id in due:
             try:
                 order = await self.store.get(order_id)
-                if order is not None:
-                    new += await self.audit_fills(order)
+                complete = True
+                if order is not None and not await self._fills_complete(order):
+                    new += await self.fetch_fills(order)
+                    complete = await self._fills_complete(order)
+                if complete:
+                    await self.store.settle_fills(order_id)
             except OexecError as exc:  # venue or store away: keep the check, try later
                 self._fill_checks[order_id] = time.monotonic() + FILL_RETRY_S
                 log.info("fill check of %s postponed: %s", order_id, exc.message)
-            else:
+                continue
+            attempts = self._fill_attempts.pop(order_id, 0) + 1
+            if complete or attempts >= FILL_CHECK_ATTEMPTS:
                 self._fill_checks.pop(order_id, None)
+                if not complete:
+                    log.error(
+                        "trades of %s still short after %d checks; left for the next start",
+                        order_id,
+                        attempts,
+                    )
+            else:  # the venue's trade list lags its order status: ask again later
+                self._fill_attempts[order_id] = attempts
+                self._fill_checks[order_id] = time.monotonic() + FILL_RETRY_S
         return new
 
-    async def audit_fills(self, order: Order) -> int:
+    async def _fills_complete(self, order: Order) -> bool:
         recorded = sum((f.quantity for f in await self.store.fills(order.id)), Decimal(0))
-        if recorded >= order.filled_quantity:
+        return recorded >= order.filled_quantity
+
+    async def audit_fills(self, order: Order) -> int:
+        if await self._fills_complete(order):
             return 0
         return await self.fetch_fills(order)
 
@@ -295,6 +330,7 @@ class OrderTracker:
                     await self.recover("poll")
                 elif time.monotonic() - self._last_sweep >= self.sweep_interval_s:
                     await self.recover("sweep")
+                    await self.load_owed_fills()  # marks another daemon's submits left
                 await self.check_fills()
             except OexecError as exc:
                 log.warning("tracking poll failed: %s", exc.message)

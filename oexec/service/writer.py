@@ -4,7 +4,9 @@ Every writer (submit path, user-data stream, poller, resolver, reconciliation) g
 through ``OrderWriter.update``: it serialises changes per order inside this process,
 uses the store's version compare-and-set across processes, re-reads and re-applies on a
 conflict, and publishes exactly the events the state change implies (so ``order.filled``
-is announced once, by whoever moved the order to FILLED).
+is announced once, by whoever moved the order to FILLED). The events go into the store
+with the change, in the same atomic step (the outbox, oexec/service/outbox.py), so a
+crash between the write and the publish delays them but cannot lose them.
 """
 
 from __future__ import annotations
@@ -15,11 +17,13 @@ import logging
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 
+import orjson
+
 from oexec.errors import StoreConflictError
-from oexec.models import Order, OrderState
+from oexec.models import Order
 from oexec.models.serde import order_to_dict
-from oexec.service.apply import event_topics
-from oexec.service.ports import EventSink, OrderStore
+from oexec.service.outbox import Event, OutboxRelay, order_events, pack_events
+from oexec.service.ports import ClaimResult, EventSink, OrderStore, outbox_id_for_order
 
 log = logging.getLogger("oexec.writer")
 
@@ -39,6 +43,7 @@ class OrderWriter:
     ) -> None:
         self.store = store
         self.events = events
+        self.relay = OutboxRelay(store, events)
         self.listeners: list[ChangeListener] = list(listeners or [])
         #: order id -> (its lock, how many updates hold or wait for it). An entry lives
         #: only while in use: keeping one per order ever written leaked memory (issue 10).
@@ -74,39 +79,64 @@ class OrderWriter:
             self._announced.popitem(last=False)
         return True
 
-    async def announce(self, before: Order | None, after: Order) -> None:
-        """Publish the events for a stored change and tell local listeners (once per version)."""
+    async def announce(
+        self, before: Order | None, after: Order, events: list[Event] | None = None
+    ) -> None:
+        """Publish the events of a stored change and tell local listeners (once per version)."""
         if not self._first_announcement(after):
             return
         for listener in self.listeners:
             listener(before, after)
-        topics = (
-            event_topics(before.state, after.state)
-            if before is not None
-            else (["order.rejected"] if after.state is OrderState.REJECTED else [])
-        )
-        if not topics:
-            return
-        payload: dict[str, object] = {"order": order_to_dict(after)}
-        if before is not None:
-            payload["previous_state"] = before.state.value
-        for topic in topics:
-            await self.events.publish(topic, payload)
+        if events is None:
+            events = order_events(before, after)
+        if events:
+            await self.relay.publish(outbox_id_for_order(after), events)
 
-    async def commit(self, before: Order, after: Order, *, reason: str) -> Order:
-        """Store ``after`` (version = before.version + 1) and announce it.
+    async def claim(self, order: Order, ttl_s: int) -> ClaimResult:
+        """The store's atomic claim, with the events of an order rejected at once."""
+        events = order_events(None, order)
+        packed = pack_events(events) if events else None
+        result = await self.store.claim(order, ttl_s, events=packed)
+        if result.claimed and events:
+            await self.announce(None, result.order, events)
+        return result
+
+    async def commit(
+        self, before: Order, after: Order, *, reason: str, reply_ttl_s: int | None = None
+    ) -> Order:
+        """Store ``after`` (version = before.version + 1) with its events, the owed-fills
+        mark when its filled quantity grew, and (``reply_ttl_s``) the request's cached
+        reply, in one store step; then announce it.
 
         Raises StoreConflictError when another writer got there first; use ``update`` when
         that can happen.
         """
-        await self.store.save(after, reason=reason)
-        await self.announce(before, after)
+        body = order_to_dict(after)
+        events = order_events(before, after, body)
+        await self.store.save(
+            after,
+            reason=reason,
+            events=pack_events(events) if events else None,
+            reply=None if reply_ttl_s is None else orjson.dumps(body),
+            reply_ttl_s=reply_ttl_s or 0,
+            owes_fills=after.filled_quantity > before.filled_quantity,
+        )
+        await self.announce(before, after, events)
         return after
 
-    async def update(self, order: Order, change: OrderChange, *, reason: str) -> tuple[Order, bool]:
+    async def update(
+        self,
+        order: Order,
+        change: OrderChange,
+        *,
+        reason: str,
+        reply_ttl_s: int | None = None,
+    ) -> tuple[Order, bool]:
         """Apply ``change`` to the latest stored version of ``order``; retry on conflicts.
 
-        Returns (order as stored now, whether this call changed it).
+        Returns (order as stored now, whether this call changed it). With
+        ``reply_ttl_s`` the stored change also caches the request's reply (the order as
+        stored); a call that changes nothing caches nothing.
         """
         async with self._serialised(order.id):
             current = order
@@ -115,7 +145,10 @@ class OrderWriter:
                 if updated is None:
                     return current, False
                 try:
-                    return await self.commit(current, updated, reason=reason), True
+                    stored = await self.commit(
+                        current, updated, reason=reason, reply_ttl_s=reply_ttl_s
+                    )
+                    return stored, True
                 except StoreConflictError:
                     latest = await self.store.get(order.id)
                     if latest is None:

@@ -20,7 +20,13 @@ P states:{id}                   list    JSON {state, version, at, reason}      o
 P fill:{symbol}:{trade_id}      string  order id (dedupe marker)               order TTL
 P fills:{order_id}              list    fill JSON, in arrival order            order TTL
 P journal:{client_order_id}     list    audit entries (JSON), capped           order TTL
+P outbox                        zset    outbox entry ids scored by stamp (ms)  none
+P outbox:entries                hash    outbox entry id -> packed events       none
+P owedfills                     set     ids of orders whose trades are owed    none
 ==============================  ======  =====================================  =========
+
+The outbox and owed-fills keys carry no TTL: their members are removed by
+``outbox_ack``/``settle_fills`` once the work is done.
 
 Indexes carry no TTL: the history zsets are trimmed by score on every claim, and ids
 whose order expired are dropped lazily when a read meets them.
@@ -47,6 +53,9 @@ STATES = "states:"
 FILL = "fill:"
 FILLS = "fills:"
 JOURNAL = "journal:"
+OUTBOX = "outbox"
+OUTBOX_ENTRIES = "outbox:entries"
+OWED_FILLS = "owedfills"
 
 #: Fields of the ``order:{id}`` hash.
 FIELD_VERSION = "v"
@@ -96,3 +105,15 @@ class Keys:
 
     def journal(self, client_order_id: str) -> str:
         return f"{self.prefix}{JOURNAL}{client_order_id}"
+
+    @property
+    def outbox(self) -> str:
+        return f"{self.prefix}{OUTBOX}"
+
+    @property
+    def outbox_entries(self) -> str:
+        return f"{self.prefix}{OUTBOX_ENTRIES}"
+
+    @property
+    def owed_fills(self) -> str:
+        return f"{self.prefix}{OWED_FILLS}"

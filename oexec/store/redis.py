@@ -27,7 +27,12 @@ from redis.exceptions import RedisError
 
 from oexec.errors import StoreError
 from oexec.models import Fill, Order
-from oexec.service.ports import ClaimResult
+from oexec.service.ports import (
+    ClaimResult,
+    OutboxEntry,
+    outbox_id_for_fill,
+    outbox_id_for_order,
+)
 from oexec.store import codec, failures
 from oexec.store import redis_scripts as lua
 from oexec.store.keys import DEFAULT_PREFIX, FIELD_BODY, JOURNAL_MAX_ENTRIES, ORDER_TTL_S, Keys
@@ -60,6 +65,7 @@ class RedisStore:
         self._open_count = client.register_script(lua.OPEN_COUNT)
         self._history = client.register_script(lua.HISTORY)
         self._release = client.register_script(lua.RELEASE)
+        self._outbox_take = client.register_script(lua.OUTBOX_TAKE)
         self._scripts = (
             self._claim,
             self._save,
@@ -69,6 +75,7 @@ class RedisStore:
             self._open_count,
             self._history,
             self._release,
+            self._outbox_take,
         )
 
     @classmethod
@@ -96,7 +103,7 @@ class RedisStore:
             await self._run("script_load", self._redis.script_load(script.script))
 
     # --- writes -------------------------------------------------------------------------
-    async def claim(self, order: Order, ttl_s: int) -> ClaimResult:
+    async def claim(self, order: Order, ttl_s: int, *, events: bytes | None = None) -> ClaimResult:
         """Claim ``order.request_id`` and write ``order`` with its indexes, atomically.
 
         Raises StoreError if Redis fails (the claim may or may not have landed: a repeat
@@ -114,6 +121,8 @@ class RedisStore:
             k.history(order.symbol),
             k.states(order.id),
             k.reply(order.request_id),
+            k.outbox,
+            k.outbox_entries,
         ]
         args: list[ScriptArg] = [
             order.id,
@@ -126,6 +135,9 @@ class RedisStore:
             codec.state_entry(order, "claim"),
             k.order_prefix,
             self._history_cutoff_ms(),
+            outbox_id_for_order(order) if events else "",
+            events or b"",
+            self._now_ms(),
         ]
         result = await self._run("claim", self._claim(keys=keys, args=args))
         status = int(result[0])
@@ -140,8 +152,18 @@ class RedisStore:
             return ClaimResult(claimed=True, order=codec.decode_order(body))
         return ClaimResult(claimed=False, order=codec.decode_order(body), reply=reply)
 
-    async def save(self, order: Order, *, reason: str = "") -> None:
-        """Write ``order`` if the stored version is ``order.version - 1``.
+    async def save(
+        self,
+        order: Order,
+        *,
+        reason: str = "",
+        events: bytes | None = None,
+        reply: bytes | None = None,
+        reply_ttl_s: int = 0,
+        owes_fills: bool = False,
+    ) -> None:
+        """Write ``order`` if the stored version is ``order.version - 1`` (with its outbox
+        entry, cached reply and owed-fills mark, in the same script).
 
         Raises StoreConflictError otherwise (or if the order is not stored), StoreError
         if Redis fails.
@@ -153,6 +175,10 @@ class RedisStore:
             k.open(order.symbol),
             k.states(order.id),
             k.client_order_id(order.client_order_id),
+            k.outbox,
+            k.outbox_entries,
+            k.reply(order.request_id),
+            k.owed_fills,
         ]
         args: list[ScriptArg] = [
             codec.encode_order(order),
@@ -161,6 +187,12 @@ class RedisStore:
             _flag(not order.is_terminal),
             order.id,
             codec.state_entry(order, reason),
+            outbox_id_for_order(order) if events else "",
+            events or b"",
+            self._now_ms(),
+            reply or b"",
+            max(1, reply_ttl_s),
+            _flag(owes_fills),
         ]
         result = await self._run("save", self._save(keys=keys, args=args))
         status = int(result[0])
@@ -191,10 +223,50 @@ class RedisStore:
             "save_reply", self._redis.set(self._keys.reply(request_id), reply, ex=ttl_s)
         )
 
-    async def add_fill(self, fill: Fill) -> bool:
-        keys = [self._keys.fill(fill.symbol, fill.trade_id), self._keys.fills(fill.order_id)]
-        args: list[ScriptArg] = [fill.order_id, codec.encode_fill(fill), self._order_ttl_s]
+    async def add_fill(self, fill: Fill, *, events: bytes | None = None) -> bool:
+        k = self._keys
+        keys = [
+            k.fill(fill.symbol, fill.trade_id),
+            k.fills(fill.order_id),
+            k.outbox,
+            k.outbox_entries,
+        ]
+        args: list[ScriptArg] = [
+            fill.order_id,
+            codec.encode_fill(fill),
+            self._order_ttl_s,
+            outbox_id_for_fill(fill) if events else "",
+            events or b"",
+            self._now_ms(),
+        ]
         return bool(await self._run("add_fill", self._add_fill(keys=keys, args=args)))
+
+    async def outbox_take(self, older_than_ms: int, limit: int = 500) -> list[OutboxEntry]:
+        k = self._keys
+        flat = await self._run(
+            "outbox_take",
+            self._outbox_take(
+                keys=[k.outbox, k.outbox_entries], args=[older_than_ms, limit, self._now_ms()]
+            ),
+        )
+        return [
+            OutboxEntry(id=_text(flat[i]), body=_bytes(flat[i + 1])) for i in range(0, len(flat), 2)
+        ]
+
+    async def outbox_ack(self, entry_ids: Sequence[str]) -> None:
+        if not entry_ids:
+            return
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.zrem(self._keys.outbox, *entry_ids)
+        pipe.hdel(self._keys.outbox_entries, *entry_ids)
+        await self._run("outbox_ack", pipe.execute())
+
+    async def owed_fills(self) -> list[str]:
+        members = await self._run("owed_fills", self._redis.smembers(self._keys.owed_fills))
+        return sorted(_text(m) for m in members)
+
+    async def settle_fills(self, order_id: str) -> None:
+        await self._run("settle_fills", self._redis.srem(self._keys.owed_fills, order_id))
 
     # --- reads --------------------------------------------------------------------------
     async def get_reply(self, request_id: str) -> bytes | None:
@@ -312,6 +384,9 @@ class RedisStore:
             "lookup", self._get_via(keys=[pointer], args=[self._keys.order_prefix])
         )
         return None if body is None else codec.decode_order(body)
+
+    def _now_ms(self) -> int:
+        return int(self._clock() * 1000)
 
     def _history_cutoff_ms(self) -> int:
         return int((self._clock() - self._order_ttl_s) * 1000)

@@ -17,9 +17,10 @@ WON = 1
 MISSING = -1
 ID_TAKEN = -2
 
-#: KEYS: idempotency, order, coid, open, open:sym, history, history:sym, states, reply
+#: KEYS: idempotency, order, coid, open, open:sym, history, history:sym, states, reply,
+#:       outbox, outbox:entries
 #: ARGV: order_id, claim_ttl, body, version, order_ttl, created_at, is_open, state_entry,
-#:       order_prefix, history_cutoff_ms
+#:       order_prefix, history_cutoff_ms, outbox_id ('' = none), outbox_body, now_ms
 #: -> {WON} | {LOST, existing_id, existing_body|nil, reply|nil} | {ID_TAKEN}
 CLAIM = """
 local existing = redis.call('GET', KEYS[1])
@@ -46,11 +47,17 @@ redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', cutoff)
 redis.call('ZREMRANGEBYSCORE', KEYS[7], '-inf', cutoff)
 redis.call('RPUSH', KEYS[8], ARGV[8])
 redis.call('EXPIRE', KEYS[8], ARGV[5])
+if ARGV[11] ~= '' then
+  redis.call('ZADD', KEYS[10], ARGV[13], ARGV[11])
+  redis.call('HSET', KEYS[11], ARGV[11], ARGV[12])
+end
 return {1}
 """
 
-#: KEYS: order, open, open:sym, states, coid
-#: ARGV: body, new_version, order_ttl, is_open, order_id, state_entry
+#: KEYS: order, open, open:sym, states, coid, outbox, outbox:entries, reply, owedfills
+#: ARGV: body, new_version, order_ttl, is_open, order_id, state_entry,
+#:       outbox_id ('' = none), outbox_body, now_ms, reply ('' = none), reply_ttl,
+#:       owes_fills ('1'/'0')
 #: -> {WON} | {LOST, stored_version} | {MISSING}
 #: A save whose bytes equal what is stored at new_version is a retry that already
 #: landed (the reply was lost): it succeeds without a second history entry.
@@ -79,17 +86,53 @@ end
 redis.call('RPUSH', KEYS[4], ARGV[6])
 redis.call('EXPIRE', KEYS[4], ARGV[3])
 redis.call('EXPIRE', KEYS[5], ARGV[3])
+if ARGV[7] ~= '' then
+  redis.call('ZADD', KEYS[6], ARGV[9], ARGV[7])
+  redis.call('HSET', KEYS[7], ARGV[7], ARGV[8])
+end
+if ARGV[10] ~= '' then
+  redis.call('SET', KEYS[8], ARGV[10], 'EX', ARGV[11])
+end
+if ARGV[12] == '1' then
+  redis.call('SADD', KEYS[9], ARGV[5])
+end
 return {1}
 """
 
-#: KEYS: fill marker, fills list. ARGV: order_id, fill body, ttl -> 1 new | 0 duplicate
+#: KEYS: fill marker, fills list, outbox, outbox:entries
+#: ARGV: order_id, fill body, ttl, outbox_id ('' = none), outbox_body, now_ms
+#: -> 1 new | 0 duplicate
 ADD_FILL = """
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[3]) then
   redis.call('RPUSH', KEYS[2], ARGV[2])
   redis.call('EXPIRE', KEYS[2], ARGV[3])
+  if ARGV[4] ~= '' then
+    redis.call('ZADD', KEYS[3], ARGV[6], ARGV[4])
+    redis.call('HSET', KEYS[4], ARGV[4], ARGV[5])
+  end
   return 1
 end
 return 0
+"""
+
+#: KEYS: outbox, outbox:entries. ARGV: older_than_ms, limit, now_ms
+#: -> {id, body, id, body, ...}: entries stamped before older_than_ms, re-stamped now.
+#: An id without a body (acked between the two keys' writes cannot happen: one script)
+#: is dropped from the index.
+OUTBOX_TAKE = """
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[1], 'LIMIT', 0, ARGV[2])
+local out = {}
+for _, id in ipairs(ids) do
+  local body = redis.call('HGET', KEYS[2], id)
+  if body then
+    redis.call('ZADD', KEYS[1], ARGV[3], id)
+    out[#out + 1] = id
+    out[#out + 1] = body
+  else
+    redis.call('ZREM', KEYS[1], id)
+  end
+end
+return out
 """
 
 #: KEYS: a pointer key (idempotency:/coid:) holding an order id. ARGV: order_prefix

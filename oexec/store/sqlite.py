@@ -57,7 +57,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from oexec.errors import ErrorCode, StoreError
 from oexec.models import Fill, Order
-from oexec.service.ports import ClaimResult
+from oexec.service.ports import ClaimResult, OutboxEntry
 from oexec.store.keys import ORDER_TTL_S
 from oexec.store.sqlite_db import SYNCHRONOUS_MODES, SqliteDb
 from oexec.store.sqlite_thread import SqliteThread
@@ -138,13 +138,23 @@ class SqliteStore:
         await self.ping()
 
     # --- writes -------------------------------------------------------------------------
-    async def claim(self, order: Order, ttl_s: int) -> ClaimResult:
+    async def claim(self, order: Order, ttl_s: int, *, events: bytes | None = None) -> ClaimResult:
         """Atomic idempotency claim; see OrderStore. Raises StoreError, StoreConflictError."""
-        return await self._call(SqliteDb.claim, order, ttl_s)
+        return await self._call(SqliteDb.claim, order, ttl_s, events)
 
-    async def save(self, order: Order, *, reason: str = "") -> None:
-        """Version compare-and-set; see OrderStore. Raises StoreConflictError, StoreError."""
-        await self._call(SqliteDb.save, order, reason)
+    async def save(
+        self,
+        order: Order,
+        *,
+        reason: str = "",
+        events: bytes | None = None,
+        reply: bytes | None = None,
+        reply_ttl_s: int = 0,
+        owes_fills: bool = False,
+    ) -> None:
+        """Version compare-and-set (with the change's outbox entry, reply and owed-fills
+        mark in the same transaction); raises StoreConflictError, StoreError."""
+        await self._call(SqliteDb.save, order, reason, events, reply, reply_ttl_s, owes_fills)
 
     async def release(self, order: Order) -> bool:
         """Undo the claim of ``order`` if it is still stored at ``order.version``."""
@@ -153,8 +163,21 @@ class SqliteStore:
     async def save_reply(self, request_id: str, reply: bytes, ttl_s: int) -> None:
         await self._call(SqliteDb.save_reply, request_id, reply, ttl_s)
 
-    async def add_fill(self, fill: Fill) -> bool:
-        return await self._call(SqliteDb.add_fill, fill)
+    async def add_fill(self, fill: Fill, *, events: bytes | None = None) -> bool:
+        return await self._call(SqliteDb.add_fill, fill, events)
+
+    async def outbox_take(self, older_than_ms: int, limit: int = 500) -> list[OutboxEntry]:
+        return await self._call(SqliteDb.outbox_take, older_than_ms, limit)
+
+    async def outbox_ack(self, entry_ids: Sequence[str]) -> None:
+        if entry_ids:
+            await self._call(SqliteDb.outbox_ack, list(entry_ids))
+
+    async def owed_fills(self) -> list[str]:
+        return await self._call(SqliteDb.owed_fills)
+
+    async def settle_fills(self, order_id: str) -> None:
+        await self._call(SqliteDb.settle_fills, order_id)
 
     async def purge(self) -> int:
         """Delete expired rows now (also done at open and hourly on claim)."""

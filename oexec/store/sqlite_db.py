@@ -20,7 +20,12 @@ from contextlib import contextmanager
 from typing import Any
 
 from oexec.models import Fill, Order
-from oexec.service.ports import ClaimResult
+from oexec.service.ports import (
+    ClaimResult,
+    OutboxEntry,
+    outbox_id_for_fill,
+    outbox_id_for_order,
+)
 from oexec.store import codec, failures
 from oexec.store.keys import JOURNAL_MAX_ENTRIES
 
@@ -79,6 +84,15 @@ CREATE TABLE IF NOT EXISTS journal (
     expires_at INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS journal_order ON journal (client_order_id, seq);
+CREATE TABLE IF NOT EXISTS outbox (
+    id TEXT PRIMARY KEY,
+    stamp INTEGER NOT NULL,
+    body BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS outbox_stamp ON outbox (stamp);
+CREATE TABLE IF NOT EXISTS owed_fills (
+    order_id TEXT PRIMARY KEY
+);
 """
 
 _ORDER_INSERT = """
@@ -155,7 +169,7 @@ class SqliteDb:
             raise
 
     # --- writes -------------------------------------------------------------------------
-    def claim(self, order: Order, ttl_s: int) -> ClaimResult:
+    def claim(self, order: Order, ttl_s: int, events: bytes | None = None) -> ClaimResult:
         now = self._now_ms()
         if self._clock() >= self._next_purge:
             self.purge()
@@ -188,6 +202,8 @@ class SqliteDb:
                 ),
             )
             self._append_state(db, order, "claim")
+            if events:
+                _outbox_put(db, outbox_id_for_order(order), now, events)
         return ClaimResult(claimed=True, order=order)
 
     def _lost_claim(
@@ -202,7 +218,15 @@ class SqliteDb:
             claimed=False, order=existing, reply=self._reply(db, order.request_id, now)
         )
 
-    def save(self, order: Order, reason: str) -> None:
+    def save(
+        self,
+        order: Order,
+        reason: str,
+        events: bytes | None = None,
+        reply: bytes | None = None,
+        reply_ttl_s: int = 0,
+        owes_fills: bool = False,
+    ) -> None:
         now = self._now_ms()
         body = codec.encode_order(order)
         with self._write() as db:
@@ -220,6 +244,15 @@ class SqliteDb:
             ).rowcount
             if updated == 1:
                 self._append_state(db, order, reason)
+                if events:
+                    _outbox_put(db, outbox_id_for_order(order), now, events)
+                if reply is not None:
+                    db.execute(
+                        "INSERT OR REPLACE INTO replies VALUES (?, ?, ?)",
+                        (order.request_id, reply, now + reply_ttl_s * 1000),
+                    )
+                if owes_fills:
+                    db.execute("INSERT OR IGNORE INTO owed_fills VALUES (?)", (order.id,))
                 return
             row = db.execute(
                 "SELECT version, body FROM orders WHERE id = ? AND expires_at > ?",
@@ -250,14 +283,45 @@ class SqliteDb:
                 "INSERT OR REPLACE INTO replies VALUES (?, ?, ?)", (request_id, reply, expires)
             )
 
-    def add_fill(self, fill: Fill) -> bool:
-        expires = self._now_ms() + self._order_ttl_ms
+    def add_fill(self, fill: Fill, events: bytes | None = None) -> bool:
+        now = self._now_ms()
         with self._write() as db:
             cursor = db.execute(
                 "INSERT OR IGNORE INTO fills VALUES (?, ?, ?, ?, ?)",
-                (fill.symbol, fill.trade_id, fill.order_id, codec.encode_fill(fill), expires),
+                (
+                    fill.symbol,
+                    fill.trade_id,
+                    fill.order_id,
+                    codec.encode_fill(fill),
+                    now + self._order_ttl_ms,
+                ),
             )
-            return cursor.rowcount == 1
+            new = cursor.rowcount == 1
+            if new and events:
+                _outbox_put(db, outbox_id_for_fill(fill), now, events)
+            return new
+
+    def outbox_take(self, older_than_ms: int, limit: int) -> list[OutboxEntry]:
+        now = self._now_ms()
+        with self._write() as db:
+            rows = db.execute(
+                "SELECT id, body FROM outbox WHERE stamp < ? ORDER BY stamp, id LIMIT ?",
+                (older_than_ms, limit),
+            ).fetchall()
+            db.executemany("UPDATE outbox SET stamp = ? WHERE id = ?", [(now, r[0]) for r in rows])
+        return [OutboxEntry(id=r[0], body=bytes(r[1])) for r in rows]
+
+    def outbox_ack(self, entry_ids: list[str]) -> None:
+        with self._write() as db:
+            db.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in entry_ids])
+
+    def owed_fills(self) -> list[str]:
+        rows = self._conn.execute("SELECT order_id FROM owed_fills ORDER BY order_id").fetchall()
+        return [r[0] for r in rows]
+
+    def settle_fills(self, order_id: str) -> None:
+        with self._write() as db:
+            db.execute("DELETE FROM owed_fills WHERE order_id = ?", (order_id,))
 
     def append_journal(self, client_order_id: str, entries: list[bytes]) -> None:
         """Append, then drop this order's entries beyond the newest JOURNAL_MAX_ENTRIES."""
@@ -390,6 +454,10 @@ class SqliteDb:
             (request_id, now),
         ).fetchone()
         return None if row is None else bytes(row[0])
+
+
+def _outbox_put(db: sqlite3.Connection, entry_id: str, stamp: int, body: bytes) -> None:
+    db.execute("INSERT OR REPLACE INTO outbox VALUES (?, ?, ?)", (entry_id, stamp, body))
 
 
 def _while_busy(step: Callable[[], object]) -> None:

@@ -25,7 +25,13 @@ from oexec.models import (
     VenueOrderStatus,
     VenueTrade,
 )
-from oexec.service.ports import ClaimResult, VenueOrderRequest
+from oexec.service.ports import (
+    ClaimResult,
+    OutboxEntry,
+    VenueOrderRequest,
+    outbox_id_for_fill,
+    outbox_id_for_order,
+)
 
 
 class MemoryStore:
@@ -37,23 +43,55 @@ class MemoryStore:
         self.fill_rows: list[Fill] = []
         self.saves: list[tuple[str, str]] = []
         self.journals: dict[str, list[bytes]] = {}
+        self.outbox: dict[str, bytes] = {}
+        self.owed: set[str] = set()
 
-    async def claim(self, order: Order, ttl_s: int) -> ClaimResult:
+    async def claim(self, order: Order, ttl_s: int, *, events: bytes | None = None) -> ClaimResult:
         await asyncio.sleep(0)
         existing = self.by_request.get(order.request_id)
         if existing is not None:
             return ClaimResult(False, self.orders[existing], self.replies.get(order.request_id))
         self.by_request[order.request_id] = order.id
         self.orders[order.id] = order
+        if events:
+            self.outbox[outbox_id_for_order(order)] = events
         return ClaimResult(True, order)
 
-    async def save(self, order: Order, *, reason: str = "") -> None:
+    async def save(
+        self,
+        order: Order,
+        *,
+        reason: str = "",
+        events: bytes | None = None,
+        reply: bytes | None = None,
+        reply_ttl_s: int = 0,
+        owes_fills: bool = False,
+    ) -> None:
         await asyncio.sleep(0)
         stored = self.orders.get(order.id)
         if stored is None or stored.version != order.version - 1:
             raise StoreConflictError("version conflict")
         self.orders[order.id] = order
         self.saves.append((order.id, reason))
+        if events:
+            self.outbox[outbox_id_for_order(order)] = events
+        if reply is not None:
+            self.replies[order.request_id] = reply
+        if owes_fills:
+            self.owed.add(order.id)
+
+    async def outbox_take(self, older_than_ms: int, limit: int = 500) -> list[OutboxEntry]:
+        return [OutboxEntry(id=k, body=v) for k, v in list(self.outbox.items())[:limit]]
+
+    async def outbox_ack(self, entry_ids: Sequence[str]) -> None:
+        for entry_id in entry_ids:
+            self.outbox.pop(entry_id, None)
+
+    async def owed_fills(self) -> list[str]:
+        return sorted(self.owed)
+
+    async def settle_fills(self, order_id: str) -> None:
+        self.owed.discard(order_id)
 
     async def release(self, order: Order) -> bool:
         stored = self.orders.get(order.id)
@@ -100,12 +138,14 @@ class MemoryStore:
     async def state_history(self, order_id: str) -> list[dict[str, Any]]:
         return []
 
-    async def add_fill(self, fill: Fill) -> bool:
+    async def add_fill(self, fill: Fill, *, events: bytes | None = None) -> bool:
         key = (fill.symbol, fill.trade_id)
         if key in self.fill_keys:
             return False
         self.fill_keys.add(key)
         self.fill_rows.append(fill)
+        if events:
+            self.outbox[outbox_id_for_fill(fill)] = events
         return True
 
     async def fills(self, order_id: str) -> list[Fill]:
@@ -141,6 +181,9 @@ class RecordingSink:
     async def publish(self, topic: str, payload: dict[str, Any]) -> int:
         self.events.append((topic, payload))
         return len(self.events)
+
+    async def flush(self) -> None:
+        return None
 
     async def close(self) -> None:
         return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from oexec.models import OrderState
 from oexec.service.apply import with_state
@@ -66,10 +67,10 @@ async def test_two_writers_landing_identical_bytes_announce_once() -> None:
     from .fakes import MemoryStore, RecordingSink
 
     class IdempotentStore(MemoryStore):
-        async def save(self, order: Order, *, reason: str = "") -> None:
+        async def save(self, order: Order, *, reason: str = "", **effects: Any) -> None:
             if self.orders.get(order.id) == order:
                 return  # identical bytes already stored: a "retried" save
-            await super().save(order, reason=reason)
+            await super().save(order, reason=reason, **effects)
 
     store, sink = IdempotentStore(), RecordingSink()
     writer = OrderWriter(store, sink)

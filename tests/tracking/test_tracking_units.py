@@ -14,6 +14,7 @@ from oexec.cli.reconcile import table
 from oexec.cli.trace import render, timeline
 from oexec.errors import VenueUnavailableError, VenueUnknownOutcomeError
 from oexec.models import OrderState, OrderType, Side, TimeInForce, VenueOrderStatus, VenueTrade
+from oexec.service import tracker as tracker_module
 from oexec.service.deadman import DeadManSwitch, plan
 from oexec.service.journal import Journal, JournalingVenue, scrub
 from oexec.service.market import MarketState
@@ -232,3 +233,47 @@ async def test_a_fill_check_the_venue_cannot_answer_is_kept_and_retried() -> Non
     venue.down = False
     assert await tracker.check_fills(due_only=False) == 1
     assert sink.topics().count("fill") == 1 and await tracker.check_fills(due_only=False) == 0
+
+
+async def test_owed_fills_survive_a_restart_and_are_settled_once_recorded() -> None:
+    """REST said FILLED, then the daemon died before fetching the trades: the owed-fills
+    mark stored with the change makes the next run fetch them (chaos "fills missed")."""
+    store, venue, sink = MemoryStore(), OutageTrades(), RecordingSink()
+    venue.down = False
+    order = make_order(state=OrderState.NEW)
+    await store.claim(order, 60)
+    filled = attrs.evolve(
+        order, state=OrderState.FILLED, filled_quantity=Decimal("0.010"),
+        exchange_order_id="1000", version=2,
+    )  # fmt: skip
+    await OrderWriter(store, sink).commit(order, filled, reason="venue accepted")
+    assert store.owed == {order.id}  # ... and the process is killed here
+
+    restarted = OrderTracker(store, venue, OrderWriter(store, sink), MarketState(venue.mark_price))
+    assert await restarted.check_fills() == 0  # a new process knows nothing in memory
+    assert await restarted.load_owed_fills() == 1
+    assert await restarted.check_fills() == 1
+    assert [f.trade_id for f in await store.fills(order.id)] == [77]
+    assert store.owed == set()  # recorded fills add up: settled
+
+
+async def test_a_fill_check_that_stays_short_is_retried_then_left_for_the_next_start() -> None:
+    store, venue, sink = MemoryStore(), OutageTrades(), RecordingSink()
+    venue.down = False
+    order = make_order(state=OrderState.NEW)
+    await store.claim(order, 60)
+    overfilled = attrs.evolve(
+        order,
+        state=OrderState.FILLED,
+        filled_quantity=Decimal("0.020"),
+        exchange_order_id="1000",
+        version=2,
+    )  # fmt: skip  (the venue's trade list lags: only 0.010 of it so far)
+    writer = OrderWriter(store, sink)
+    tracker = OrderTracker(store, venue, writer, MarketState(venue.mark_price))
+    await writer.commit(order, overfilled, reason="venue accepted")
+    for _ in range(tracker_module.FILL_CHECK_ATTEMPTS):
+        await tracker.check_fills(due_only=False)
+    assert store.owed == {order.id}  # never settled while short
+    assert tracker._fill_checks == {}  # given up in memory after the attempts ...
+    assert await tracker.load_owed_fills() == 1  # ... and picked up again from the store
