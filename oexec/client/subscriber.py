@@ -9,7 +9,7 @@ first event seen after connecting has nothing to compare with (ZeroMQ's slow joi
 
 from __future__ import annotations
 
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +24,23 @@ from oexec.wire import fill_from_wire, order_from_wire
 
 if TYPE_CHECKING:
     from oexec.client.replay import StreamReplay
+
+
+REMEMBERED_KEYS = 100_000
+
+
+def event_key(topic: str, data: dict[str, Any]) -> tuple[str, ...] | None:
+    """What makes an event unique: (topic, order id, order version) for order events,
+    (topic, symbol, trade id) for fills; None for anything else."""
+    if topic == "fill":
+        fill = data.get("fill")
+        if isinstance(fill, dict):
+            return (topic, str(fill.get("symbol")), str(fill.get("trade_id")))
+        return None
+    order = data.get("order")
+    if isinstance(order, dict):
+        return (topic, str(order.get("id")), str(order.get("version")))
+    return None
 
 
 @attrs.frozen(slots=True)
@@ -124,6 +141,7 @@ class Subscriber:
         replay: StreamReplay | None = None,
         from_seq: int | None = None,
         curve: CurveKeys | None = None,
+        drop_repeats: bool = True,
     ) -> None:
         self._context = context or zmq.asyncio.Context.instance()
         self._socket = self._context.socket(zmq.SUB)
@@ -142,6 +160,10 @@ class Subscriber:
         self._delivered: int | None = from_seq  # last seq handed out (replay mode)
         self._src: str | None = None
         self._pending: deque[Event] = deque()
+        self._drop_repeats = drop_repeats
+        self._seen: OrderedDict[tuple[str, ...], None] = OrderedDict()
+        self._carried_gap: Gap | None = None
+        self.repeats_dropped = 0
 
     def __aiter__(self) -> Subscriber:
         return self
@@ -150,6 +172,27 @@ class Subscriber:
         return await self.receive()
 
     async def receive(self) -> Event:
+        """The next event; a redelivered repeat of one already delivered is skipped
+        (its gap, if any, is reported on the next event)."""
+        while True:
+            event = await self._receive_any()
+            if not self._drop_repeats:
+                return event
+            key = event_key(event.topic, event.data)
+            if key is not None and key in self._seen and event.data.get("redelivered"):
+                self.repeats_dropped += 1
+                self._carried_gap = self._carried_gap or event.gap
+                continue
+            if key is not None:
+                self._seen[key] = None
+                if len(self._seen) > REMEMBERED_KEYS:
+                    self._seen.popitem(last=False)
+            if self._carried_gap is not None and event.gap is None:
+                event = attrs.evolve(event, gap=self._carried_gap)
+            self._carried_gap = None
+            return event
+
+    async def _receive_any(self) -> Event:
         while not self._pending:
             frames = await self._socket.recv_multipart()
             try:

@@ -1,7 +1,10 @@
-"""Event outlet: ZeroMQ PUB with sequence numbers, optionally mirrored to a Redis Stream."""
+"""Event outlet: ZeroMQ PUB with sequence numbers, optionally mirrored to a Redis Stream.
+
+Which events a change announces is the core's rule (oexec/service/outbox.py); this
+package only numbers and carries them.
+"""
 
 from oexec.events.mirror import StreamMirror
 from oexec.events.publisher import ZmqEventSink
-from oexec.events.topics import fill_event, order_event, order_topic
 
-__all__ = ["StreamMirror", "ZmqEventSink", "fill_event", "order_event", "order_topic"]
+__all__ = ["StreamMirror", "ZmqEventSink"]

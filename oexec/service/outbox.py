@@ -13,8 +13,8 @@ acknowledgement was lost — are taken from the store and published again with
 
 The guarantee is at-least-once: an event published just before a crash, whose
 acknowledgement had not landed, is published a second time, flagged. Subscribers drop
-such a repeat by its key (``event_key``: order id + version + topic, or symbol +
-trade id); ``oexec.client.Subscriber`` does.
+such a repeat by its key (order id + version + topic, or symbol + trade id;
+``oexec.client.subscriber.event_key``); ``oexec.client.Subscriber`` does.
 """
 
 from __future__ import annotations
@@ -65,17 +65,6 @@ def order_events(
 
 def fill_events(fill: Fill) -> list[Event]:
     return [(EventTopics.FILL, {"fill": fill_to_dict(fill)})]
-
-
-def event_key(topic: str, event: dict[str, Any]) -> tuple[str, ...] | None:
-    """What makes an event unique (for dropping redeliveries); None if it has no key."""
-    if topic == EventTopics.FILL:
-        fill = event.get("fill") or {}
-        return (topic, str(fill.get("symbol")), str(fill.get("trade_id")))
-    order = event.get("order")
-    if isinstance(order, dict):
-        return (topic, str(order.get("id")), str(order.get("version")))
-    return None
 
 
 def pack_events(events: Sequence[Event]) -> bytes:

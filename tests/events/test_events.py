@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from decimal import Decimal
 
@@ -14,8 +15,9 @@ import zmq.asyncio
 
 from oexec.client import Event, Gap, Subscriber
 from oexec.client.subscriber import GapTracker, parse_event
-from oexec.events import ZmqEventSink, fill_event, order_event, order_topic
+from oexec.events import ZmqEventSink
 from oexec.models import Fill, Order, OrderState, OrderType, Side
+from oexec.service.outbox import fill_events, order_events
 from oexec.service.ports import EventSink, EventTopics
 
 RECV_TIMEOUT_S = 5
@@ -56,30 +58,41 @@ FILL = Fill(
 
 
 @pytest.mark.parametrize(
-    ("state", "previous", "topic"),
+    ("previous", "state", "topics"),
     [
-        (OrderState.PENDING, None, EventTopics.ORDER_CREATED),
-        (OrderState.NEW, None, EventTopics.ORDER_CREATED),
-        (OrderState.NEW, OrderState.SUBMITTING, EventTopics.ORDER_UPDATED),
-        (OrderState.PARTIALLY_FILLED, OrderState.NEW, EventTopics.ORDER_UPDATED),
-        (OrderState.UNKNOWN, OrderState.SUBMITTING, EventTopics.ORDER_UPDATED),
-        (OrderState.FILLED, OrderState.NEW, EventTopics.ORDER_FILLED),
-        (OrderState.FILLED, None, EventTopics.ORDER_FILLED),
-        (OrderState.CANCELED, OrderState.NEW, EventTopics.ORDER_CANCELED),
-        (OrderState.EXPIRED, OrderState.NEW, EventTopics.ORDER_CANCELED),
-        (OrderState.REJECTED, None, EventTopics.ORDER_REJECTED),
-        (OrderState.REJECTED, OrderState.SUBMITTING, EventTopics.ORDER_REJECTED),
+        (None, OrderState.SUBMITTING, []),  # a claim: announced by the venue's answer
+        (None, OrderState.REJECTED, [EventTopics.ORDER_REJECTED]),
+        (OrderState.SUBMITTING, OrderState.NEW, [EventTopics.ORDER_CREATED]),
+        (OrderState.SUBMITTING, OrderState.FILLED,
+         [EventTopics.ORDER_CREATED, EventTopics.ORDER_FILLED]),
+        (OrderState.SUBMITTING, OrderState.UNKNOWN, [EventTopics.ORDER_UPDATED]),
+        (OrderState.UNKNOWN, OrderState.NEW, [EventTopics.ORDER_CREATED]),
+        (OrderState.NEW, OrderState.PARTIALLY_FILLED, [EventTopics.ORDER_UPDATED]),
+        (OrderState.NEW, OrderState.FILLED, [EventTopics.ORDER_FILLED]),
+        (OrderState.NEW, OrderState.CANCELED, [EventTopics.ORDER_CANCELED]),
+        (OrderState.NEW, OrderState.EXPIRED, [EventTopics.ORDER_CANCELED]),
+        (OrderState.SUBMITTING, OrderState.REJECTED, [EventTopics.ORDER_REJECTED]),
     ],
-)
-def test_order_topic(state: OrderState, previous: OrderState | None, topic: str) -> None:
-    assert order_topic(make_order(state), previous) == topic
+)  # fmt: skip
+def test_topics_follow_the_daemons_one_rule(
+    previous: OrderState | None, state: OrderState, topics: list[str]
+) -> None:
+    before = None if previous is None else make_order(previous, 1)
+    assert [t for t, _ in order_events(before, make_order(state, 2))] == topics
+
+
+def _order_event(state: OrderState, previous: OrderState) -> tuple[str, dict[str, object]]:
+    """The last event the daemon announces for previous -> state."""
+    return order_events(make_order(previous), make_order(state))[-1]
 
 
 def test_event_bodies() -> None:
-    topic, body = order_event(make_order(OrderState.NEW, 4), OrderState.SUBMITTING)
-    assert topic == "order.updated" and body["previous_state"] == "SUBMITTING"
+    [(topic, body)] = order_events(
+        make_order(OrderState.NEW, 3), make_order(OrderState.PARTIALLY_FILLED, 4)
+    )
+    assert topic == "order.updated" and body["previous_state"] == "NEW"
     assert body["order"]["version"] == 4 and body["order"]["quantity"] == "0.010"
-    topic, body = fill_event(FILL)
+    [(topic, body)] = fill_events(FILL)
     assert topic == "fill" and body["fill"]["trade_id"] == 77 and body["fill"]["price"] == "50000.0"
 
 
@@ -113,8 +126,8 @@ async def test_sequence_topics_and_payload(sink: ZmqEventSink) -> None:
         first = await warm_up(sink, sub)
         published = []
         for state in (OrderState.NEW, OrderState.PARTIALLY_FILLED, OrderState.FILLED):
-            published.append(await sink.publish(*order_event(make_order(state), OrderState.NEW)))
-        published.append(await sink.publish(*fill_event(FILL)))
+            published.append(await sink.publish(*_order_event(state, OrderState.NEW)))
+        published.append(await sink.publish(*fill_events(FILL)[0]))
         events = [await asyncio.wait_for(sub.receive(), RECV_TIMEOUT_S) for _ in published]
     assert [e.seq for e in events] == published == list(range(first.seq + 1, first.seq + 5))
     assert all(e.gap is None for e in events)
@@ -130,10 +143,10 @@ async def test_sequence_topics_and_payload(sink: ZmqEventSink) -> None:
 async def test_topic_filter_and_topic_seq(sink: ZmqEventSink) -> None:
     with Subscriber(sink.endpoints[0], ["fill"]) as sub:
         first = await warm_up(sink, sub, "fill")
-        await sink.publish(*order_event(make_order()))
-        await sink.publish(*fill_event(FILL))
-        await sink.publish(*order_event(make_order()))
-        await sink.publish(*fill_event(FILL))
+        await sink.publish(*_order_event(OrderState.CANCELED, OrderState.NEW))
+        await sink.publish(*fill_events(FILL)[0])
+        await sink.publish(*_order_event(OrderState.CANCELED, OrderState.NEW))
+        await sink.publish(*fill_events(FILL)[0])
         a = await asyncio.wait_for(sub.receive(), RECV_TIMEOUT_S)
         b = await asyncio.wait_for(sub.receive(), RECV_TIMEOUT_S)
     assert (a.topic, b.topic) == ("fill", "fill")
@@ -173,6 +186,43 @@ async def test_subscriber_reports_gap_and_restart() -> None:
         pub.close(linger=0)
     assert [e.gap for e in got] == [None, Gap(3, 4), None, None, Gap(2, 2)]
     assert got[1].gap is not None and got[1].gap.missed == 2
+
+
+async def test_subscriber_drops_redelivered_repeats_only() -> None:
+    ctx = zmq.asyncio.Context.instance()
+    pub = ctx.socket(zmq.PUB)
+    port = pub.bind_to_random_port("tcp://127.0.0.1")
+    pub.setsockopt(zmq.LINGER, 0)
+
+    async def send(seq: int, trade_id: int, src: str = "a", **extra: object) -> None:
+        body = {
+            "seq": seq, "topic_seq": seq, "ts": 1, "src": src, "topic": "fill",
+            "fill": {"symbol": "BTCUSDT", "trade_id": trade_id}, **extra,
+        }  # fmt: skip
+        await pub.send_multipart([b"fill", msgpack.packb(body)])
+
+    try:
+        with Subscriber(f"tcp://127.0.0.1:{port}") as sub:
+            while True:  # slow joiner
+                await send(1, 1)
+                try:
+                    await asyncio.wait_for(sub.receive(), 0.05)
+                    break
+                except TimeoutError:
+                    continue
+            with contextlib.suppress(TimeoutError):  # a late probe: not a redelivery
+                while True:
+                    await asyncio.wait_for(sub.receive(), 0.1)
+            await send(1, 1, src="b", redelivered=True)  # restarted: a repeat of trade 1
+            await send(2, 2, src="b", redelivered=True)  # never delivered before: kept
+            await send(4, 1, src="b", redelivered=True)  # a repeat hiding a gap (seq 3)
+            await send(5, 3, src="b")
+            got = [await asyncio.wait_for(sub.receive(), RECV_TIMEOUT_S) for _ in range(2)]
+    finally:
+        pub.close(linger=0)
+    assert [e.data["fill"]["trade_id"] for e in got] == [2, 3]
+    assert sub.repeats_dropped == 2
+    assert got[1].gap == Gap(3, 3)  # reported on the next delivered event
 
 
 def test_gap_tracker_by_topic() -> None:
