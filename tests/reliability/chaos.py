@@ -274,10 +274,11 @@ class ChaosRun:
         )
         return report
 
-    async def _fill_events(self) -> list[tuple[str, int]]:
-        """(order_id, trade_id) of every fill event in the daemon's Redis Stream mirror."""
+    async def _fill_events(self) -> list[tuple[str, int, bool]]:
+        """(order_id, trade_id, redelivered) of every fill event in the daemon's Redis
+        Stream mirror."""
         client = aioredis.from_url(self.redis.url)
-        out: list[tuple[str, int]] = []
+        out: list[tuple[str, int, bool]] = []
         try:
             last = "-"
             while True:
@@ -287,8 +288,10 @@ class ChaosRun:
                     return out
                 for entry_id, fields in entries:
                     if fields.get(b"topic") == b"fill":
-                        fill = msgpack.unpackb(fields[b"data"])["fill"]
-                        out.append((fill["order_id"], int(fill["trade_id"])))
+                        event = msgpack.unpackb(fields[b"data"])
+                        fill = event["fill"]
+                        redelivered = bool(event.get("redelivered"))
+                        out.append((fill["order_id"], int(fill["trade_id"]), redelivered))
                     last = entry_id.decode()
         finally:
             await client.aclose()

@@ -7,9 +7,11 @@ Definitions (docs/reliability.md repeats them):
 - lost: a venue order the daemon does not know (orphan), a request the daemon
   acknowledged whose order neither reached the venue nor was finally rejected, or a
   request the client was told was refused whose order is at the venue (phantom);
-- fills missed: venue trades of an order not in the daemon's fills for that order;
-- fills duplicated: stored fills beyond one per venue trade, plus stored fills the
-  venue never made;
+- fills missed: venue trades of an order not in the daemon's fills for that order, plus
+  venue trades no ``fill`` event announced (read from the daemon's Redis Stream);
+- fills duplicated: stored fills beyond one per venue trade, stored fills the venue
+  never made, plus ``fill`` events repeated *without* the ``redelivered`` flag (a flagged
+  repeat is the outbox's documented at-least-once after a crash, counted apart);
 - state mismatches: orders whose final state or filled quantity differs from the
   venue's (reported; not in the pass rule the issue sets).
 """
@@ -110,13 +112,14 @@ async def audit(
     venue_orders: list[dict[str, Any]],
     venue_stats: dict[str, Any],
     load: LoadStats,
-    fill_events: list[tuple[str, int]],
+    fill_events: list[tuple[str, int, bool]],
 ) -> Report:
     snap = await snapshot(store, venue_orders)
     report = Report(requested=load.requested, venue_orders=len(venue_orders))
     by_request: Counter[str] = Counter()
     orphans, phantoms, missing = [], [], []
-    missed = duplicated = 0
+    missed = duplicated = events_missed = 0
+    announced = {(order_id, trade_id) for order_id, trade_id, _ in fill_events}
     for coid, truth in snap.venue.items():
         order = snap.store.get(coid)
         if order is None:
@@ -129,6 +132,7 @@ async def audit(
         venue_trades = {int(f["tradeId"]) for f in truth["fills"]}
         stored = [f.trade_id for f in await store.fills(order.id)]
         missed += len(venue_trades - set(stored))
+        events_missed += len({(order.id, t) for t in venue_trades} - announced)
         duplicated += len(stored) - len(set(stored)) + len(set(stored) - venue_trades)
     at_venue = set(snap.venue)
     by_rid = {o.request_id: o for o in snap.store.values()}
@@ -143,19 +147,23 @@ async def audit(
             missing.append(rid)
     report.duplicates = sum(n - 1 for n in by_request.values())
     report.lost = len(orphans) + len(phantoms) + len(missing)
-    report.fills_missed = missed
-    report.fills_duplicated = duplicated
+    unflagged = Counter((o, t) for o, t, redelivered in fill_events if not redelivered)
+    events_duplicated = sum(n - 1 for n in unflagged.values())
+    report.fills_missed = missed + events_missed
+    report.fills_duplicated = duplicated + events_duplicated
     statuses = venue_stats.get("responses_by_status", {})
     report.http_429 = int(statuses.get("429", 0))
     report.http_418 = int(statuses.get("418", 0))
-    event_counts = Counter(fill_events)
     report.details = {
         "orphans": orphans[:20],
         "phantoms": phantoms[:20],
         "acknowledged_missing": missing[:20],
         "state_mismatches": snap.problems()[:20],
         "state_mismatch_count": len(snap.problems()),
-        "duplicate_fill_events": sum(n - 1 for n in event_counts.values()),
+        "fills_missed_in_store": missed,
+        "fill_events_missed": events_missed,
+        "duplicate_fill_events_unflagged": events_duplicated,
+        "fill_events_redelivered": sum(1 for *_, redelivered in fill_events if redelivered),
         "fill_events": len(fill_events),
         "venue_fills": sum(len(t["fills"]) for t in venue_orders),
         "outcomes": dict(
