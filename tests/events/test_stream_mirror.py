@@ -87,3 +87,19 @@ async def test_redis_down_never_blocks_publish() -> None:
     assert mirror.written == 0
     assert mirror.dropped == 10  # 7 refused by the full buffer, 3 unwritten at close
     await dead.aclose()
+
+
+async def test_flush_returns_once_the_stream_has_every_event_published_before(
+    redis: aioredis.Redis, key: str
+) -> None:
+    """The outbox acknowledges an event only past this point: it must mean "written"."""
+    sink = ZmqEventSink([], redis=redis, stream_key=key, maxlen=1000)
+    await sink.start()
+    try:
+        for n in range(50):
+            await sink.publish("fill", {"n": n})
+        await sink.flush()
+        assert len(await redis.xrange(key)) == 50
+        await sink.flush()  # nothing new: returns at once
+    finally:
+        await sink.close()

@@ -224,3 +224,17 @@ async def test_watch_from_replays_the_stream(
     assert code == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [(e["seq"], e["n"]) for e in lines] == [(3, 2), (4, 3), (5, 4)]
+
+
+async def test_shared_sequence_flush_waits_for_the_append(
+    redis: aioredis.Redis, prefix: str
+) -> None:
+    sink = SharedSequenceSink(("tcp://127.0.0.1:*",), redis=redis, prefix=prefix)
+    await sink.start()
+    try:
+        for n in range(30):
+            assert await sink.publish("fill", {"n": n}) == 0  # queued, numbered later
+        await sink.flush()
+        assert len(await read_after(redis, f"{prefix}events", 0)) == 30
+    finally:
+        await sink.close()
