@@ -179,7 +179,7 @@ class OrderTracker:
             self.journal.record(
                 coid, "stream", execution_type=update.execution_type, raw=update.order.raw
             )
-        order = await self.store.get_by_client_order_id(coid)
+        order = self.writer.recent(coid) or await self.store.get_by_client_order_id(coid)
         if order is None:
             log.info("stream event for an order this daemon does not know: %s", coid)
             return

@@ -31,6 +31,9 @@ OrderChange = Callable[[Order], Order | None]
 ChangeListener = Callable[[Order | None, Order], None]
 MAX_CAS_RETRIES = 8
 MAX_ANNOUNCED = 100_000
+#: Recently written orders kept in memory (by client order id) so that a user-stream
+#: event needs no store read; bounded, the least recently written go first.
+RECENT_ORDERS = 4096
 
 
 class OrderWriter:
@@ -53,6 +56,24 @@ class OrderWriter:
         #: (a retried save); two writers applying the same venue view in the same
         #: millisecond produce identical bytes, and only one of them may announce it.
         self._announced: OrderedDict[str, int] = OrderedDict()
+        self._recent: OrderedDict[str, Order] = OrderedDict()
+
+    def recent(self, client_order_id: str) -> Order | None:
+        """The latest version this process wrote of the order, if still remembered.
+
+        A hint, not the truth: another daemon may have written a newer version since.
+        Use it as the base of ``update``, whose compare-and-set catches exactly that.
+        """
+        return self._recent.get(client_order_id)
+
+    def _remember(self, order: Order) -> None:
+        known = self._recent.get(order.client_order_id)
+        if known is not None and known.version > order.version:
+            return
+        self._recent[order.client_order_id] = order
+        self._recent.move_to_end(order.client_order_id)
+        if len(self._recent) > RECENT_ORDERS:
+            self._recent.popitem(last=False)
 
     @contextlib.asynccontextmanager
     async def _serialised(self, order_id: str) -> AsyncIterator[None]:
@@ -97,6 +118,8 @@ class OrderWriter:
         events = order_events(None, order)
         packed = pack_events(events) if events else None
         result = await self.store.claim(order, ttl_s, events=packed)
+        if result.claimed:
+            self._remember(result.order)
         if result.claimed and events:
             await self.announce(None, result.order, events)
         return result
@@ -121,6 +144,7 @@ class OrderWriter:
             reply_ttl_s=reply_ttl_s or 0,
             owes_fills=after.filled_quantity > before.filled_quantity,
         )
+        self._remember(after)
         await self.announce(before, after, events)
         return after
 
@@ -153,6 +177,7 @@ class OrderWriter:
                     latest = await self.store.get(order.id)
                     if latest is None:
                         raise
+                    self._remember(latest)
                     current = latest
             raise StoreConflictError(
                 f"order {order.id}: too many concurrent writers", details={"order_id": order.id}

@@ -174,3 +174,29 @@ def test_fill_events_carry_the_fill() -> None:
         )
     )
     assert topic == "fill" and body["fill"]["price"] == "100.5"
+
+
+async def test_recent_orders_are_a_hint_the_compare_and_set_corrects() -> None:
+    """The tracker bases stream updates on the writer's in-memory copy (no store read);
+    a copy made stale by another daemon's write costs a retry, never a lost change."""
+    store, sink = MemoryStore(), RecordingSink()
+    here, there = OrderWriter(store, sink), OrderWriter(store, sink)
+    order = _order()
+    await here.claim(order, 60)
+    new = attrs.evolve(order, state=OrderState.NEW, version=2)
+    await here.commit(order, new, reason="venue accepted")
+    assert here.recent("c1") == new
+    part = attrs.evolve(
+        new, state=OrderState.PARTIALLY_FILLED, version=3, filled_quantity=Decimal("0.001")
+    )
+    await there.commit(new, part, reason="another daemon")
+    stale = here.recent("c1")
+    assert stale is not None and stale.version == 2
+    stored, changed = await here.update(
+        stale,
+        lambda o: attrs.evolve(o, state=OrderState.CANCELED, version=o.version + 1),
+        reason="stream",
+    )
+    assert changed and stored.version == 4
+    assert stored.filled_quantity == Decimal("0.001")  # built on the newer version
+    assert here.recent("c1") == stored
