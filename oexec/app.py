@@ -167,6 +167,7 @@ class Daemon:
             observer=self.metrics,
             journal=self.journal,
             on_long_gap=lambda: self.reconciler.run(),
+            on_stale_submits=lambda orders: self.reconciler.resolve_stale(orders),
         )
         self.reconciler = Reconciler(
             self.store,
@@ -280,8 +281,9 @@ class Daemon:
         (unknown submits, missed changes and fills, venue orders the store lacks)."""
         try:
             await self.reconciler.run(at_start=True)
-        except OexecError as exc:  # the venue is down: the tracker's poll catches up
+        except OexecError as exc:  # the venue is down: the tracker retries it each poll
             log.warning("reconciliation at start incomplete: %s", exc.message)
+            self.tracker.owe_reconciliation()
 
     def _start_dead_man_switch(self) -> None:
         if self.config.tracking.dead_man_switch_s <= 0:

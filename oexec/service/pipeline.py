@@ -18,10 +18,11 @@ Implements the OrderService port. The chain for a new order:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Protocol, TypeVar
 
 import attrs
@@ -33,9 +34,11 @@ from oexec.errors import (
     NotFoundError,
     OexecError,
     RejectError,
+    StoreError,
     ThrottleError,
     VenueAuthError,
     VenueClockSkewError,
+    VenueError,
     VenueOrderNotFoundError,
     VenueRateLimitError,
     VenueRejectedError,
@@ -279,30 +282,47 @@ class OrderPipeline:
                 error_code=exc.code.value,
                 error_message=exc.message,
             )
-            stored, _ = await self.writer.update(order, lambda _o: rejected, reason="venue reject")
-            await self._save_reply(stored)
+            async with self._recording(order, sent_at):
+                stored, _ = await self.writer.update(
+                    order, lambda _o: rejected, reason="venue reject"
+                )
+                await self._save_reply(stored)
             raise
         except (VenueUnknownOutcomeError, Exception) as exc:
             # Anything else may have reached the venue: resolve by client id, never resend.
             if not isinstance(exc, VenueUnknownOutcomeError):
                 log.exception("unexpected submit failure for %s; resolving", order.id)
-            return await self._unknown(order, sent_at)
+            async with self._recording(order, sent_at):
+                return await self._unknown(order, sent_at)
         finally:
             elapsed = time.perf_counter() - t0
             self.stage("venue", elapsed)
             self.observer.submission_latency(order.symbol, elapsed)
         now = self.now_ms()
         t1 = time.perf_counter()
-        stored, changed = await self.writer.update(
-            order,
-            lambda o: apply_venue_order(o, venue_order, now),
-            reason="venue accepted",
-            reply_ttl_s=self.settings.idempotency_ttl_s,
-        )
-        if not changed:  # the user stream got there first: the reply is not cached yet
-            await self._save_reply(stored)
+        async with self._recording(order, sent_at):
+            stored, changed = await self.writer.update(
+                order,
+                lambda o: apply_venue_order(o, venue_order, now),
+                reason="venue accepted",
+                reply_ttl_s=self.settings.idempotency_ttl_s,
+            )
+            if not changed:  # the user stream got there first: the reply is not cached yet
+                await self._save_reply(stored)
         self.stage("persist", time.perf_counter() - t1)
         return stored
+
+    @contextlib.asynccontextmanager
+    async def _recording(self, order: Order, sent_at: int) -> AsyncIterator[None]:
+        """The venue has answered (or may have); if the store cannot take it now, the
+        resolver learns it again by client order id and stores it once the store is back
+        (else the order would stay SUBMITTING until the next start). The caller still
+        gets the store's error: the outcome is not recorded yet."""
+        try:
+            yield
+        except StoreError:
+            self.resolver.resolve_in_background(order, sent_at)
+            raise
 
     async def _unknown(self, order: Order, sent_at: int) -> Order:
         unknown, _ = await self.writer.update(
@@ -397,7 +417,8 @@ class OrderPipeline:
         except VenueUnknownOutcomeError:
             return await self._unknown_cancel(order)
         except VenueOrderNotFoundError:
-            # Already closed, or not visible yet: ask.
+            # Already closed, not visible yet, or an earlier attempt of this very cancel
+            # landed and its answer was lost: ask.
             try:
                 venue_order = await self.venue.query_order(symbol, client_order_id=client_id)
             except VenueOrderNotFoundError:
@@ -407,7 +428,16 @@ class OrderPipeline:
                         code=ErrorCode.ORDER_NOT_CANCELABLE,
                         details={"order_id": order.id, "state": order.state.value},
                     ) from None
-                raise
+                # The venue showed it (the store has its answer): a -2013 now is the
+                # read-after-write lag, not "never existed". Keep asking.
+                return await self._unknown_cancel(order)
+            except VenueError:
+                return await self._unknown_cancel(order)
+        except VenueError as exc:
+            if exc.details.get("after_unknown_attempt"):
+                # a retry failed definitely, but an earlier attempt may have landed
+                return await self._unknown_cancel(order)
+            raise
         now = self.now_ms()
         stored, _ = await self.writer.update(
             order, lambda o: apply_venue_order(o, venue_order, now), reason="cancel"

@@ -187,12 +187,19 @@ class Reconciler:
         log.info("reconciliation: %s", report)
         return report
 
+    def resolve_stale(self, orders: list[Order]) -> int:
+        """Hand SUBMITTING/UNKNOWN orders past the in-flight grace to the resolver (it
+        ignores ones it is already resolving); the tracker calls this at each recovery."""
+        return self._resolve_unknown(orders, at_start=False)
+
     def _resolve_unknown(self, open_orders: list[Order], at_start: bool) -> int:
         """SUBMITTING / UNKNOWN orders go to the resolver; a live submit is left alone."""
         now = self.now_ms()
         count = 0
         for order in open_orders:
             if order.state not in (OrderState.SUBMITTING, OrderState.UNKNOWN):
+                continue
+            if self.resolver.resolving(order.id):
                 continue
             in_flight = order.state is OrderState.SUBMITTING and (
                 now - order.created_at < self.in_flight_grace_ms

@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 import attrs
 
-from oexec.errors import ErrorCode, VenueError, VenueOrderNotFoundError
+from oexec.errors import ErrorCode, StoreError, VenueError, VenueOrderNotFoundError
 from oexec.models import Order, OrderState, VenueOrder
 from oexec.service.apply import apply_venue_order, with_state
 from oexec.service.journal import Journal
@@ -83,6 +83,10 @@ class UnknownOutcomeResolver:
             task.add_done_callback(self._forget(key))
         return task
 
+    def resolving(self, order_id: str) -> bool:
+        """Whether a resolution of this order (its submit) is running now."""
+        return order_id in self._tasks
+
     def _forget(self, order_id: str) -> Callable[[asyncio.Task[Order]], None]:
         def forget(_task: asyncio.Task[Order]) -> None:
             self._tasks.pop(order_id, None)
@@ -94,56 +98,68 @@ class UnknownOutcomeResolver:
         return len(self._tasks)
 
     async def resolve(self, order: Order, sent_at_ms: int) -> Order:
-        """Query until the venue's truth is known; returns the order as stored."""
+        """Query until the venue's truth is known and stored; returns the order as stored.
+
+        Neither an unreachable venue nor an unavailable store ends it early: both are
+        retried with backoff (a Redis restart must not leave an order UNKNOWN).
+        """
         started = time.monotonic()
         delay = self.policy.first_delay_s
-        noted = False
+        noted: list[bool] = []
         while True:
             try:
-                venue_order = await self.venue.query_order(
-                    order.symbol, client_order_id=order.client_order_id
-                )
-            except VenueOrderNotFoundError:
-                if not proven_never_placed(sent_at_ms, self.now_ms(), self.policy):
-                    if not noted:
-                        noted = True
-                        self._decide(order, "not visible yet (-2013 in the read window): asking")
-                else:
-                    self._decide(order, "proven never placed: recvWindow and read window passed")
-                    order, _ = await self.writer.update(
-                        order,
-                        lambda o: (
-                            with_state(
-                                o,
-                                OrderState.REJECTED,
-                                self.now_ms(),
-                                error_code=ErrorCode.VENUE_UNKNOWN_OUTCOME.value,
-                                error_message="never reached the venue (resolved by client id)",
-                            )
-                            if o.state in (OrderState.UNKNOWN, OrderState.SUBMITTING)
-                            else None
-                        ),
-                        reason="resolver: proven never placed",
-                    )
-                    self._done(order, started)
-                    return order
+                settled = await self._attempt(order, sent_at_ms, noted)
             except VenueError as exc:
                 log.info("resolving %s: venue not answering yet (%s)", order.id, exc.code)
+            except StoreError as exc:
+                log.warning("resolving %s: store unavailable (%s); retrying", order.id, exc)
             else:
-                self._decide(order, f"found by client order id: {venue_order.status.value}")
-                order, _ = await self.writer.update(
-                    order,
-                    _applying(venue_order, self.now_ms()),
-                    reason="resolver: found by client order id",
-                )
-                self._done(order, started)
-                return order
+                if settled is not None:
+                    self._done(settled, started)
+                    return settled
             if time.monotonic() - started > self.policy.give_up_after_s:
                 waited = time.monotonic() - started
                 log.error("order %s still unknown after %.0fs", order.id, waited)
                 return order
             await asyncio.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, self.policy.max_delay_s)
+
+    async def _attempt(self, order: Order, sent_at_ms: int, noted: list[bool]) -> Order | None:
+        """One query and, if it decides, the stored outcome; None: ask again later."""
+        try:
+            venue_order = await self.venue.query_order(
+                order.symbol, client_order_id=order.client_order_id
+            )
+        except VenueOrderNotFoundError:
+            if not proven_never_placed(sent_at_ms, self.now_ms(), self.policy):
+                if not noted:
+                    noted.append(True)
+                    self._decide(order, "not visible yet (-2013 in the read window): asking")
+                return None
+            self._decide(order, "proven never placed: recvWindow and read window passed")
+            stored, _ = await self.writer.update(
+                order,
+                lambda o: (
+                    with_state(
+                        o,
+                        OrderState.REJECTED,
+                        self.now_ms(),
+                        error_code=ErrorCode.VENUE_UNKNOWN_OUTCOME.value,
+                        error_message="never reached the venue (resolved by client id)",
+                    )
+                    if o.state in (OrderState.UNKNOWN, OrderState.SUBMITTING)
+                    else None
+                ),
+                reason="resolver: proven never placed",
+            )
+            return stored
+        self._decide(order, f"found by client order id: {venue_order.status.value}")
+        stored, _ = await self.writer.update(
+            order,
+            _applying(venue_order, self.now_ms()),
+            reason="resolver: found by client order id",
+        )
+        return stored
 
     async def resolve_cancel(self, order: Order) -> Order:
         """A cancel whose outcome is unknown: ask (with backoff) until the venue answers.
@@ -158,14 +174,15 @@ class UnknownOutcomeResolver:
                 venue_order = await self.venue.query_order(
                     order.symbol, client_order_id=order.client_order_id
                 )
-            except VenueError as exc:
-                log.info("resolving cancel of %s: no answer yet (%s)", order.id, exc.code)
-            else:
                 self._decide(order, f"cancel resolved by query: {venue_order.status.value}")
                 stored, _ = await self.writer.update(
                     order, _applying(venue_order, self.now_ms()), reason="resolver: cancel"
                 )
                 return stored
+            except VenueError as exc:
+                log.info("resolving cancel of %s: no answer yet (%s)", order.id, exc.code)
+            except StoreError as exc:
+                log.warning("resolving cancel of %s: store unavailable (%s)", order.id, exc)
             if time.monotonic() - started > self.policy.give_up_after_s:
                 log.error("cancel of %s still unknown; left to reconciliation", order.id)
                 return order

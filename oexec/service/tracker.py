@@ -119,6 +119,7 @@ class OrderTracker:
         journal: Journal | None = None,
         on_long_gap: Callable[[], Awaitable[Any]] | None = None,
         on_fill: Callable[[Fill], None] | None = None,
+        on_stale_submits: Callable[[list[Order]], object] | None = None,
         now_ms: Callable[[], int] = lambda: int(time.time() * 1000),
     ) -> None:
         self.store = store
@@ -132,6 +133,7 @@ class OrderTracker:
         self.journal = journal
         self.on_long_gap = on_long_gap
         self.on_fill = on_fill
+        self.on_stale_submits = on_stale_submits
         self.now_ms = now_ms
         self.stream_up = False
         self.down_since: float | None = time.monotonic()
@@ -140,6 +142,8 @@ class OrderTracker:
         self._last_sweep = time.monotonic()
         self._fill_checks: dict[str, float] = {}  # order id -> not before (monotonic)
         self._fill_attempts: dict[str, int] = {}  # order id -> checks that came up short
+        self._reconcile_owed = False
+        self._recovery_owed = False
         writer.listeners.append(self._on_change)
 
     # -- events ----------------------------------------------------------------------------
@@ -158,12 +162,35 @@ class OrderTracker:
         )
         if gap.reason != FIRST_CONNECT:
             self.observer.user_stream_reconnected()
-        if long_gap and self.on_long_gap is not None and gap.reason != FIRST_CONNECT:
-            await self.on_long_gap()  # full reconciliation (adoption included)
+        if long_gap and gap.reason != FIRST_CONNECT:
+            self.owe_reconciliation()
         else:
+            self._recovery_owed = True
+        try:
+            await self.settle_owed()
+        finally:
+            # The stream is up whatever the recovery did: events flow again. What the
+            # recovery could not do (venue throttled or away) stays owed, and ``watch``
+            # retries it every poll until it succeeds.
+            self.stream_up = True
+            self.down_since = None
+
+    def owe_reconciliation(self) -> None:
+        """A full reconciliation (adoption included) must run before the tracker is
+        square with the venue: after a long gap, or a start whose own one failed."""
+        if self.on_long_gap is not None:
+            self._reconcile_owed = True
+        else:
+            self._recovery_owed = True
+
+    async def settle_owed(self) -> None:
+        """Run the owed reconciliation or recovery; each stays owed until it succeeds."""
+        if self._reconcile_owed and self.on_long_gap is not None:
+            await self.on_long_gap()
+            self._reconcile_owed = self._recovery_owed = False
+        elif self._recovery_owed:
             await self.recover("gap")
-        self.stream_up = True
-        self.down_since = None
+            self._recovery_owed = False
 
     def on_stream_state(self, state: str) -> None:
         """UserStream ``on_state`` hook: anything but connected means events may be lost."""
@@ -274,9 +301,12 @@ class OrderTracker:
         """Fold the venue's truth for every open order into the store; returns changes."""
         self.recoveries += 1
         self._last_sweep = time.monotonic()
-        open_orders = [
-            o for o in await self.store.open_orders(None) if o.state not in PRE_VENUE_STATES
-        ]
+        stored_open = await self.store.open_orders(None)
+        open_orders = [o for o in stored_open if o.state not in PRE_VENUE_STATES]
+        if self.on_stale_submits is not None and len(open_orders) < len(stored_open):
+            # SUBMITTING/UNKNOWN belong to the resolver; one whose resolution died with a
+            # store outage (or was never started) is handed to it again
+            self.on_stale_submits([o for o in stored_open if o.state in PRE_VENUE_STATES])
         try:
             venue_open = {o.client_order_id: o for o in await self.venue.open_orders(None)}
         except OexecError:
@@ -326,6 +356,7 @@ class OrderTracker:
         while True:
             await asyncio.sleep(self.poll_interval_s)
             try:
+                await self.settle_owed()
                 if not self.stream_up or not stream_enabled:
                     await self.recover("poll")
                 elif time.monotonic() - self._last_sweep >= self.sweep_interval_s:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -12,11 +13,12 @@ from oexec.config import BreakerConfig, RiskConfig
 from oexec.errors import (
     ErrorCode,
     OexecError,
+    StoreError,
     VenueRejectedError,
     VenueUnavailableError,
     VenueUnknownOutcomeError,
 )
-from oexec.models import ExchangeInfo, OrderIntent, OrderState, OrderType, Side, TimeInForce
+from oexec.models import ExchangeInfo, Order, OrderIntent, OrderState, OrderType, Side, TimeInForce
 from oexec.service.market import MarketState
 from oexec.service.pipeline import OrderPipeline, PipelineSettings
 from oexec.service.resolver import ResolverPolicy, UnknownOutcomeResolver
@@ -229,3 +231,29 @@ async def test_lookups_and_kill_switch() -> None:
     assert (await pipeline.place_order(limit("after-resume"))).state is OrderState.NEW
     history = await pipeline.order_history("BTCUSDT", limit=10)
     assert {o.request_id for o in history} >= {"r1", "after-halt", "after-resume"}
+
+
+async def test_an_answer_the_store_cannot_take_is_learned_again_by_the_resolver() -> None:
+    """Redis restarts while the venue accepts: the client gets STORE_UNAVAILABLE, and the
+    resolver stores the venue's answer once the store is back (no order stays
+    SUBMITTING until the next start)."""
+
+    class FlakyStore(MemoryStore):
+        saves_failing = 1
+
+        async def save(self, order: Order, **kwargs: Any) -> None:
+            if self.saves_failing:
+                self.saves_failing -= 1
+                raise StoreError("redis save failed: ConnectionError")
+            await super().save(order, **kwargs)
+
+    pipeline, store, venue, _ = build(store=FlakyStore())
+    with pytest.raises(StoreError):
+        await pipeline.place_order(limit())
+    claimed = await store.get_by_request_id("r1")
+    assert claimed is not None
+    assert pipeline.resolver.resolving(claimed.id)
+    await asyncio.wait_for(pipeline.resolver.stop(timeout_s=5), 6)
+    stored = await store.get(claimed.id)
+    assert stored is not None and stored.state is OrderState.NEW
+    assert len(venue.placed) == 1  # learned by query, never resent

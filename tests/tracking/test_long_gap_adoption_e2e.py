@@ -144,19 +144,7 @@ def _sample(daemon: Any, name: str, **labels: str) -> float:
     return daemon.metrics.registry.get_sample_value(name, labels) or 0.0
 
 
-RECONCILE_DROPPED = (
-    "tracker.on_gap (not ours to edit): when the long-gap reconciliation raises, on_gap "
-    "aborts before setting stream_up, and nothing retries it. Here openOrders answers 5xx "
-    "as the stream comes back; the retried weight-40 calls drain the local weight_1m "
-    "bucket and Reconciler._foreign_orders' openOrders raises ThrottleError ('tracker "
-    "could not apply StreamGap'). The foreign order is never adopted (until another "
-    "reconnect), the tracker keeps polling as if the stream were down and /health reports "
-    "user_stream unhealthy after 10 s"
-)
-
-
 @pytest.mark.parametrize("store_kind", ["sqlite"])
-@pytest.mark.xfail(strict=True, raises=(AssertionError, TimeoutError), reason=RECONCILE_DROPPED)
 async def test_a_failed_long_gap_reconciliation_is_retried(
     make_daemon: DaemonFactory,
     sim: SimServer,

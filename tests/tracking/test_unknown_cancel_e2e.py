@@ -51,12 +51,6 @@ def _rule(kind: str, **fields: Any) -> dict[str, Any]:
     return {"kind": kind, "probability": 1.0, "path": PATH, **fields}
 
 
-NOT_VISIBLE_BUG = (
-    "pipeline.cancel_order (not ours to edit): a cancel that reached the venue but whose "
-    "retry got -2011 and whose follow-up query got -2013 (read-after-write lag) answers "
-    "VENUE_ORDER_NOT_FOUND and starts no background query; the store keeps NEW while the "
-    "venue has CANCELED until the next sweep (sweep_interval_s) or stream reconnect"
-)
 UNKNOWN_5XX = {"status": 500, "code": -1000}  # neither a definite failure nor a success
 CASES = [
     Case(
@@ -106,7 +100,7 @@ CASES = [
     ),
 ]
 XFAIL = functools.partial(pytest.mark.xfail, strict=True, raises=(AssertionError, TimeoutError))
-KNOWN_BUGS = {"timeout-after-applied-not-visible-yet": NOT_VISIBLE_BUG}
+KNOWN_BUGS: dict[str, str] = {}  # e.g. {case name: reason}: marks the case xfail(strict)
 PARAMS = [
     pytest.param(
         case,
