@@ -9,6 +9,11 @@ a "lost" order can be explained after the fact. Entries are keyed by client orde
 append-only, capped per order and expiring with the order. Secrets and signatures never
 enter: request fields come from our own records, never from the signed query, and known
 secret-bearing keys are dropped from anything else before it is queued.
+
+Cost: an entry is one ``orjson.dumps`` plus a scan of its bytes for a secret-bearing key
+(C speed, a few µs). Only an entry that has such a key — none of the venue's order
+answers or stream events does — takes the slow path through ``scrub``, which used to
+walk every payload in Python (≈ 28 µs per entry, ≈ 4 entries per order).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from decimal import Decimal
@@ -41,6 +47,11 @@ SECRET_KEYS = frozenset(
 #: worth of entries; the bound only caps memory when the store stalls (≈ 10,000 entries
 #: of a few hundred bytes each: a few MB, not the tens of MB an unbounded queue reached).
 MAX_PENDING = 10_000
+#: A secret-bearing key as it appears in compact JSON (matched on the lower-cased bytes).
+_SECRET_KEY_JSON = re.compile(
+    b'"(?:' + b"|".join(re.escape(k.encode("ascii")) for k in sorted(SECRET_KEYS)) + b')":'
+)
+_DUMPS_OPTIONS = orjson.OPT_NON_STR_KEYS
 
 
 def scrub(value: Any) -> Any:
@@ -54,6 +65,26 @@ def scrub(value: Any) -> Any:
     if isinstance(value, Enum):
         return value.value
     return value
+
+
+def _default(value: Any) -> Any:
+    """orjson fallback: Decimals (and anything else unknown) as text, mappings as maps."""
+    if isinstance(value, Mapping):
+        return dict(value)
+    return str(value)
+
+
+def encode_entry(entry: Mapping[str, Any]) -> bytes:
+    """One journal entry as JSON without secret-bearing keys (TypeError if it cannot be).
+
+    Fast path: serialise as is, then look for a secret-bearing key in the bytes. Only a
+    hit (or a non-ASCII key, which ``str.lower`` may fold onto one) re-reads the JSON and
+    drops the keys with ``scrub``; the result is the same as scrubbing first.
+    """
+    data = orjson.dumps(entry, default=_default, option=_DUMPS_OPTIONS)
+    if data.isascii() and _SECRET_KEY_JSON.search(data.lower()) is None:
+        return data
+    return orjson.dumps(scrub(orjson.loads(data)))
 
 
 class Journal:
@@ -80,9 +111,8 @@ class Journal:
         if self._count >= self.max_pending:
             self.dropped += 1
             return
-        entry = {"at": self.now_ms(), "kind": kind, **scrub(fields)}
         try:
-            data = orjson.dumps(entry, default=str)
+            data = encode_entry({"at": self.now_ms(), "kind": kind, **fields})
         except TypeError:
             self.dropped += 1
             return
@@ -187,7 +217,7 @@ class JournalingVenue:
             request.client_order_id,
             "place_order",
             lambda: self.inner.place_order(request),
-            fields=attrs.asdict(request),
+            fields=attrs.asdict(request, recurse=False),  # flat record: 1 µs, not 9
         )
 
     async def query_order(
