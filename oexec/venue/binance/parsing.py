@@ -26,6 +26,18 @@ ZERO = Decimal(0)
 _E = TypeVar("_E", Side, VenueOrderStatus, PositionSide)
 #: Venue order types with no oexec counterpart, and what they behave like.
 ORDER_TYPE_ALIASES = {"LIQUIDATION": OrderType.MARKET}
+#: value -> member per enum: a dict lookup instead of ``Enum(value)`` (≈ 1 µs each,
+#: ≈ 8 per parsed order).
+_SIDES = {m.value: m for m in Side}
+_STATUSES = {m.value: m for m in VenueOrderStatus}
+_POSITION_SIDES = {m.value: m for m in PositionSide}
+_ORDER_TYPES = {m.value: m for m in OrderType} | ORDER_TYPE_ALIASES
+_TIME_IN_FORCE = {m.value: m for m in TimeInForce}
+_MEMBERS: dict[type[Any], dict[str, Any]] = {
+    Side: _SIDES,
+    VenueOrderStatus: _STATUSES,
+    PositionSide: _POSITION_SIDES,
+}
 
 
 class VenueParseError(VenueError):
@@ -35,6 +47,14 @@ class VenueParseError(VenueError):
 def dec(data: Mapping[str, Any], key: str, default: Decimal | None = None) -> Decimal:
     """Exact Decimal of ``data[key]`` (string, int or JSON number)."""
     value = data.get(key)
+    if type(value) is str and value:  # the venue's usual form: skip the generic checks
+        try:
+            number = Decimal(value)
+        except InvalidOperation:
+            raise VenueParseError(f"venue field {key!r} is not a decimal") from None
+        if not number.is_finite():
+            raise VenueParseError(f"venue field {key!r} is not finite")
+        return number
     if value is None or value == "":
         if default is not None:
             return default
@@ -70,28 +90,28 @@ def text(data: Mapping[str, Any], key: str) -> str:
 
 
 def order_type(value: str) -> OrderType:
-    alias = ORDER_TYPE_ALIASES.get(value)
-    if alias is not None:
-        return alias
-    try:
-        return OrderType(value)
-    except ValueError:
-        raise VenueParseError(f"unknown venue order type {value!r}") from None
+    member = _ORDER_TYPES.get(value)
+    if member is None:
+        raise VenueParseError(f"unknown venue order type {value!r}")
+    return member
 
 
 def time_in_force(value: object) -> TimeInForce | None:
     """Unknown values (e.g. ``GTE_GTC`` on close-position orders) become None."""
-    try:
-        return TimeInForce(value) if isinstance(value, str) else None
-    except ValueError:
-        return None
+    return _TIME_IN_FORCE.get(value) if isinstance(value, str) else None
 
 
 def _enum_field(cls: type[_E], data: Mapping[str, Any], key: str) -> _E:
-    try:
-        return cls(text(data, key))
-    except ValueError:
-        raise VenueParseError(f"venue field {key!r} has unknown value") from None
+    member: _E | None = _MEMBERS[cls].get(text(data, key))
+    if member is None:
+        raise VenueParseError(f"venue field {key!r} has unknown value")
+    return member
+
+
+def _own(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The payload itself as ``raw``: decoded JSON is ours alone and never mutated, so a
+    copy per parsed record (the stream's events were held twice) buys nothing."""
+    return data if isinstance(data, dict) else dict(data)
 
 
 def optional_price(data: Mapping[str, Any], key: str) -> Decimal | None:
@@ -125,15 +145,17 @@ def parse_order(data: Any) -> VenueOrder:
         stop_price=optional_price(data, "stopPrice"),
         reduce_only=data.get("reduceOnly") is True,
         position_side=_position_side(data.get("positionSide")),
-        raw=dict(data),
+        raw=_own(data),
     )
 
 
 def _position_side(value: object) -> PositionSide:
-    try:
-        return PositionSide(value) if isinstance(value, str) else PositionSide.BOTH
-    except ValueError:
-        raise VenueParseError(f"unknown position side {value!r}") from None
+    if not isinstance(value, str):
+        return PositionSide.BOTH
+    member = _POSITION_SIDES.get(value)
+    if member is None:
+        raise VenueParseError(f"unknown position side {value!r}")
+    return member
 
 
 def parse_orders(data: Any) -> list[VenueOrder]:
@@ -159,7 +181,7 @@ def parse_user_trade(data: Any) -> VenueTrade:
         is_maker=data.get("maker") is True,
         realized_pnl=dec(data, "realizedPnl", ZERO),
         time=integer(data, "time"),
-        raw=dict(data),
+        raw=_own(data),
     )
 
 
@@ -193,7 +215,7 @@ def _stream_order(o: Mapping[str, Any], transaction_time: int) -> VenueOrder:
         stop_price=optional_price(o, "sp"),
         reduce_only=o.get("R") is True,
         position_side=_position_side(o.get("ps")),
-        raw=dict(o),
+        raw=_own(o),
     )
 
 
@@ -211,7 +233,7 @@ def _stream_trade(o: Mapping[str, Any], order: VenueOrder) -> VenueTrade:
         is_maker=o.get("m") is True,
         realized_pnl=dec(o, "rp", ZERO),
         time=integer(o, "T", order.update_time),
-        raw=dict(o),
+        raw=_own(o),
     )
 
 
