@@ -13,6 +13,16 @@ plain dict from the label tuple to the bound child. After the first sighting of 
 set a call costs one tuple and one dict lookup. Label values come from bounded sets
 (symbols from exchangeInfo, ErrorCodes, venue endpoints), so the caches stay small.
 
+Per order the daemon makes ≈ 40 metric updates, so the hot ones skip
+prometheus_client's per-update work (a lock per value, a Python loop over the buckets):
+
+- histograms (pipeline stages, store calls, venue round trips, requests) add up in
+  :class:`_Accumulated` — a bucket index by ``bisect`` and two plain additions — and
+  hand their totals to the prometheus child whenever the registry is read (``/metrics``,
+  the dashboard, a test's ``get_sample_value``), so every exposition is exact;
+- gauges that change per request (in flight, open orders by state, unknown outcomes,
+  user-stream lag) are read when collected (``set_function``) instead of set per change.
+
 Money and quantities are ``Decimal`` everywhere else; Prometheus samples are floats, so
 fill notional and fees are converted here, at the edge, for display only.
 """
@@ -20,8 +30,9 @@ fill notional and fees are converted here, at the edge, for display only.
 from __future__ import annotations
 
 import time
+from bisect import bisect_left
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Generic, TypeVar
@@ -114,6 +125,68 @@ class _Children(Generic[M]):
             return child
 
 
+class _Accumulated:
+    """Observations of one histogram child, added up here until the registry is read.
+
+    ``fold`` hands the counts and the sum to the prometheus child (its ``_buckets`` and
+    ``_sum`` values: prometheus_client has no public bulk observe; tests/ops pin that
+    the exposition equals observing one by one). NaN is not observed (no duration is).
+    """
+
+    __slots__ = ("_bounds", "_child", "_counts", "_sum")
+
+    def __init__(self, child: Histogram) -> None:
+        self._child = child
+        self._bounds: list[float] = list(child._upper_bounds)
+        self._counts = [0] * len(self._bounds)
+        self._sum = 0.0
+
+    def observe(self, amount: float) -> None:
+        if amount == amount:  # not NaN
+            self._counts[bisect_left(self._bounds, amount)] += 1
+            self._sum += amount
+
+    def fold(self) -> None:
+        counts, total = self._counts, self._sum
+        if not any(counts):
+            return
+        self._counts, self._sum = [0] * len(counts), 0.0
+        buckets = self._child._buckets
+        for i, n in enumerate(counts):
+            if n:
+                buckets[i].inc(n)
+        self._child._sum.inc(total)
+
+
+class _AccumulatedChildren:
+    """Label tuple -> :class:`_Accumulated`, folded into the family when it is collected."""
+
+    __slots__ = ("_cache", "_metric")
+
+    def __init__(self, metric: Histogram) -> None:
+        self._metric = metric
+        self._cache: dict[tuple[str, ...], _Accumulated] = {}
+        collect = metric.collect
+
+        def folded_collect() -> Any:
+            self.fold()
+            return collect()
+
+        # The registry (and every reader) calls the family's ``collect``: fold first.
+        metric.collect = folded_collect  # type: ignore[method-assign]
+
+    def get(self, *labels: str) -> _Accumulated:
+        try:
+            return self._cache[labels]
+        except KeyError:
+            child = self._cache[labels] = _Accumulated(self._metric.labels(*labels))
+            return child
+
+    def fold(self) -> None:
+        for child in self._cache.values():
+            child.fold()
+
+
 class Metrics(MetricFamilies):
     """The daemon's metrics. Call the event methods; the attributes are the raw families.
 
@@ -131,29 +204,46 @@ class Metrics(MetricFamilies):
         # Recent breaker transitions for the live dashboard (Prometheus keeps the counts).
         self.breaker_history: deque[dict[str, Any]] = deque(maxlen=BREAKER_HISTORY)
         self._bind_children()
+        self._bind_read_gauges()
 
     def _bind_children(self) -> None:
         """Pre-bind known label sets; build the caches for run-time ones."""
-        self._stage: dict[str, Histogram] = {
-            s.value: self.pipeline_stage_duration.labels(s.value) for s in Stage
-        }
+        self._stages = _AccumulatedChildren(self.pipeline_stage_duration)
+        self._stage: dict[str, _Accumulated] = {s.value: self._stages.get(s.value) for s in Stage}
         self._usage = {w: self.rate_limit_usage.labels(w.value) for w in RateWindow}
         self._limit = {w: self.rate_limit_limit.labels(w.value) for w in RateWindow}
-        self._open = {s: self.open_orders.labels(s.value) for s in OrderState if s.is_open}
         self._placed = _Children(self.orders_placed)
         self._filled = _Children(self.orders_filled)
         self._rejected = _Children(self.orders_rejected)
-        self._submission = _Children(self.order_submission_duration)
+        self._submission = _AccumulatedChildren(self.order_submission_duration)
         self._api_requests = _Children(self.exchange_api_requests)
-        self._api_duration = _Children(self.exchange_api_request_duration)
+        self._api_duration = _AccumulatedChildren(self.exchange_api_request_duration)
         self._api_errors = _Children(self.exchange_api_errors)
         self._requests = _Children(self.requests)
-        self._request_duration = _Children(self.request_duration)
-        self._store = _Children(self.store_operation_duration)
+        self._request_duration = _AccumulatedChildren(self.request_duration)
+        self._store = _AccumulatedChildren(self.store_operation_duration)
         self._fills = _Children(self.fills)
         self._notional = _Children(self.fill_notional)
         self._fees = _Children(self.fees)
         self._validation = _Children(self.validation_failures)
+
+    def _bind_read_gauges(self) -> None:
+        """Gauges that move per request are read when collected, not set per change."""
+        self._inflight = 0
+        self._lag_s = 0.0
+        # Live view of the order book's counts until set_open_orders is given others.
+        self._open_counts: Mapping[OrderState, int] = self.orders.counts
+        self.requests_in_flight.set_function(lambda: self._inflight)
+        self.user_stream_lag.set_function(lambda: self._lag_s)
+        self.orders_unknown_outcome.set_function(
+            lambda: self.orders.counts.get(OrderState.UNKNOWN, 0)
+        )
+        for state in OrderState:
+            if state.is_open:
+                self.open_orders.labels(state.value).set_function(self._open_count(state))
+
+    def _open_count(self, state: OrderState) -> Callable[[], float]:
+        return lambda: self._open_counts.get(state, 0)
 
     # --- orders ------------------------------------------------------------------------
     def order_change(self, before: Order | None, after: Order) -> None:
@@ -175,8 +265,8 @@ class Metrics(MetricFamilies):
         self._publish_open_counts()
 
     def _publish_open_counts(self) -> None:
-        self.set_open_orders(self.orders.counts)
-        self.orders_unknown_outcome.set(self.orders.counts.get(OrderState.UNKNOWN, 0))
+        # The gauges read the order book when collected: nothing to set per change.
+        self._open_counts = self.orders.counts
 
     def order_placed(self, symbol: str, side: str, order_type: str) -> None:
         self._placed.get(symbol, side, order_type).inc()
@@ -193,8 +283,7 @@ class Metrics(MetricFamilies):
 
     def set_open_orders(self, counts: Mapping[OrderState, int]) -> None:
         """Set every open state's gauge; states absent from ``counts`` read 0."""
-        for state, child in self._open.items():
-            child.set(counts.get(state, 0))
+        self._open_counts = dict(counts)
 
     def fill(self, fill: Fill) -> None:
         """Tracker hook: one trade of ours."""
@@ -226,7 +315,7 @@ class Metrics(MetricFamilies):
         self.requests_busy_rejected.inc()
 
     def inflight(self, n: int) -> None:
-        self.requests_in_flight.set(n)
+        self._inflight = n
 
     def set_queued(self, n: int) -> None:
         self.requests_queued.set(n)
@@ -235,7 +324,7 @@ class Metrics(MetricFamilies):
         """Pipeline hook; ``stage`` is a :class:`Stage` value (others get a label too)."""
         child = self._stage.get(stage)
         if child is None:
-            child = self._stage[stage] = self.pipeline_stage_duration.labels(stage)
+            child = self._stage[stage] = self._stages.get(stage)
         child.observe(seconds)
 
     def cache_hit(self) -> None:
@@ -281,7 +370,7 @@ class Metrics(MetricFamilies):
 
     # --- tracking, events, store ---------------------------------------------------------
     def set_user_stream_lag(self, seconds: float) -> None:
-        self.user_stream_lag.set(seconds)
+        self._lag_s = seconds
 
     def user_stream_reconnected(self) -> None:
         self.user_stream_reconnects.inc()
