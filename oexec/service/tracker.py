@@ -49,6 +49,7 @@ FILL_CHECK_DELAY_S = 1.0  # let the stream deliver the trades before asking for 
 FILL_RETRY_S = 2.0  # a fill check the venue could not answer is retried this much later
 FILL_CHECK_ATTEMPTS = 30  # then it waits in the store for the next start
 MAX_FILL_CHECKS = 10_000
+RECOVERY_CONCURRENCY = 8
 
 
 class TrackingObserver(Protocol):
@@ -256,35 +257,43 @@ class OrderTracker:
 
     async def check_fills(self, *, due_only: bool = True) -> int:
         """Fetch trades for orders whose filled quantity exceeds their recorded fills;
-        clear an order's owed-fills mark once they add up."""
+        clear an order's owed-fills mark once they add up. A few orders at a time."""
         now = time.monotonic()
         due = [oid for oid, at in self._fill_checks.items() if not due_only or at <= now]
+        slots = asyncio.Semaphore(RECOVERY_CONCURRENCY)
+
+        async def check_one(order_id: str) -> int:
+            async with slots:
+                return await self._check_fills_of(order_id)
+
+        return sum(await asyncio.gather(*(check_one(oid) for oid in due)))
+
+    async def _check_fills_of(self, order_id: str) -> int:
         new = 0
-        for order_id in due:
-            try:
-                order = await self.store.get(order_id)
-                complete = True
-                if order is not None and not await self._fills_complete(order):
-                    new += await self.fetch_fills(order)
-                    complete = await self._fills_complete(order)
-                if complete:
-                    await self.store.settle_fills(order_id)
-            except OexecError as exc:  # venue or store away: keep the check, try later
-                self._fill_checks[order_id] = time.monotonic() + FILL_RETRY_S
-                log.info("fill check of %s postponed: %s", order_id, exc.message)
-                continue
-            attempts = self._fill_attempts.pop(order_id, 0) + 1
-            if complete or attempts >= FILL_CHECK_ATTEMPTS:
-                self._fill_checks.pop(order_id, None)
-                if not complete:
-                    log.error(
-                        "trades of %s still short after %d checks; left for the next start",
-                        order_id,
-                        attempts,
-                    )
-            else:  # the venue's trade list lags its order status: ask again later
-                self._fill_attempts[order_id] = attempts
-                self._fill_checks[order_id] = time.monotonic() + FILL_RETRY_S
+        try:
+            order = await self.store.get(order_id)
+            complete = True
+            if order is not None and not await self._fills_complete(order):
+                new = await self.fetch_fills(order)
+                complete = await self._fills_complete(order)
+            if complete:
+                await self.store.settle_fills(order_id)
+        except OexecError as exc:  # venue or store away: keep the check, try later
+            self._fill_checks[order_id] = time.monotonic() + FILL_RETRY_S
+            log.info("fill check of %s postponed: %s", order_id, exc.message)
+            return new
+        attempts = self._fill_attempts.pop(order_id, 0) + 1
+        if complete or attempts >= FILL_CHECK_ATTEMPTS:
+            self._fill_checks.pop(order_id, None)
+            if not complete:
+                log.error(
+                    "trades of %s still short after %d checks; left for the next start",
+                    order_id,
+                    attempts,
+                )
+        else:  # the venue's trade list lags its order status: ask again later
+            self._fill_attempts[order_id] = attempts
+            self._fill_checks[order_id] = time.monotonic() + FILL_RETRY_S
         return new
 
     async def _fills_complete(self, order: Order) -> bool:
@@ -311,13 +320,23 @@ class OrderTracker:
             venue_open = {o.client_order_id: o for o in await self.venue.open_orders(None)}
         except OexecError:
             venue_open = {}  # query every order instead
-        changed = 0
-        for order in open_orders:
-            seen = venue_open.get(order.client_order_id)
-            if seen is not None and agrees(order, seen):
-                continue
-            with contextlib.suppress(OexecError):
-                changed += await self.refresh(order)
+        differing = [
+            o
+            for o in open_orders
+            if not ((seen := venue_open.get(o.client_order_id)) is not None and agrees(o, seen))
+        ]
+        # A few at a time: each costs a query and a trade fetch (a venue round trip or
+        # two); one by one, 40 differences after an outage took ~45 s to fold in. The
+        # rate limiter still paces them.
+        slots = asyncio.Semaphore(RECOVERY_CONCURRENCY)
+
+        async def refresh_one(order: Order) -> int:
+            async with slots:
+                with contextlib.suppress(OexecError):
+                    return await self.refresh(order)
+                return 0
+
+        changed = sum(await asyncio.gather(*(refresh_one(o) for o in differing)))
         self.observer.recovery(trigger, changed)
         return changed
 

@@ -102,7 +102,7 @@ async def make_daemon(
         )
         config = Config(
             front=sections.pop("front", FrontConfig(listen=("tcp://127.0.0.1:*",))),
-            events=EventsConfig(publish=("tcp://127.0.0.1:*",)),
+            events=sections.pop("events", EventsConfig(publish=("tcp://127.0.0.1:*",))),
             http=HttpConfig(port=0),
             store=sections.pop("store", store),
             venue=VenueConfig(
