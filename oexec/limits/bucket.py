@@ -35,6 +35,14 @@ class WindowBucket(AsyncLimiter):
         excess = self.level() + amount - self.max_rate
         return max(0.0, excess) / self._rate_per_sec
 
+    def take(self, amount: float) -> None:
+        """Charge ``amount`` now, never waiting: for a caller that saw ``wait_s(amount)``
+        at 0 in this loop step. aiolimiter's ``acquire`` would do the same without
+        suspending (nobody ever waits inside aiolimiter here: the gate only charges a
+        bucket with room), minus a coroutine and a waiter check per window."""
+        self._leak()
+        self._level += amount
+
     def raise_to(self, level: float) -> None:
         """Raise the level to ``level`` (never lower it: what we sent stays counted)."""
         self._leak()

@@ -90,6 +90,8 @@ class VenueRateLimiter:
         self._paused_until = float("-inf")
         self._lanes: dict[frozenset[WindowKey], asyncio.Lock] = {}  # FIFO per window set
         self._queued: dict[WindowKey, int] = {}  # units waiting in lanes, per window
+        # (weight, orders) -> the windows it takes and its lane; rebuilt by configure
+        self._plans: dict[tuple[int, int], tuple[list[Need], frozenset[WindowKey]]] = {}
         self.configure(DEFAULT_VENUE_RULES)
 
     # -- configuration ---------------------------------------------------------------
@@ -108,6 +110,7 @@ class VenueRateLimiter:
             buckets[spec.key] = bucket
             self._sent.setdefault(spec.key, deque())
         self._buckets = buckets
+        self._plans = {}
         log.info(
             "rate windows (limit/burst): %s",
             ", ".join(f"{b.spec.name}={b.spec.limit}/{b.spec.burst}" for b in buckets.values()),
@@ -126,14 +129,16 @@ class VenueRateLimiter:
         refusal counts what is queued ahead, so a request that will not make it is told
         so before it waits at all.
         """
+        needs, lane_key = self._plan(weight, orders)
+        if self._take_at_once(needs):
+            return
         budget = self.config.default_deadline_ms / 1000 if deadline_s is None else deadline_s
         deadline = self._clock() + max(0.0, budget)
-        needs = self._needs(weight, orders)
         self._refuse_if_late(needs, deadline, ahead=True)
         if not needs:
             await self._wait_for_pause(deadline)
             return
-        lane = self._lanes.setdefault(frozenset(key for key, _ in needs), asyncio.Lock())
+        lane = self._lanes.setdefault(lane_key, asyncio.Lock())
         self._queue(needs, +1)  # counted as ahead of later arrivals until charged or gone
         try:
             try:
@@ -147,6 +152,26 @@ class VenueRateLimiter:
                 lane.release()
         finally:
             self._queue(needs, -1)
+
+    def _plan(self, weight: int, orders: int) -> tuple[list[Need], frozenset[WindowKey]]:
+        """The windows a request takes and its lane, computed once per request shape."""
+        plan = self._plans.get((weight, orders))
+        if plan is None:
+            needs = self._needs(weight, orders)  # raises for a request above a burst
+            plan = self._plans[(weight, orders)] = (needs, frozenset(k for k, _ in needs))
+        return plan
+
+    def _take_at_once(self, needs: list[Need]) -> bool:
+        """The common case, without a lane, a timeout or a suspension: not paused, nothing
+        queued on any of these windows (so this lane is empty too) and room in each.
+        Exactly what the queued path would do then, which charges without waiting."""
+        if self._paused_until > self._clock():
+            return False
+        for key, amount in needs:
+            if self._queued.get(key) or self._buckets[key].wait_s(amount) > 0:
+                return False
+        self._take(needs)
+        return True
 
     def _needs(self, weight: int, orders: int) -> list[Need]:
         needs: list[Need] = []
@@ -217,19 +242,19 @@ class VenueRateLimiter:
         while True:
             wait = self._refuse_if_late(needs, deadline, ahead=False)
             if wait <= 0:
-                await self._take(needs)
+                self._take(needs)
                 return
             await asyncio.sleep(max(wait, MIN_SLEEP_S))
 
-    async def _take(self, needs: list[Need]) -> None:
-        # Every bucket has capacity (checked just now, same loop step): aiolimiter's
-        # acquire then charges without suspending, so all windows are charged together.
+    def _take(self, needs: list[Need]) -> None:
+        # Every bucket has capacity (checked just now, same loop step), so all windows
+        # are charged together, without a suspension between them.
         now = self._clock()
         for key, amount in needs:
             bucket = self._buckets.get(key)
             if bucket is None:
                 continue
-            await bucket.acquire(amount)
+            bucket.take(amount)
             self._sent_total[key] = self._sent_within(key, bucket.spec.interval_s) + amount
             self._sent[key].append((now, amount))
 

@@ -100,6 +100,26 @@ async def test_waiters_are_served_first_in_first_out(virtual_loop: VirtualClock)
     assert done == list(range(12))
 
 
+async def test_a_request_arriving_when_room_returns_does_not_overtake_a_waiter(
+    virtual_loop: VirtualClock,
+) -> None:
+    limiter = small(virtual_loop)
+    for _ in range(5):  # the burst
+        await order(limiter, deadline_s=0)
+    done: list[str] = []
+
+    async def named(name: str) -> None:
+        await order(limiter)
+        done.append(name)
+
+    first = asyncio.create_task(named("first"))
+    await asyncio.sleep(0)  # queued, sleeping until a token drains (2 s)
+    virtual_loop.advance(2.5)  # room for one now, before the waiter has woken
+    await named("second")  # must queue behind it, not take the token at once
+    await first
+    assert done == ["first", "second"]
+
+
 async def test_a_cancelled_waiter_leaves_the_queue(virtual_loop: VirtualClock) -> None:
     limiter = small(virtual_loop)
     for _ in range(5):
