@@ -20,6 +20,7 @@ import attrs
 import orjson
 
 from oexec.bench.hist import Summary
+from oexec.bench.stages import WITHIN
 
 
 @attrs.define
@@ -121,6 +122,13 @@ def _us(value: float) -> str:
     return f"{value / 1000:.2f} ms" if value >= 10_000 else f"{value:.0f} µs"
 
 
+def _stage_line(stage: str, us: float) -> str:
+    outer = WITHIN.get(stage)
+    if outer is None:
+        return f"  {stage:<24}{_us(us):>10}"
+    return f"    {f'{stage} (in {outer})':<22}{_us(us):>10}"
+
+
 def render(report: Report) -> str:
     header = (
         f"{'row':<44}{'p50':>9}{'p90':>9}{'p99':>9}{'p99.9':>9}{'max':>9}{'ops/s':>9}{'×ccxt':>7}"
@@ -137,7 +145,7 @@ def render(report: Report) -> str:
     for store, means in report.stages.items():
         lines.append("")
         lines.append(f"daemon stages, mean per order ({store}, sync client):")
-        lines.extend(f"  {stage:<24}{_us(us):>10}" for stage, us in means.items())
+        lines.extend(_stage_line(stage, us) for stage, us in means.items())
     if report.facts:
         lines.append("")
         lines.extend(f"{key}: {value}" for key, value in report.facts.items())

@@ -1,10 +1,16 @@
 """Where the daemon's time goes: its per-stage histograms, read from ``/metrics``.
 
-The pipeline reports each stage to ``pipeline_stage_duration_seconds{stage}``; the
-buckets are too coarse for microsecond percentiles, but ``_sum`` and ``_count`` are
-exact, so the breakdown is the mean per stage over one row (the difference of two
-scrapes taken before and after it). Stages overlap nothing but are not exhaustive:
-what no stage covers (ZeroMQ, the event loop, awaiting the thread) is the remainder.
+The daemon reports each stage to ``pipeline_stage_duration_seconds{stage}``, timed
+where it happens: the front end (``decode``, ``reply``: encode and send), the pipeline
+(``validation``, ``risk``, ``idempotency``, ``venue``, ``persist``, and ``breaker``: the
+breaker's own share of the venue call) and the venue adapter for submits (``limiter``:
+waiting for rate-limit tokens, ``sign``: parameters, signature and URL). The buckets
+are too coarse for microsecond percentiles, but ``_sum`` and ``_count`` are exact, so
+the breakdown is the mean per stage over one row (the difference of two scrapes taken
+before and after it). ``limiter``, ``sign`` and ``breaker`` are parts of ``venue``
+(:data:`WITHIN`); the others overlap nothing but are not exhaustive: what no stage
+covers (ZeroMQ, the event loop, awaiting the store thread) is the remainder. Events are
+published inside ``persist`` (by the order writer) and are not timed apart.
 """
 
 from __future__ import annotations
@@ -23,14 +29,17 @@ ORDER = (
     "validation",
     "risk",
     "idempotency",
-    "limiter",
-    "breaker",
-    "sign",
     "venue",
+    "limiter",
+    "sign",
+    "breaker",
     "persist",
     "publish",
     "reply",
 )
+
+#: Stages measured inside another one (stage -> the enclosing stage).
+WITHIN = {"limiter": "venue", "sign": "venue", "breaker": "venue"}
 
 Totals = dict[str, tuple[float, float]]  # stage -> (sum seconds, count)
 

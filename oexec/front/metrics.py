@@ -19,3 +19,7 @@ class FrontMetrics(Protocol):
 
     def inflight(self, n: int) -> None:
         """Requests being processed by workers right now."""
+
+    def stage(self, stage: str, seconds: float) -> None:
+        """Time spent in one of the front end's stages of a request: ``decode`` (split
+        the frames, decode and check the request) and ``reply`` (encode and send it)."""

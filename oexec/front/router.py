@@ -168,6 +168,7 @@ class FrontEnd:
                 log.exception("front end intake error (request dropped)")
 
     async def _accept(self, frames: Sequence[bytes], started: float) -> None:
+        t0 = time.perf_counter()
         try:
             route, body = split_frames(frames)
         except FramingError as exc:
@@ -179,6 +180,8 @@ class FrontEnd:
         except RequestError as exc:
             await self._refuse(route, exc.correlation_id, exc, started)
             return
+        if self._metrics is not None:
+            self._metrics.stage("decode", time.perf_counter() - t0)
         if not self._accepting:
             stopping = ShuttingDownError("daemon is stopping")
             await self._refuse(route, envelope, stopping, started)
@@ -212,8 +215,11 @@ class FrontEnd:
             if self._metrics is not None:
                 self._metrics.inflight(self._inflight)
             try:
-                body, outcome = await self._serve(job.envelope)
+                body, outcome, encode_s = await self._serve(job.envelope)
+                t0 = time.perf_counter()
                 await self._send(job.route, body)
+                if self._metrics is not None:
+                    self._metrics.stage("reply", encode_s + time.perf_counter() - t0)
                 self._count(job.envelope.op, outcome, job.started)
             finally:
                 self._inflight -= 1
@@ -221,8 +227,9 @@ class FrontEnd:
                     self._metrics.inflight(self._inflight)
                 self._queue.task_done()
 
-    async def _serve(self, envelope: Envelope) -> tuple[bytes, str]:
-        """Run one request; returns the reply body and the outcome label."""
+    async def _serve(self, envelope: Envelope) -> tuple[bytes, str, float]:
+        """Run one request; returns the reply body, the outcome label and the seconds
+        spent encoding the reply (part of the ``reply`` stage)."""
         request = envelope.request
         try:
             with log_context(
@@ -231,16 +238,20 @@ class FrontEnd:
                 order=getattr(request, "order_id", None),
             ):
                 result = await dispatch(self._service, request)
-            return encode_ok(envelope.id, result), "ok"
+            t0 = time.perf_counter()
+            body = encode_ok(envelope.id, result)
+            return body, "ok", time.perf_counter() - t0
         except OexecError as exc:
-            return encode_exception(envelope.id, exc), exc.code.value
+            t0 = time.perf_counter()
+            body = encode_exception(envelope.id, exc)
+            return body, exc.code.value, time.perf_counter() - t0
         except Exception:
             log.exception(
                 "request failed unexpectedly",
                 extra={"op": envelope.op, "correlation_id": envelope.id},
             )
             body = encode_error(envelope.id, ErrorCode.INTERNAL, "internal error")
-            return body, ErrorCode.INTERNAL.value
+            return body, ErrorCode.INTERNAL.value, 0.0
 
     # --- output ---------------------------------------------------------------------------
     async def _send(self, route: Route, body: bytes) -> None:

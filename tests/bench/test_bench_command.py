@@ -72,8 +72,10 @@ def test_bench_prints_every_row_writes_json_and_cleans_redis(tmp_path: Path) -> 
         if "overload" not in row["name"]:
             assert row["errors"] == {}, row
     assert data["rows"][2]["ratio_to_ccxt"] == 1.0
-    assert {"idempotency", "venue"} <= set(data["stages_mean_us"]["sqlite"])
-    assert {"idempotency", "venue"} <= set(data["stages_mean_us"]["redis"])
+    timed = {"decode", "idempotency", "venue", "limiter", "sign", "breaker", "persist", "reply"}
+    assert timed <= set(data["stages_mean_us"]["sqlite"])
+    assert timed <= set(data["stages_mean_us"]["redis"])
+    assert "limiter (in venue)" in proc.stdout
     assert len(data["targets"]) >= 10
     for name in names:
         assert name in proc.stdout

@@ -55,6 +55,20 @@ def test_stage_means_are_the_difference_of_two_scrapes_in_path_order() -> None:
     assert round(means["venue"]) == 4000 and round(means["validation"]) == 500
 
 
+def test_stages_inside_the_venue_call_are_listed_under_it() -> None:
+    report = Report()
+    report.stages["sqlite"] = {"decode": 12.0, "venue": 900.0, "sign": 20.0, "reply": 30.0}
+    lines = render(report).splitlines()
+    start = lines.index("daemon stages, mean per order (sqlite, sync client):")
+    assert [line.split()[0] for line in lines[start + 1 : start + 5]] == [
+        "decode",
+        "venue",
+        "sign",
+        "reply",
+    ]
+    assert lines[start + 3].startswith("    sign (in venue)")
+
+
 def test_verdicts_follow_the_numbers_and_missing_rows_are_not_measured() -> None:
     report = Report()
     report.rows = [

@@ -12,6 +12,7 @@ class Recorder:
         self.requests: list[tuple[str, str]] = []
         self.busy_count = 0
         self.inflight_seen: list[int] = []
+        self.stages: list[str] = []
 
     def request(self, op: str, outcome: str, seconds: float) -> None:
         assert seconds >= 0
@@ -22,6 +23,10 @@ class Recorder:
 
     def inflight(self, n: int) -> None:
         self.inflight_seen.append(n)
+
+    def stage(self, stage: str, seconds: float) -> None:
+        assert seconds >= 0
+        self.stages.append(stage)
 
 
 def req(op: str, id: Any = 1, **fields: Any) -> bytes:

@@ -62,12 +62,19 @@ class VenueObserver(Protocol):
     def venue_error(self, error_code: int | str) -> None:
         """One error answer: the venue's own code, else the HTTP status."""
 
+    def stage(self, stage: str, seconds: float) -> None:
+        """Time of a submit's ``limiter`` (waiting for rate-limit tokens) and ``sign``
+        (parameters, signature, URL) stages, for the pipeline's stage breakdown."""
+
 
 class NullObserver:
     def venue_request(self, endpoint: str, status: int | str, seconds: float) -> None:
         return None
 
     def venue_error(self, error_code: int | str) -> None:
+        return None
+
+    def stage(self, stage: str, seconds: float) -> None:
         return None
 
 
@@ -255,9 +262,11 @@ class BinanceTransport:
         self, spec: Endpoint, params: Params, has_symbol: bool, deadline_s: float | None
     ) -> Any:
         deadline = self.config.gate_deadline_s if deadline_s is None else deadline_s
+        gate_started = time.perf_counter()
         await self.gate.acquire(
             weight=spec.cost(has_symbol), orders=spec.orders, deadline_s=deadline
         )
+        sign_started = time.perf_counter()
         signed = list(params)
         if spec.security is Security.SIGNED:
             signed += [
@@ -273,6 +282,9 @@ class BinanceTransport:
         if body:
             headers["Content-Type"] = "application/x-www-form-urlencoded"
         started = time.perf_counter()
+        if spec.orders:  # submits: the order path's stages (reads are not on it)
+            self.observer.stage("limiter", sign_started - gate_started)
+            self.observer.stage("sign", started - sign_started)
         try:
             async with self.session.request(
                 spec.method, url, data=body.encode("ascii") if body else None, headers=headers
