@@ -40,6 +40,7 @@ from oexec.service.rules.validation import ValidationPipeline
 from oexec.service.tracker import OrderTracker
 from oexec.service.writer import OrderWriter
 from oexec.store import open_store
+from oexec.tasks import cancel_and_wait
 from oexec.venue.binance.adapter import BinanceUsdmVenue
 from oexec.venue.binance.userstream import BinanceUserStream
 
@@ -311,11 +312,7 @@ class Daemon:
             await stream.close()
 
     async def _cancel_tasks(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await cancel_and_wait(self._tasks)
 
     async def _start_http(self) -> None:
         cfg = self.config.http

@@ -37,6 +37,7 @@ from oexec.service.lease import (
 )
 from oexec.store import REDIS_SCHEMES
 from oexec.store.redis_connect import connect
+from oexec.tasks import cancel_and_wait
 from oexec.venue.binance.userstream import BinanceUserStream
 
 log = logging.getLogger("oexec.cluster")
@@ -190,9 +191,7 @@ async def lead_tracking(
         )
         await tracker.run(fenced(stream.events(), lease))
     finally:
-        for task in helpers:
-            task.cancel()
-        await asyncio.gather(*helpers, return_exceptions=True)
+        await cancel_and_wait(helpers)
         tracker.stream_up = False
         if stream is not None:
             await stream.close(release_key=owner.release_key_on_stop)

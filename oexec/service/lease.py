@@ -36,6 +36,8 @@ from typing import Any, TypeVar
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from oexec.tasks import cancel_and_wait
+
 log = logging.getLogger("oexec.lease")
 
 T = TypeVar("T")
@@ -222,11 +224,11 @@ class LeaderRunner:
                 await self._beat()
                 await self._attempt(self.lease.renew)
         finally:
-            job.cancel()
-            with contextlib.suppress(asyncio.CancelledError, LeaseLost, Exception):
-                await job
-            self._set(False)
-            await self.lease.release()
+            try:
+                await cancel_and_wait([job])
+            finally:
+                self._set(False)
+                await self.lease.release()
 
     async def _beat(self) -> None:
         if self._heartbeat is not None:
