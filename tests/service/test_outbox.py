@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import attrs
 
-from oexec.models import Fill, Order, OrderState, OrderType, Side
+from oexec.models import Order, OrderState, OrderType, Side
 from oexec.service.outbox import (
     OutboxRelay,
     fill_events,
@@ -19,6 +19,7 @@ from oexec.service.outbox import (
 from oexec.service.ports import outbox_id_for_order
 from oexec.service.writer import OrderWriter
 
+from ..ops import factories
 from .fakes import MemoryStore, RecordingSink
 
 
@@ -156,24 +157,10 @@ async def test_close_gives_up_after_its_timeout_and_leaves_entries_pending() -> 
 
 
 def test_fill_events_carry_the_fill() -> None:
-    [(topic, body)] = fill_events(
-        Fill(
-            order_id="o1",
-            exchange_order_id="5",
-            client_order_id="c1",
-            symbol="BTCUSDT",
-            side=Side.BUY,
-            trade_id=3,
-            price=Decimal("100.5"),
-            quantity=Decimal("0.001"),
-            commission=Decimal("0.01"),
-            commission_asset="USDT",
-            is_maker=False,
-            realized_pnl=Decimal("0"),
-            time=1,
-        )
-    )
+    fill = attrs.evolve(factories.fill(is_maker=False), price=Decimal("100.5"))
+    [(topic, body)] = fill_events(fill)
     assert topic == "fill" and body["fill"]["price"] == "100.5"
+    assert body["fill"]["trade_id"] == fill.trade_id
 
 
 async def test_recent_orders_are_a_hint_the_compare_and_set_corrects() -> None:
