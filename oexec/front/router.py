@@ -5,6 +5,16 @@ itself; good ones go to a bounded queue served by a fixed set of worker coroutin
 full queue is answered with BUSY at once: saturation never grows memory. The receiver
 and the workers share one socket, which is safe because they share one event loop.
 Nothing a client sends can stop the loop: unexpected exceptions become INTERNAL replies.
+
+Replies are sent directly and without blocking on a sync shadow of the socket: pyzmq's
+awaited send costs a future, a flags enum and poller bookkeeping per reply (issue 10).
+The ROUTER has ROUTER_MANDATORY=0, so a send drops rather than blocks; only a
+``zmq.Again`` falls back to the awaited send. A send can process the socket's pending
+commands and so consume the edge of its file descriptor that announces a new request;
+while the receiver is waiting, every direct send is therefore followed by reading
+``EVENTS`` through the asyncio socket, which makes pyzmq wake its waiting receive when
+a message is ready (what its own send does). ``tests/front/test_router_stress.py``
+shows the receiver never stalls.
 """
 
 from __future__ import annotations
@@ -74,6 +84,9 @@ class FrontEnd:
         self._metrics = on_metrics
         self._context = context or zmq.asyncio.Context.instance()
         self._socket: zmq.asyncio.Socket | None = None
+        self._direct: zmq.Socket[bytes] | None = None  # sync shadow of _socket
+        self._receiving = False  # the receiver awaits a message (see _send)
+        self._awaited_sends = 0  # fallback sends in flight; direct ones wait behind them
         self._queue: asyncio.Queue[_Job] = asyncio.Queue(config.queue_size)
         self._tasks: list[asyncio.Task[None]] = []
         self._receiver: asyncio.Task[None] | None = None
@@ -104,6 +117,7 @@ class FrontEnd:
             sock.close(linger=0)
             raise
         self._socket = sock
+        self._direct = zmq.Socket.shadow(sock.underlying)
         self._accepting = True
         self._receiver = asyncio.create_task(self._receive_loop(), name="front-receiver")
         self._tasks = [
@@ -137,6 +151,7 @@ class FrontEnd:
         await _cancel_all(self._tasks)
         if self._receiver is not None:
             await _cancel_all([self._receiver])
+        self._direct = None
         self._socket.close(linger=LINGER_MS)
         self._socket = None
         stop_auth = getattr(self._curve_auth, "stop", None)
@@ -156,7 +171,11 @@ class FrontEnd:
         assert self._socket is not None
         while True:
             try:
-                frames = await self._socket.recv_multipart()
+                self._receiving = True
+                try:
+                    frames = await self._socket.recv_multipart()
+                finally:
+                    self._receiving = False
                 await self._accept(frames, time.monotonic())
                 # A ready socket completes awaits without yielding; let workers run.
                 await asyncio.sleep(0)
@@ -255,12 +274,29 @@ class FrontEnd:
 
     # --- output ---------------------------------------------------------------------------
     async def _send(self, route: Route, body: bytes) -> None:
-        if self._socket is None:
+        sock, direct = self._socket, self._direct
+        if sock is None or direct is None:
             return
+        frames = [*route.prefix, body]
+        if not self._awaited_sends:  # keep FIFO behind a fallback send still waiting
+            try:
+                direct.send_multipart(frames, flags=zmq.NOBLOCK)
+            except zmq.Again:
+                pass  # the peer's queue is full: wait for room below
+            except zmq.ZMQError as exc:
+                log.warning("reply not sent", extra={"error": str(exc)})
+                return
+            else:
+                if self._receiving:
+                    sock.get(zmq.EVENTS)  # re-arms the waiting receive (module docstring)
+                return
+        self._awaited_sends += 1
         try:
-            await self._socket.send_multipart([*route.prefix, body])
+            await sock.send_multipart(frames)
         except zmq.ZMQError as exc:
             log.warning("reply not sent", extra={"error": str(exc)})
+        finally:
+            self._awaited_sends -= 1
 
     def _count(self, op: str, outcome: str, started: float) -> None:
         if self._metrics is not None:
