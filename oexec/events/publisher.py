@@ -5,6 +5,13 @@ Every event is a two-frame message ``[topic, msgpack map]``. The map carries ``v
 ``topic_seq`` (+1 per event of that topic), ``topic``, ``ts`` (ms), ``src`` (this
 run's id: a new ``src`` means a restart, sequences may start again) and the body.
 PUB never blocks: a slow subscriber loses events and sees the gap by ``seq``.
+
+Cost per event (issue 10). The outbox packs a change's payload once (``PackedPayload``);
+the event map is those bytes spliced with the packed envelope fields under one map
+header, byte for byte what packing ``{**payload, **envelope}`` gives. Events are sent
+by a direct non-blocking send on a sync shadow of each PUB socket, not pyzmq's awaited
+send (a future and a flags enum per event): PUB has no receive to wake and drops at the
+high-water mark instead of blocking, so nothing is lost by not awaiting.
 """
 
 from __future__ import annotations
@@ -23,12 +30,47 @@ import zmq.asyncio
 from oexec.config import FrontConfig
 from oexec.events.mirror import StreamMirror
 from oexec.front.curve import CurveHandle, enable_curve
+from oexec.service.outbox import PackedPayload
 from oexec.wire import WIRE_VERSION, pack
 
 log = logging.getLogger(__name__)
 
 LINGER_MS = 1000
 SNDHWM = 100_000
+
+
+def _map_header(count: int) -> bytes:
+    if count < 16:
+        return bytes((0x80 | count,))
+    if count < 0x10000:
+        return b"\xde" + count.to_bytes(2, "big")
+    return b"\xdf" + count.to_bytes(4, "big")
+
+
+def _map_size(packed: bytes) -> tuple[int, int]:
+    """(entries, header bytes) of a packed msgpack map."""
+    first = packed[0]
+    if first & 0xF0 == 0x80:
+        return first & 0x0F, 1
+    if first == 0xDE:
+        return int.from_bytes(packed[1:3], "big"), 3
+    if first == 0xDF:
+        return int.from_bytes(packed[1:5], "big"), 5
+    raise ValueError("not a msgpack map")
+
+
+def merge_packed_maps(first: bytes, second: bytes) -> bytes:
+    """One packed map with ``first``'s entries, then ``second``'s (keys must differ)."""
+    n1, h1 = _map_size(first)
+    n2, h2 = _map_size(second)
+    return b"".join((_map_header(n1 + n2), first[h1:], second[h2:]))
+
+
+def pack_event(payload: dict[str, Any], envelope: dict[str, Any]) -> bytes:
+    """msgpack of ``{**payload, **envelope}``, reusing a PackedPayload's bytes."""
+    if isinstance(payload, PackedPayload) and payload.keys().isdisjoint(envelope):
+        return merge_packed_maps(payload.packed, pack(envelope))
+    return pack({**payload, **envelope})
 
 
 class ZmqEventSink:
@@ -51,6 +93,7 @@ class ZmqEventSink:
         self._curve_handles: list[CurveHandle | None] = []
         self._context = context or zmq.asyncio.Context.instance()
         self._sockets: list[zmq.asyncio.Socket] = []
+        self._direct: list[zmq.Socket[bytes]] = []  # sync shadows of _sockets
         self._endpoints: list[str] = []
         self._mirror = (
             StreamMirror(redis, stream_key, maxlen=maxlen, buffer_size=buffer_size)
@@ -87,6 +130,7 @@ class ZmqEventSink:
             if self._curve is not None:
                 self._curve_handles.append(await enable_curve(self._context, sock, self._curve))
             sock.bind(spec)
+            self._direct.append(zmq.Socket.shadow(sock.underlying))
             self._endpoints.append(sock.getsockopt_string(zmq.LAST_ENDPOINT))
         if self._mirror is not None:
             self._mirror.start()
@@ -95,20 +139,21 @@ class ZmqEventSink:
     async def publish(self, topic: str, payload: dict[str, Any]) -> int:
         """Announce one event; returns its ``seq``. Never waits on subscribers or Redis."""
         self._seq += 1
+        seq = self._seq
         self._topic_seq[topic] += 1
-        event = {
-            **payload,
+        envelope = {
             "v": WIRE_VERSION,
-            "seq": self._seq,
+            "seq": seq,
             "topic_seq": self._topic_seq[topic],
             "topic": topic,
             "ts": time.time_ns() // 1_000_000,
             "src": self.src,
         }
-        data = await self.send(topic, event)
+        data = pack_event(payload, envelope)
+        self._put(topic, seq, data)
         if self._mirror is not None:
-            self._mirror.offer(self._seq, topic, data)
-        return self._seq
+            self._mirror.offer(seq, topic, data)
+        return seq
 
     async def flush(self) -> None:
         """PUB sends at once; wait only for the Redis Stream mirror to write what it was
@@ -120,19 +165,24 @@ class ZmqEventSink:
         """Put one finished event (``seq`` assigned) on every PUB socket and every tap;
         returns its packed bytes. Never blocks."""
         data = pack(event)
-        frames = [topic.encode(), data]
-        for sock in self._sockets:
-            try:
-                await sock.send_multipart(frames, flags=zmq.NOBLOCK)
-            except zmq.Again:
-                log.warning("event dropped at PUB high-water mark", extra={"seq": event["seq"]})
-        for tap in self.taps:
-            tap(int(event["seq"]), topic, data)
+        self._put(topic, int(event["seq"]), data)
         return data
+
+    def _put(self, topic: str, seq: int, data: bytes) -> None:
+        """Send one packed event on every PUB socket and to every tap."""
+        frames = [topic.encode(), data]
+        for sock in self._direct:
+            try:
+                sock.send_multipart(frames, flags=zmq.NOBLOCK)
+            except zmq.Again:
+                log.warning("event dropped at PUB high-water mark", extra={"seq": seq})
+        for tap in self.taps:
+            tap(seq, topic, data)
 
     async def close(self) -> None:
         if self._mirror is not None:
             await self._mirror.close(self._flush_timeout_s)
+        self._direct.clear()
         for sock in self._sockets:
             sock.close(linger=LINGER_MS)
         self._sockets.clear()

@@ -39,7 +39,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from oexec.events.mirror import Watermark, seq_of
-from oexec.events.publisher import ZmqEventSink
+from oexec.events.publisher import ZmqEventSink, merge_packed_maps, pack_event
 from oexec.wire import WIRE_VERSION, pack
 
 log = logging.getLogger(__name__)
@@ -99,6 +99,10 @@ return counter
 """
 
 
+_Queued = tuple[int, str, bytes, dict[str, Any] | None]
+_NUMBERS = frozenset(("seq", "topic_seq"))
+
+
 def stream_keys(prefix: str) -> dict[str, str]:
     """The stream keeps the single-daemon mirror's name; the rest share its hash slot."""
     return {
@@ -141,7 +145,9 @@ class SharedSequenceSink(ZmqEventSink):
         self.keys = stream_keys(prefix)
         self._maxlen = maxlen
         self._append = redis.register_script(APPEND)
-        self._queue: asyncio.Queue[tuple[int, str, dict[str, Any]]] = asyncio.Queue(buffer_size)
+        #: (local number, topic, packed event without seq/topic_seq, the event as a dict
+        #: only when its payload has a seq or topic_seq key of its own)
+        self._queue: asyncio.Queue[_Queued] = asyncio.Queue(buffer_size)
         self._run_id = uuid.uuid4().hex[:16]  # this run's key in the acks hash
         self._local_no = 0
         self._task: asyncio.Task[None] | None = None
@@ -161,15 +167,16 @@ class SharedSequenceSink(ZmqEventSink):
     async def publish(self, topic: str, payload: dict[str, Any]) -> int:
         """Queue the event; returns 0: the sequence is assigned when it is appended."""
         self._local_no += 1
-        body = {
-            **payload,
+        envelope = {
             "v": WIRE_VERSION,
             "topic": topic,
             "ts": time.time_ns() // 1_000_000,
             "src": self.src,
         }
+        data = pack_event(payload, envelope)
+        plain = None if _NUMBERS.isdisjoint(payload) else {**payload, **envelope}
         try:
-            self._queue.put_nowait((self._local_no, topic, body))
+            self._queue.put_nowait((self._local_no, topic, data, plain))
             self._watermark.mark_put()
         except asyncio.QueueFull:
             self.dropped += 1
@@ -197,22 +204,27 @@ class SharedSequenceSink(ZmqEventSink):
             batch = [await self._queue.get()]
             while len(batch) < BATCH and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
-            numbers = await self._append_until_done(batch)
-            for (_, topic, body), (seq, topic_seq) in zip(batch, numbers, strict=True):
+            numbers = await self._append_until_done([item[:3] for item in batch])
+            for (_, topic, data, plain), (seq, topic_seq) in zip(batch, numbers, strict=True):
                 self._seq = max(self._seq, seq)
-                await self.send(topic, {**body, "seq": seq, "topic_seq": topic_seq})
+                numbers_map = {"seq": seq, "topic_seq": topic_seq}
+                if plain is None:  # the stream's bytes plus the two numbers
+                    self._put(topic, seq, merge_packed_maps(data, pack(numbers_map)))
+                else:
+                    await self.send(topic, {**plain, **numbers_map})
             self.appended += len(batch)
             self._watermark.mark_done(len(batch))
             for _ in batch:
                 self._queue.task_done()
 
     async def _append_until_done(
-        self, batch: list[tuple[int, str, dict[str, Any]]]
+        self, batch: Sequence[tuple[int, str, bytes | dict[str, Any]]]
     ) -> list[tuple[int, int]]:
+        """Append (local number, topic, event without seq/topic_seq, packed or not)."""
         keys = self.keys
         args: list[Any] = [self._run_id, self._maxlen]
-        for number, topic, body in batch:
-            args += [number, topic, pack(body)]
+        for number, topic, data in batch:
+            args += [number, topic, data if isinstance(data, bytes) else pack(data)]
         backoff = 0.05
         while True:
             try:

@@ -38,10 +38,28 @@ log = logging.getLogger("oexec.outbox")
 
 Event = tuple[str, dict[str, Any]]
 
+
 ACK_INTERVAL_S = 0.05
 REDELIVER_AFTER_S = 5.0
 TAKE_BATCH = 500
 REDELIVERED = "redelivered"
+_PACKER = msgpack.Packer()  # the loop's thread only; packb's options (use_bin_type)
+
+
+class PackedPayload(dict[str, Any]):
+    """An event payload together with its msgpack bytes, packed once.
+
+    Why. A change's payload is stored in the outbox entry and then put on the wire inside
+    every event of that change; packing it once lets both reuse the bytes (the sink
+    splices them into the event map, oexec/events/publisher.py). Still a plain ``dict``
+    for every other reader. Do not mutate one: ``packed`` would no longer match.
+    """
+
+    __slots__ = ("packed",)
+
+    def __init__(self, payload: dict[str, Any]) -> None:
+        super().__init__(payload)
+        self.packed: bytes = _PACKER.pack(payload)
 
 
 def order_events(
@@ -60,16 +78,24 @@ def order_events(
     payload: dict[str, Any] = {"order": body if body is not None else order_to_dict(after)}
     if before is not None:
         payload["previous_state"] = before.state.value
-    return [(topic, payload) for topic in topics]
+    packed = PackedPayload(payload)  # the events of one change share it
+    return [(topic, packed) for topic in topics]
 
 
 def fill_events(fill: Fill) -> list[Event]:
-    return [(EventTopics.FILL, {"fill": fill_to_dict(fill)})]
+    return [(EventTopics.FILL, PackedPayload({"fill": fill_to_dict(fill)}))]
+
+
+_PAIR = b"\x92"  # msgpack fixarray header of [topic, payload]
 
 
 def pack_events(events: Sequence[Event]) -> bytes:
-    packed: bytes = msgpack.packb([[topic, payload] for topic, payload in events])
-    return packed
+    """msgpack of ``[[topic, payload], ...]``; a PackedPayload's bytes are used as they are."""
+    parts = [_PACKER.pack_array_header(len(events))]
+    for topic, payload in events:
+        body = payload.packed if isinstance(payload, PackedPayload) else _PACKER.pack(payload)
+        parts += (_PAIR, _PACKER.pack(topic), body)
+    return b"".join(parts)
 
 
 def unpack_events(body: bytes) -> list[Event]:
