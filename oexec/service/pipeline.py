@@ -47,7 +47,7 @@ from oexec.errors import (
 )
 from oexec.models import Order, OrderIntent, OrderState, VenueOrder
 from oexec.models.serde import order_from_dict, order_to_dict
-from oexec.service.apply import apply_venue_order, with_state
+from oexec.service.apply import PRE_VENUE_STATES, apply_venue_order, with_state
 from oexec.service.client_ids import client_order_id_for
 from oexec.service.journal import build_trace
 from oexec.service.market import MarketState
@@ -288,17 +288,17 @@ class OrderPipeline:
             await self.store.release(order)
             raise
         except VenueRejectedError as exc:
-            rejected = with_state(
-                order,
-                OrderState.REJECTED,
-                self.now_ms(),
-                error_code=exc.code.value,
-                error_message=exc.message,
-            )
-            async with self._recording(order, sent_at):
-                stored, _ = await self.writer.update(
-                    order, lambda _o: rejected, reason="venue reject"
+            now, code, message = self.now_ms(), exc.code.value, exc.message
+
+            def reject(current: Order) -> Order | None:
+                if current.state not in PRE_VENUE_STATES:
+                    return None  # the venue's own view got there first
+                return with_state(
+                    current, OrderState.REJECTED, now, error_code=code, error_message=message
                 )
+
+            async with self._recording(order, sent_at):
+                stored, _ = await self.writer.update(order, reject, reason="venue reject")
                 await self._save_reply(stored)
             raise
         except (VenueUnknownOutcomeError, Exception) as exc:
