@@ -72,8 +72,9 @@ async def _pace(endpoint: str, rate: float, until: float, counts: dict[str, int]
                     await client.place_order(**RESTING, request_id=rid)
                     await client.cancel_order(request_id=rid)
                 counts["done"] += 1
-            except ClientError:
+            except ClientError as exc:
                 counts["errors"] += 1
+                counts[f"error:{exc.code}"] = counts.get(f"error:{exc.code}", 0) + 1
             next_at += period
             await asyncio.sleep(max(0.0, next_at - time.monotonic()))
 
@@ -116,6 +117,9 @@ async def soak(rate: float, duration_s: float, every_s: float, workdir: Path) ->
                   f"{sample.rss_mib:>8.1f} "
                   + " ".join(f"{gauges[g]:>22.0f}" for g in GAUGES), flush=True)  # fmt: skip
         await asyncio.gather(*clients)
+        kinds = {k.removeprefix("error:"): v for k, v in counts.items() if k.startswith("error:")}
+        if kinds:
+            print(f"errors by code: {kinds}", flush=True)
     finally:
         daemon.stop()
         sim.stop()
