@@ -1,10 +1,12 @@
 """The synchronous SQLite side of SqliteStore: schema and one method per store operation.
 
-Every method runs on the store's single worker thread (see oexec/store/sqlite.py) and is
-one transaction. Writes use ``BEGIN IMMEDIATE`` so that two processes sharing the file
-serialise on the write lock before they read, which makes the read-check-write of a
-claim or a save atomic across processes too; ``claims.request_id`` is the primary key, so
-even a bug cannot store two claims of one request.
+Every method runs on the store's single worker thread (see oexec/store/sqlite.py). Called
+on its own, each write is one transaction; ``run_batch`` runs a batch of them as one
+group commit (one transaction, a savepoint per job, one COMMIT at the strongest level
+any of its writes needs). Writes use ``BEGIN IMMEDIATE`` so that two processes sharing
+the file serialise on the write lock before they read, which makes the read-check-write
+of a claim or a save atomic across processes too; ``claims.request_id`` is the primary
+key, so even a bug cannot store two claims of one request.
 
 Expiry mirrors the Redis TTLs: rows carry ``expires_at`` (ms), reads ignore expired rows,
 and ``purge`` deletes them (at open and then at most once per ``PURGE_INTERVAL_S``). As in
@@ -15,8 +17,8 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from typing import Any
 
 from oexec.models import Fill, Order
@@ -28,6 +30,7 @@ from oexec.service.ports import (
 )
 from oexec.store import codec, failures
 from oexec.store.keys import JOURNAL_MAX_ENTRIES
+from oexec.store.sqlite_thread import BatchJob, Outcome, attempt
 
 PURGE_INTERVAL_S = 3600
 BUSY_TIMEOUT_MS = 5000
@@ -137,6 +140,12 @@ class SqliteDb:
         # cheaper updates become power-loss durable with the next claim.
         self._claim_sync, self._update_sync = modes
         self._sync_now = self._claim_sync
+        #: The level of the group transaction open in ``run_batch`` (None outside one),
+        #: and whether the job running in it has set its savepoint (it has written).
+        self._batch_sync: str | None = None
+        self._job_savepoint = False
+        #: COMMITs that succeeded on this connection (diagnostics and tests).
+        self.commits = 0
         self._order_ttl_ms = order_ttl_s * 1000
         self._clock = clock
         self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
@@ -153,20 +162,115 @@ class SqliteDb:
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)
 
-    @contextmanager
-    def _write(self, *, claim: bool = False) -> Iterator[sqlite3.Connection]:
-        sync = self._claim_sync if claim else self._update_sync
+    def _set_sync(self, sync: str) -> None:
         if sync != self._sync_now:  # a pragma, only outside a transaction; ~1 µs
             self._conn.execute(f"PRAGMA synchronous = {sync}")
             self._sync_now = sync
+
+    @contextmanager
+    def _write(self, *, claim: bool = False) -> Iterator[sqlite3.Connection]:
+        sync = self._claim_sync if claim else self._update_sync
+        if self._batch_sync is not None:
+            yield self._in_batch(sync)
+            return
+        self._set_sync(sync)
         self._conn.execute("BEGIN IMMEDIATE")
         try:
             yield self._conn
             self._conn.execute("COMMIT")
+            self.commits += 1
         except BaseException:
             if self._conn.in_transaction:
                 self._conn.execute("ROLLBACK")
             raise
+
+    def _in_batch(self, sync: str) -> sqlite3.Connection:
+        """A write inside the group transaction: never below the level it needs (a job
+        mislabelled as weaker fails instead of committing weaker); its job's savepoint
+        is set at its first write, so read-only jobs cost no savepoint."""
+        assert self._batch_sync is not None
+        if _STRENGTH[sync] > _STRENGTH[self._batch_sync]:
+            raise RuntimeError(f"a {sync} write in a batch committing at {self._batch_sync}")
+        if not self._job_savepoint:
+            self._conn.execute("SAVEPOINT job")
+            self._job_savepoint = True
+        return self._conn
+
+    # --- group commit -------------------------------------------------------------------
+    def run_batch(self, jobs: Sequence[BatchJob]) -> list[Outcome]:
+        """Run the jobs in order as few group commits; one outcome per job.
+
+        Jobs of kind "alone" run between transactions; the others run in one transaction
+        per run of them. An outcome of a write is only reported once its COMMIT is done.
+        """
+        outcomes: list[Outcome] = []
+        group: list[BatchJob] = []
+        for job in jobs:
+            if job[1] != "alone":
+                group.append(job)
+                continue
+            outcomes += self._run_group(group)
+            group = []
+            outcomes.append(attempt(job[0]))
+        outcomes += self._run_group(group)
+        return outcomes
+
+    def _run_group(self, jobs: Sequence[BatchJob]) -> list[Outcome]:
+        if len(jobs) == 1:  # nothing to share: its own transaction, no savepoint
+            return [attempt(jobs[0][0])]
+        outcomes: list[Outcome] = []
+        while len(outcomes) < len(jobs):  # more than one pass only if SQLite rolled back
+            outcomes += self._run_transaction(jobs[len(outcomes) :])
+        return outcomes
+
+    def _run_transaction(self, jobs: Sequence[BatchJob]) -> list[Outcome]:
+        """Run a prefix of ``jobs`` (all of them unless SQLite rolls the transaction
+        back on its own) in one transaction and return their outcomes."""
+        kinds = {kind for _, kind in jobs}
+        if "claim" in kinds:
+            sync = max(self._claim_sync, self._update_sync, key=_STRENGTH.__getitem__)
+        elif "update" in kinds:
+            sync = self._update_sync
+        else:
+            return [attempt(fn) for fn, _ in jobs]  # reads only: no transaction
+        try:
+            self._set_sync(sync)
+            self._conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:  # e.g. busy past the timeout: writes fail, reads run
+            return [attempt(fn) if kind == "read" else (False, exc) for fn, kind in jobs]
+        self._batch_sync = sync
+        outcomes: list[Outcome] = []
+        # Outcomes that stand only if the COMMIT succeeds: every job that wrote, and every
+        # job that ran after one (it may have read what then did not land).
+        pending: list[int] = []
+        try:
+            for fn, _ in jobs:
+                self._job_savepoint = False
+                ok, value = attempt(fn)
+                if not self._conn.in_transaction:
+                    # SQLite rolled the whole transaction back (I/O error, disk full):
+                    # nothing of it landed; the jobs after this one get a new one.
+                    lost = sqlite3.OperationalError(f"batch transaction rolled back: {value}")
+                    return [*_failed(outcomes, pending, lost), (False, value if not ok else lost)]
+                if self._job_savepoint:
+                    if not ok:
+                        self._conn.execute("ROLLBACK TO job")
+                    self._conn.execute("RELEASE job")
+                if ok and (self._job_savepoint or pending):
+                    pending.append(len(outcomes))
+                outcomes.append((ok, value))
+            self._conn.execute("COMMIT")
+            self.commits += 1
+        except sqlite3.Error as exc:  # the COMMIT (or a savepoint step) failed
+            if self._conn.in_transaction:
+                with suppress(sqlite3.Error):
+                    self._conn.execute("ROLLBACK")
+            outcomes = _failed(outcomes, pending, exc)
+            outcomes += [(False, exc)] * (len(jobs) - len(outcomes))
+        finally:
+            self._batch_sync = None
+            self._job_savepoint = False
+        return outcomes
 
     # --- writes -------------------------------------------------------------------------
     def claim(self, order: Order, ttl_s: int, events: bytes | None = None) -> ClaimResult:
@@ -454,6 +558,17 @@ class SqliteDb:
             (request_id, now),
         ).fetchone()
         return None if row is None else bytes(row[0])
+
+
+_STRENGTH = {mode: rank for rank, mode in enumerate(SYNCHRONOUS_MODES)}
+
+
+def _failed(outcomes: list[Outcome], pending: list[int], exc: BaseException) -> list[Outcome]:
+    """``outcomes`` with every pending one replaced by the failure ``exc``."""
+    failed = list(outcomes)
+    for index in pending:
+        failed[index] = (False, exc)
+    return failed
 
 
 def _outbox_put(db: sqlite3.Connection, entry_id: str, stamp: int, body: bytes) -> None:

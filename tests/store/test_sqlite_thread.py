@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Sequence
 
 import pytest
 
-from oexec.store.sqlite_thread import SqliteThread
+from oexec.store.sqlite_thread import BatchJob, Outcome, SqliteThread, run_each
 
 
 async def test_jobs_run_in_order_on_one_other_thread() -> None:
@@ -51,4 +52,37 @@ async def test_a_cancelled_caller_does_not_stop_the_job() -> None:
     release.set()
     await worker.run(lambda: None)  # runs after slow() finished
     assert done == [True]
+    worker.stop()
+
+
+async def test_a_batch_takes_at_most_max_batch_jobs() -> None:
+    sizes: list[int] = []
+    started, release = threading.Event(), threading.Event()
+
+    def runner(jobs: Sequence[BatchJob]) -> list[Outcome]:
+        sizes.append(len(jobs))
+        return run_each(jobs)
+
+    def hold() -> None:
+        started.set()
+        release.wait(5)
+
+    worker = SqliteThread(run_batch=runner, max_batch=4)
+    held = worker.run(hold)
+    assert await asyncio.to_thread(started.wait, 5)
+    futures = [worker.run(lambda n=n: n) for n in range(10)]
+    release.set()
+    await held
+    assert await asyncio.gather(*futures) == list(range(10))
+    assert sizes == [1, 4, 4, 2]
+    worker.stop()
+
+
+async def test_a_runner_that_breaks_still_answers_every_caller() -> None:
+    def broken(jobs: Sequence[BatchJob]) -> list[Outcome]:
+        return []
+
+    worker = SqliteThread(run_batch=broken)
+    with pytest.raises(RuntimeError, match="wrong number of outcomes"):
+        await worker.run(lambda: 1)
     worker.stop()

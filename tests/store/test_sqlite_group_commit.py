@@ -1,0 +1,220 @@
+"""SQLite group commit: the store thread's batch is one transaction with a savepoint per
+job and one COMMIT, at FULL when a claim is in it; callers hear only after the COMMIT.
+
+A batch is made deterministic by holding the store's thread with a job that waits, queueing
+the calls, then letting it go: everything queued meanwhile is the next batch. COMMITs are
+counted (and their synchronous level read, or made to fail) by a spy on the connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from oexec.errors import StoreConflictError, StoreError
+from oexec.models import Order
+from oexec.store import SqliteStore
+from oexec.store.sqlite_db import SqliteDb
+from oexec.store.sqlite_thread import JobKind
+
+from .helpers import evolve, make_order
+
+TTL = 3_600
+FULL, NORMAL = 2, 1  # PRAGMA synchronous values
+
+
+class CommitSpy:
+    """Stands in for the connection: records the synchronous level at each COMMIT and can
+    make the COMMIT fail as a full disk would."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.levels: list[int] = []
+        self.fail_commit = False
+
+    def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:
+        if sql == "COMMIT":
+            self.levels.append(int(self.conn.execute("PRAGMA synchronous").fetchone()[0]))
+            if self.fail_commit:
+                raise sqlite3.OperationalError("database or disk is full")
+        return self.conn.execute(sql, *args)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.conn, name)
+
+
+def spy_on(db: SqliteDb) -> CommitSpy:
+    spy = CommitSpy(db._conn)
+    db._conn = spy  # type: ignore[assignment]
+    return spy
+
+
+def db_of(store: SqliteStore) -> SqliteDb:
+    assert store._db is not None, "start the store first"
+    return store._db
+
+
+async def one_batch(store: SqliteStore, calls: list[Coroutine[Any, Any, Any]]) -> list[Any]:
+    """Run ``calls`` as one batch of the store's thread; their results or exceptions."""
+    started, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        started.set()
+        release.wait(10)
+
+    held = store._thread.run(hold)
+    assert await asyncio.to_thread(started.wait, 10)
+    tasks = [asyncio.ensure_future(call) for call in calls]
+    for _ in range(1000):
+        if store._thread._jobs.qsize() == len(calls):
+            break
+        await asyncio.sleep(0)
+    assert store._thread._jobs.qsize() == len(calls)
+    release.set()
+    await held
+    return await asyncio.gather(*tasks, return_exceptions=True)
+
+
+@pytest.fixture
+async def store(sqlite_factory: Callable[..., SqliteStore]) -> SqliteStore:
+    store = sqlite_factory(update_synchronous="NORMAL")
+    await store.start()
+    return store
+
+
+async def test_concurrent_claims_and_saves_land_with_one_commit(store: SqliteStore) -> None:
+    claimed = [make_order() for _ in range(20)]
+    for order in claimed:
+        await store.claim(order, TTL)
+    fresh = [make_order() for _ in range(20)]
+    commits = db_of(store).commits
+
+    results = await one_batch(
+        store,
+        [store.save(evolve(order), reason="accepted") for order in claimed]
+        + [store.claim(order, TTL) for order in fresh],
+    )
+
+    assert db_of(store).commits - commits == 1  # 40 writes, one COMMIT
+    assert results[:20] == [None] * 20
+    assert all(result.claimed for result in results[20:])
+    for order in claimed:
+        assert await store.get(order.id) == evolve(order)
+    for order in fresh:
+        assert await store.get(order.id) == order
+
+
+async def test_a_claim_in_a_batch_commits_at_full_and_updates_alone_at_normal(
+    store: SqliteStore,
+) -> None:
+    orders = [make_order() for _ in range(4)]
+    for order in orders[:3]:
+        await store.claim(order, TTL)
+    spy = spy_on(db_of(store))
+
+    await one_batch(store, [store.save(evolve(order), reason="accepted") for order in orders[:3]])
+    await one_batch(
+        store,
+        [store.save(evolve(evolve(order)), reason="filled") for order in orders[:3]]
+        + [store.claim(orders[3], TTL)],
+    )
+
+    assert spy.levels == [NORMAL, FULL]
+    assert await store.get(orders[3].id) == orders[3]
+
+
+async def test_a_job_that_fails_in_a_batch_fails_alone(store: SqliteStore) -> None:
+    taken = make_order()
+    await store.claim(taken, TTL)
+    first, last = make_order(), make_order()
+    duplicate_id = make_order(order_id=taken.id)  # a new request whose order id is taken
+    commits = db_of(store).commits
+
+    results = await one_batch(
+        store,
+        [
+            store.claim(first, TTL),
+            store.claim(duplicate_id, TTL),
+            store.save(evolve(evolve(taken)), reason="skips a version"),
+            store.claim(last, TTL),
+        ],
+    )
+
+    assert results[0].claimed and results[3].claimed
+    assert isinstance(results[1], StoreConflictError)
+    assert isinstance(results[2], StoreConflictError)
+    assert db_of(store).commits - commits == 1
+    assert await store.get(first.id) == first
+    assert await store.get(last.id) == last
+    assert await store.get_by_request_id(duplicate_id.request_id) is None
+    assert await store.get(taken.id) == taken
+
+
+def test_a_job_that_wrote_and_then_raised_is_rolled_back_to_its_savepoint(
+    tmp_path: Path,
+) -> None:
+    db = SqliteDb(str(tmp_path / "o.db"), order_ttl_s=TTL)
+    kept, doomed, after = make_order(), make_order(), make_order()
+
+    def claim_then_fail() -> None:
+        db.claim(doomed, 60)
+        raise ValueError("after its writes")
+
+    jobs: list[tuple[Callable[[], Any], JobKind]] = [
+        (lambda: db.claim(kept, 60), "claim"),
+        (claim_then_fail, "claim"),
+        (lambda: db.claim(after, 60), "claim"),
+    ]
+    commits = db.commits
+    outcomes = db.run_batch(jobs)
+
+    assert [ok for ok, _ in outcomes] == [True, False, True]
+    assert isinstance(outcomes[1][1], ValueError)
+    assert db.commits - commits == 1
+    assert db.get(doomed.id) is None and db.get_by_request_id(doomed.request_id) is None
+    assert db.state_history(doomed.id) == []
+    assert db.get(kept.id) == kept and db.get(after.id) == after
+    db.close()
+
+
+async def test_a_failed_commit_fails_the_batch_and_stores_nothing(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    existing = make_order()
+    await store.claim(existing, TTL)
+    fresh = make_order()
+    spy = spy_on(db_of(store))
+    spy.fail_commit = True
+
+    results = await one_batch(
+        store,
+        [
+            store.get(existing.id),  # before any write: its answer stands
+            store.claim(fresh, TTL),
+            store.save(evolve(existing), reason="accepted"),
+            store.get(fresh.id),  # saw the claim that did not land
+        ],
+    )
+
+    assert results[0] == existing
+    for failed in results[1:]:
+        assert isinstance(failed, StoreError) and not isinstance(failed, StoreConflictError)
+    spy.fail_commit = False
+    assert await store.get(fresh.id) is None
+    assert await store.get_by_request_id(fresh.request_id) is None
+    assert await store.get(existing.id) == existing
+    assert len(await store.state_history(existing.id)) == 1
+    # and nothing reached the file either
+    other = SqliteDb(str(store.path), order_ttl_s=TTL)
+    assert other.get(fresh.id) is None
+    stored = other.get(existing.id)
+    assert isinstance(stored, Order) and stored.version == existing.version
+    other.close()
+    # the store goes on: the next batch commits
+    assert (await store.claim(fresh, TTL)).claimed
