@@ -3,6 +3,7 @@ and the resolver's unknown-cancel path on an in-memory venue."""
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 from typing import Any
 
@@ -13,7 +14,16 @@ import pytest
 from oexec.cli.reconcile import table
 from oexec.cli.trace import render, timeline
 from oexec.errors import VenueUnavailableError, VenueUnknownOutcomeError
-from oexec.models import OrderState, OrderType, Side, TimeInForce, VenueOrderStatus, VenueTrade
+from oexec.models import (
+    OrderState,
+    OrderType,
+    OrderUpdate,
+    Side,
+    TimeInForce,
+    VenueOrderStatus,
+    VenueTrade,
+)
+from oexec.models.venue import StreamGap
 from oexec.service import tracker as tracker_module
 from oexec.service.deadman import DeadManSwitch, plan
 from oexec.service.journal import Journal, JournalingVenue, scrub
@@ -277,3 +287,40 @@ async def test_a_fill_check_that_stays_short_is_retried_then_left_for_the_next_s
     assert store.owed == {order.id}  # never settled while short
     assert tracker._fill_checks == {}  # given up in memory after the attempts ...
     assert await tracker.load_owed_fills() == 1  # ... and picked up again from the store
+
+
+async def test_stream_events_keep_order_per_order_and_run_across_orders() -> None:
+    """One order's events apply in arrival order; other orders' events do not wait for
+    them (a slow store must not back the stream up); a gap waits for all before it."""
+    store, venue, sink = MemoryStore(), ScriptedVenue(), RecordingSink()
+    tracker = OrderTracker(store, venue, OrderWriter(store, sink), MarketState(venue.mark_price))
+    slow, fast = venue.accept(_request("ox-slow")), venue.accept(_request("ox-fast"))
+    applied: list[str] = []
+    release_slow = asyncio.Event()
+
+    async def handle(event: object) -> None:
+        if isinstance(event, OrderUpdate):
+            name = f"{event.order.client_order_id}#{event.event_time}"
+            if name == "ox-slow#1":
+                await release_slow.wait()
+            applied.append(name)
+        else:
+            applied.append("gap")
+
+    tracker.handle = handle  # type: ignore[method-assign]
+
+    def update(order: Any, n: int) -> OrderUpdate:
+        return OrderUpdate(order=order, execution_type="NEW", event_time=n, transaction_time=n)
+
+    async def events() -> Any:
+        yield update(slow, 1)
+        yield update(slow, 2)
+        yield update(fast, 3)
+        await asyncio.sleep(0.05)
+        release_slow.set()
+        yield StreamGap("reconnected", 4)
+
+    await asyncio.wait_for(tracker.run(events()), 5)
+    assert applied.index("ox-fast#3") < applied.index("ox-slow#1")  # not held up
+    assert applied.index("ox-slow#1") < applied.index("ox-slow#2")  # per order: in order
+    assert applied[-1] == "gap"  # after everything before it
