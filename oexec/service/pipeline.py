@@ -56,7 +56,7 @@ from oexec.service.resolver import UnknownOutcomeResolver
 from oexec.service.rules.risk import RiskManager, is_reducing
 from oexec.service.rules.symbol_book import SymbolRulesBook
 from oexec.service.rules.validation import ValidationPipeline
-from oexec.service.writer import OrderWriter
+from oexec.service.writer import OrderWriter, encode_reply
 
 log = logging.getLogger("oexec.pipeline")
 T = TypeVar("T")
@@ -362,7 +362,7 @@ class OrderPipeline:
 
     async def _save_reply(self, order: Order) -> None:
         await self.store.save_reply(
-            order.request_id, orjson.dumps(order_to_dict(order)), self.settings.idempotency_ttl_s
+            order.request_id, encode_reply(order_to_dict(order)), self.settings.idempotency_ttl_s
         )
 
     async def _duplicate(self, intent: OrderIntent, first: Order, reply: bytes | None) -> Order:

@@ -28,9 +28,9 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from oexec.errors import OexecError, VenueOrderNotFoundError
 from oexec.models import Fill, Order, OrderUpdate, VenueOrder, VenueTrade
@@ -44,6 +44,7 @@ from oexec.service.writer import OrderWriter
 from oexec.tasks import cancel_and_wait
 
 log = logging.getLogger("oexec.tracker")
+T = TypeVar("T")
 
 FIRST_CONNECT = "connected"
 FILL_CHECK_DELAY_S = 1.0  # let the stream deliver the trades before asking for them
@@ -89,6 +90,19 @@ def _forget_chain(
             del chains[coid]
 
     return forget
+
+
+async def _sum_bounded(work: Callable[[T], Awaitable[int]], items: Sequence[T]) -> int:
+    """``sum(work(item))``, ``RECOVERY_CONCURRENCY`` at a time: each item costs a venue
+    round trip or two (one by one, 40 differing orders after an outage took ~45 s to
+    fold in); the rate limiter still paces them."""
+    slots = asyncio.Semaphore(RECOVERY_CONCURRENCY)
+
+    async def one(item: T) -> int:
+        async with slots:
+            return await work(item)
+
+    return sum(await asyncio.gather(*(one(item) for item in items)))
 
 
 def fill_from_trade(order: Order, trade: VenueTrade) -> Fill:
@@ -273,13 +287,7 @@ class OrderTracker:
         clear an order's owed-fills mark once they add up. A few orders at a time."""
         now = time.monotonic()
         due = [oid for oid, at in self._fill_checks.items() if not due_only or at <= now]
-        slots = asyncio.Semaphore(RECOVERY_CONCURRENCY)
-
-        async def check_one(order_id: str) -> int:
-            async with slots:
-                return await self._check_fills_of(order_id)
-
-        return sum(await asyncio.gather(*(check_one(oid) for oid in due)))
+        return await _sum_bounded(self._check_fills_of, due)
 
     async def _check_fills_of(self, order_id: str) -> int:
         new = 0
@@ -338,18 +346,7 @@ class OrderTracker:
             for o in open_orders
             if not ((seen := venue_open.get(o.client_order_id)) is not None and agrees(o, seen))
         ]
-        # A few at a time: each costs a query and a trade fetch (a venue round trip or
-        # two); one by one, 40 differences after an outage took ~45 s to fold in. The
-        # rate limiter still paces them.
-        slots = asyncio.Semaphore(RECOVERY_CONCURRENCY)
-
-        async def refresh_one(order: Order) -> int:
-            async with slots:
-                with contextlib.suppress(OexecError):
-                    return await self.refresh(order)
-                return 0
-
-        changed = sum(await asyncio.gather(*(refresh_one(o) for o in differing)))
+        changed = await _sum_bounded(self._refresh_quietly, differing)
         self.observer.recovery(trigger, changed)
         return changed
 
@@ -365,6 +362,11 @@ class OrderTracker:
         else:
             seen = await self.venue.open_orders(None)
         return {o.client_order_id: o for o in seen}
+
+    async def _refresh_quietly(self, order: Order) -> int:
+        with contextlib.suppress(OexecError):
+            return await self.refresh(order)
+        return 0
 
     async def refresh(self, order: Order) -> int:
         try:

@@ -39,6 +39,12 @@ MAX_ANNOUNCED = 8192
 RECENT_ORDERS = 4096
 
 
+def encode_reply(body: dict[str, object]) -> bytes:
+    """The cached reply of a request: its order as a dict, JSON (one encoding for every
+    path that caches one, so a duplicate request gets the same bytes)."""
+    return orjson.dumps(body)
+
+
 class OrderWriter:
     def __init__(
         self,
@@ -103,16 +109,12 @@ class OrderWriter:
             self._announced.popitem(last=False)
         return True
 
-    async def announce(
-        self, before: Order | None, after: Order, events: list[Event] | None = None
-    ) -> None:
+    async def announce(self, before: Order | None, after: Order, events: list[Event]) -> None:
         """Publish the events of a stored change and tell local listeners (once per version)."""
         if not self._first_announcement(after):
             return
         for listener in self.listeners:
             listener(before, after)
-        if events is None:
-            events = order_events(before, after)
         if events:
             await self.relay.publish(outbox_id_for_order(after), events)
 
@@ -123,8 +125,8 @@ class OrderWriter:
         result = await self.store.claim(order, ttl_s, events=packed)
         if result.claimed:
             self._remember(result.order)
-        if result.claimed and events:
-            await self.announce(None, result.order, events)
+            if events:
+                await self.announce(None, result.order, events)
         return result
 
     async def commit(
@@ -143,7 +145,7 @@ class OrderWriter:
             after,
             reason=reason,
             events=pack_events(events) if events else None,
-            reply=None if reply_ttl_s is None else orjson.dumps(body),
+            reply=None if reply_ttl_s is None else encode_reply(body),
             reply_ttl_s=reply_ttl_s or 0,
             owes_fills=after.filled_quantity > before.filled_quantity,
         )
@@ -170,10 +172,10 @@ class OrderWriter:
             # event read before the submit's save landed): start from the newest version
             # this process wrote, not from a conflict (0.77 conflicts per order, each a
             # failed save, a read and a retry, were measured before this).
+            current = order
             known = self._recent.get(order.client_order_id)
-            current = known if known is not None and known.id == order.id else order
-            if current.version < order.version:
-                current = order
+            if known is not None and known.id == order.id and known.version > order.version:
+                current = known
             for _ in range(MAX_CAS_RETRIES):
                 updated = change(current)
                 if updated is None:
