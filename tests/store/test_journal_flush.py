@@ -8,11 +8,14 @@ through at a steady rate and checks the queue never exceeds what arrives between
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import orjson
 
 from oexec.service.journal import Journal
 from oexec.service.ports import OrderStore
+
+from ..service.fakes import MemoryStore
 
 ORDERS = 600
 ENTRIES_PER_ORDER = 3
@@ -50,3 +53,25 @@ async def test_a_full_queue_drops_and_counts(store: OrderStore) -> None:
     await journal.flush()
     assert journal.pending == 0
     assert len(await store.journal("coid-full")) == 5
+
+
+async def test_stop_during_a_flush_loses_nothing() -> None:
+    """A batch being written when the journal stops is written, not cancelled."""
+
+    class SlowStore(MemoryStore):
+        writing = asyncio.Event()
+
+        async def append_journal_many(self, batch: Any) -> None:
+            self.writing.set()
+            await asyncio.sleep(0.05)
+            await super().append_journal_many(batch)
+
+    store = SlowStore()
+    journal = Journal(store, max_pending=BOUND)
+    journal.start()
+    journal.record("coid-slow", "request", n=0)
+    await store.writing.wait()  # the batch is off the queue, its write in flight
+    journal.record("coid-slow", "request", n=1)
+    await journal.stop()
+    kept = [orjson.loads(e)["n"] for e in await store.journal("coid-slow")]
+    assert kept == [0, 1] and journal.dropped == 0
