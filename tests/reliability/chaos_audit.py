@@ -45,6 +45,7 @@ ALL = 10**7
 class Snapshot:
     venue: dict[str, dict[str, Any]]  # clientOrderId -> ground-truth order
     store: dict[str, Order]  # client_order_id -> stored order
+    owed: list[str] = attrs.field(factory=list)  # orders the daemon still owes trades for
 
     def problems(self) -> list[str]:
         """Why the daemon's view differs from the venue's (empty: converged)."""
@@ -60,6 +61,8 @@ class Snapshot:
         for coid, order in self.store.items():
             if order.state in UNSETTLED:
                 out.append(f"{coid}: still {order.state.value}")
+        # converged includes the daemon's own owed work: trades it knows it must fetch
+        out.extend(f"order {order_id}: trades still owed" for order_id in self.owed)
         return out
 
 
@@ -68,6 +71,7 @@ async def snapshot(store: OrderStore, venue_orders: list[dict[str, Any]]) -> Sna
     return Snapshot(
         venue={o["clientOrderId"]: o for o in venue_orders},
         store={o.client_order_id: o for o in orders},
+        owed=await store.owed_fills(),
     )
 
 
