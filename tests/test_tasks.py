@@ -47,3 +47,35 @@ async def test_gives_up_on_a_task_that_never_ends() -> None:
     released.set()  # leave nothing behind
     task.cancel()
     await task
+
+
+async def test_market_state_stop_ends_when_its_price_source_swallows_the_cancel() -> None:
+    """The CI hang: ``Daemon.stop`` waited forever on the mark-price refresh loop, whose
+    venue call had swallowed the cancellation, so the loop went back to sleep."""
+    from decimal import Decimal
+
+    from oexec.service.market import MarketState
+
+    entered = asyncio.Event()
+    swallowed = 0
+
+    async def source(symbol: str) -> Decimal:
+        nonlocal swallowed
+        entered.set()
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            if swallowed:
+                raise
+            swallowed += 1  # what asyncio.wait_for in 3.11 can do when the inner call just finished
+        return Decimal("100")
+
+    market = MarketState(source, refresh_s=0.001)
+    market.set_mark_price("BTCUSDT", Decimal("1"))
+    market.start()
+    await asyncio.wait_for(entered.wait(), 2)
+    refresh = market._task
+    assert refresh is not None
+    stopping = asyncio.create_task(market.stop())
+    await asyncio.wait({stopping}, timeout=5)  # not wait_for: a swallowed cancel fools it
+    assert stopping.done() and refresh.done() and swallowed == 1

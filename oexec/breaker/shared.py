@@ -21,7 +21,6 @@ call: the breaker then degrades to the per-daemon one.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -32,6 +31,7 @@ from redis.exceptions import RedisError
 
 from oexec.breaker.breaker import CLOSED, OPEN, VenueBreaker
 from oexec.config import BreakerConfig
+from oexec.tasks import cancel_and_wait
 
 log = logging.getLogger("oexec.breaker.shared")
 
@@ -82,11 +82,7 @@ class SharedVenueBreaker(VenueBreaker):
 
     async def close(self) -> None:
         tasks = [t for t in (self._task, *self._background) if t is not None]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await cancel_and_wait(tasks)
         self._task = None
 
     # -- local events, shared ------------------------------------------------------------

@@ -19,6 +19,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from oexec.tasks import cancel_and_wait
+
 log = logging.getLogger(__name__)
 
 BATCH = 256
@@ -103,8 +105,7 @@ class StreamMirror:
         except TimeoutError:
             self.dropped += self._unwritten
             log.error("event stream mirror not flushed", extra={"left": self._unwritten})
-        self._task.cancel()
-        await asyncio.gather(self._task, return_exceptions=True)
+        await cancel_and_wait([self._task])
         self._task = None
 
     async def _run(self) -> None:

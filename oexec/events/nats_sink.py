@@ -28,6 +28,7 @@ from nats.js.api import StreamConfig
 from nats.js.errors import BadRequestError
 
 from oexec.config import NatsConfig
+from oexec.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -115,8 +116,7 @@ class NatsEventSink:
             except TimeoutError:
                 self.dropped += self._queue.qsize()
                 log.error("NATS mirror not flushed", extra={"left": self._queue.qsize()})
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            await cancel_and_wait([self._task])
             self._task = None
         if self._nc is not None:
             try:

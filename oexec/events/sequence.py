@@ -40,6 +40,7 @@ from redis.exceptions import RedisError
 
 from oexec.events.mirror import Watermark, seq_of
 from oexec.events.publisher import ZmqEventSink, merge_packed_maps, pack_event
+from oexec.tasks import cancel_and_wait
 from oexec.wire import WIRE_VERSION, pack
 
 log = logging.getLogger(__name__)
@@ -194,8 +195,7 @@ class SharedSequenceSink(ZmqEventSink):
             except TimeoutError:
                 self.dropped += self._queue.qsize()
                 log.error("event sequence not flushed", extra={"left": self._queue.qsize()})
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            await cancel_and_wait([self._task])
             self._task = None
         await super().close()
 

@@ -35,6 +35,7 @@ from oexec.front.dispatch import dispatch
 from oexec.front.metrics import FrontMetrics
 from oexec.ops.logging import log_context
 from oexec.service.ports import OrderService
+from oexec.tasks import cancel_and_wait
 from oexec.wire import (
     CorrelationId,
     Envelope,
@@ -325,6 +326,4 @@ class FrontEnd:
 
 
 async def _cancel_all(tasks: Sequence[asyncio.Task[None]]) -> None:
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
+    await cancel_and_wait(tasks)

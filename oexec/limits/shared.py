@@ -46,6 +46,7 @@ from oexec.errors import ErrorCode, ThrottleError
 from oexec.limits.limiter import HEADER_WINDOWS, VenueRateLimiter, banned_error
 from oexec.limits.windows import WindowKey, WindowSpec, amount_for
 from oexec.models import RateLimitRule
+from oexec.tasks import cancel_and_wait
 
 log = logging.getLogger("oexec.limits.shared")
 
@@ -286,7 +287,4 @@ class SharedRateLimiter:
                 return
 
     async def close(self) -> None:
-        for task in list(self._background):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await cancel_and_wait(list(self._background))

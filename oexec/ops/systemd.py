@@ -10,11 +10,12 @@ and systemd restarts the daemon, which is the point.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import socket
 from collections.abc import Callable, Mapping
+
+from oexec.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +102,4 @@ def start_watchdog(
 async def stop_watchdog(task: asyncio.Task[None] | None) -> None:
     if task is None:
         return
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    await cancel_and_wait([task])

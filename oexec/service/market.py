@@ -20,6 +20,7 @@ from decimal import Decimal
 from oexec.models import Order, OrderIntent
 from oexec.models.venue import AccountUpdate
 from oexec.service.rules.context import MarketContext
+from oexec.tasks import cancel_and_wait
 
 log = logging.getLogger("oexec.market")
 
@@ -74,9 +75,7 @@ class MarketState:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait([self._task])
             self._task = None
 
     # -- open orders and positions -------------------------------------------------------

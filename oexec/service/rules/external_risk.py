@@ -13,7 +13,6 @@ answer RISK_EXTERNAL_REJECT. The venue is never contacted on either.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import logging
 from typing import Any
@@ -25,6 +24,7 @@ import zmq.asyncio
 from oexec.errors import ErrorCode, RiskError
 from oexec.models import OrderIntent
 from oexec.models.serde import converter
+from oexec.tasks import cancel_and_wait
 
 log = logging.getLogger("oexec.risk.external")
 
@@ -119,9 +119,7 @@ class ExternalRiskClient:
 
     async def close(self) -> None:
         if self._reader is not None:
-            self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reader
+            await cancel_and_wait([self._reader])
             self._reader = None
         if self._socket is not None:
             self._socket.close(linger=0)

@@ -13,7 +13,6 @@ submits and modifies surface ``VenueUnknownOutcomeError`` for the resolver.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
@@ -34,6 +33,7 @@ from oexec.errors import (
     VenueUnknownOutcomeError,
 )
 from oexec.service.ports import RequestGate
+from oexec.tasks import cancel_and_wait
 from oexec.venue.binance.endpoints import Endpoint, Ep, Retry, Security
 from oexec.venue.binance.errors import map_error
 from oexec.venue.binance.signing import (
@@ -183,9 +183,7 @@ class BinanceTransport:
 
     async def close(self) -> None:
         if self._sync_task is not None:
-            self._sync_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sync_task
+            await cancel_and_wait([self._sync_task])
             self._sync_task = None
         if self._session is not None:
             await self._session.close()

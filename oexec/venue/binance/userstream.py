@@ -12,7 +12,6 @@ also reported as a gap rather than silently dropped.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
@@ -25,6 +24,7 @@ import orjson
 
 from oexec.errors import OexecError
 from oexec.models.venue import AccountUpdate, OrderUpdate, StreamGap
+from oexec.tasks import cancel_and_wait
 from oexec.venue.binance.adapter import BinanceUsdmVenue
 from oexec.venue.binance.errors import ListenKeyExpiredError
 from oexec.venue.binance.parsing import (
@@ -124,9 +124,7 @@ class BinanceUserStream:
         """Stop; DELETE the listenKey only if asked (it is shared by the account)."""
         self._closing = True
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait([self._task])
             self._task = None
         if release_key and self._key is not None:
             try:
@@ -200,9 +198,7 @@ class BinanceUserStream:
                 ):
                     return "key_expired" if self._key_expired else "closed"
         finally:
-            keepalive.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await keepalive
+            await cancel_and_wait([keepalive])
 
     async def _keepalive_loop(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         while True:
