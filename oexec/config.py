@@ -97,6 +97,12 @@ class LimitsConfig:
     # share of each window sendable at once; the rest leaks evenly over the window, so
     # that no window of the venue's length ever sees more than the limit (docs/pretrade.md)
     burst_fraction: Decimal = Decimal("0.25")
+    # the shared limiter ([cluster] shared_limits, Redis) leases units in batches: a lease
+    # is spent within shared_lease_ms, then its rest goes back; it takes at most
+    # shared_lease_fraction of a window's burst (oexec/limits/shared.py). 0 ms: one Redis
+    # call per request
+    shared_lease_ms: int = 200
+    shared_lease_fraction: Decimal = Decimal("0.1")
 
 
 @attrs.frozen
