@@ -77,13 +77,15 @@ class RateLimitConfig:
 
 @attrs.frozen
 class FaultConfig:
-    """A fault rule: fires with ``probability`` per eligible event, ``count`` times at most."""
+    """A fault rule: fires with ``probability`` per eligible event (or on every
+    ``every_n``-th one, with no randomness), ``count`` times at most."""
 
     kind: str
     probability: float = 1.0
     count: int | None = None  # None: unlimited
     path: str | None = None  # None: every path; else exact path or fnmatch pattern
     params: dict[str, Any] = attrs.field(factory=dict)
+    every_n: int | None = None  # fire on eligible events n, 2n, ... instead of drawing
 
 
 @attrs.frozen
@@ -170,6 +172,11 @@ def check_fault(fault: FaultConfig) -> FaultConfig:
         raise SimConfigError(f"fault probability must be within [0, 1]: {fault.probability}")
     if fault.count is not None and fault.count < 1:
         raise SimConfigError(f"fault count must be >= 1 when given: {fault.count}")
+    if fault.every_n is not None:
+        if fault.every_n < 1:
+            raise SimConfigError(f"fault every_n must be >= 1 when given: {fault.every_n}")
+        if fault.probability != 1.0:
+            raise SimConfigError("give a fault either every_n or a probability, not both")
     return fault
 
 

@@ -1,9 +1,15 @@
 """Fault injection: seeded, countable rules the HTTP layer and user stream consult.
 
-A rule has a kind, a probability per eligible event, an optional count (the rule retires
-after firing that many times), an optional path filter and kind-specific parameters.
-All randomness comes from one ``random.Random(seed)``, so the same sequence of requests
-fires the same faults on every run. Kinds and their parameters (docs/sim.md):
+A rule has a kind, a probability per eligible event (or ``every_n``: fire on eligible
+events n, 2n, ... without randomness), an optional count (the rule retires after firing
+that many times), an optional path filter and kind-specific parameters.
+
+Each rule draws from its own ``random.Random``, seeded from the seed and the rule's
+identity (kind, path, and how many rules of that kind and path were added before it since
+start or reset). So whether a rule's n-th eligible event fires depends only on the seed and
+that rule: concurrent requests and stream events interleaving differently, other rules
+firing, retiring or being added never shift it. (One shared generator did: timing decided
+which rule got which draw.) Kinds and their parameters (docs/sim.md):
 
 - ``latency``: delay before handling; ``ms`` fixed, or ``min_ms``/``max_ms`` uniform,
   or ``mean_ms`` exponential.
@@ -22,6 +28,7 @@ from __future__ import annotations
 
 import fnmatch
 import random
+from collections import Counter
 from typing import Any
 
 import attrs
@@ -33,6 +40,9 @@ from oexec.sim.config import FaultConfig, SimConfigError, check_fault
 class _Rule:
     config: FaultConfig
     remaining: int | None
+    decisions: random.Random  # whether each chance fires
+    values: random.Random  # the rule's parameter draws (latency), apart from its decisions
+    chances: int = 0
 
     def matches(self, kind: str, path: str | None) -> bool:
         if self.config.kind != kind or self.remaining == 0:
@@ -42,14 +52,23 @@ class _Rule:
             return True
         return path == pattern or fnmatch.fnmatchcase(path, pattern)
 
+    def decide(self) -> bool:
+        """Whether this rule's next chance fires: one draw of its own, or the every_n count."""
+        self.chances += 1
+        if self.config.every_n is not None:
+            return self.chances % self.config.every_n == 0
+        return self.decisions.random() < self.config.probability
+
 
 class FaultInjector:
-    """The active fault rules and the seeded generator deciding when they fire."""
+    """The active fault rules, each with a generator seeded from the seed and its identity."""
 
     def __init__(self, seed: int = 0, rules: tuple[FaultConfig, ...] = ()) -> None:
         self._seed = seed
-        self._rng = random.Random(seed)
         self._rules: list[_Rule] = []
+        self._added: Counter[tuple[str, str | None]] = Counter()
+        self._last_hit: _Rule | None = None
+        self._spare = random.Random(f"{seed}/spare")  # delays for a config no rule owns
         self.fired: dict[str, int] = {}
         for rule in rules:
             self.add(rule)
@@ -59,21 +78,29 @@ class FaultInjector:
         check_fault(rule)
         if rule.kind == "latency" and not _latency_valid(rule.params):
             raise SimConfigError("latency needs params ms, min_ms/max_ms or mean_ms (>= 0)")
-        self._rules.append(_Rule(rule, rule.count))
+        identity = (rule.kind, rule.path)
+        name = f"{self._seed}/{rule.kind}/{rule.path}/{self._added[identity]}"
+        self._added[identity] += 1
+        # str seeds hash with SHA-512: the same sequence in every process (no PYTHONHASHSEED).
+        decisions, values = random.Random(name), random.Random(name + "/values")
+        self._rules.append(_Rule(rule, rule.count, decisions, values))
 
     def clear(self) -> None:
+        """Drop the rules; rules added later still get fresh sequences (reset restarts)."""
         self._rules.clear()
+        self._last_hit = None
 
     def reset(self) -> None:
-        """Drop all rules, counters and restart the generator from the seed."""
+        """Drop all rules and counters; rules added next replay their sequences from the seed."""
         self.clear()
         self.fired.clear()
-        self._rng = random.Random(self._seed)
+        self._added.clear()
+        self._spare = random.Random(f"{self._seed}/spare")
 
     def active(self) -> list[dict[str, Any]]:
         """The rules still able to fire, for ``GET /_sim/faults``."""
         return [
-            attrs.asdict(r.config) | {"remaining": r.remaining}
+            attrs.asdict(r.config) | {"remaining": r.remaining, "chances": r.chances}
             for r in self._rules
             if r.remaining != 0
         ]
@@ -84,14 +111,14 @@ class FaultInjector:
     def roll(self, kind: str, path: str | None = None) -> FaultConfig | None:
         """The first matching rule of ``kind`` that fires now, or None.
 
-        Every matching rule draws from the generator even when an earlier one fired, so
-        one rule's outcome never shifts another's random sequence.
+        Every matching rule takes its chance even when an earlier one fired, so a rule's
+        n-th chance is the n-th eligible event whatever the rules before it did.
         """
         hit: _Rule | None = None
         for rule in self._rules:
             if not rule.matches(kind, path):
                 continue
-            fires = self._rng.random() < rule.config.probability
+            fires = rule.decide()
             if fires and hit is None:
                 hit = rule
         if hit is None:
@@ -100,11 +127,16 @@ class FaultInjector:
             hit.remaining -= 1
         self.fired[kind] = self.fired.get(kind, 0) + 1
         self._rules = [r for r in self._rules if r.remaining != 0]
+        self._last_hit = hit
         return hit.config
 
     def latency_s(self, rule: FaultConfig) -> float:
-        """Draw one delay, in seconds, from a latency rule's distribution."""
-        return latency_ms(rule.params, self._rng) / 1000.0
+        """Draw one delay, in seconds, from a latency rule's distribution (its own draws)."""
+        owner = self._last_hit
+        if owner is None or owner.config is not rule:
+            owner = next((r for r in self._rules if r.config is rule), None)
+        rng = owner.values if owner is not None else self._spare
+        return latency_ms(rule.params, rng) / 1000.0
 
 
 def _latency_valid(params: dict[str, Any]) -> bool:

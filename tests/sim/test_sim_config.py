@@ -94,6 +94,9 @@ def test_structure_fault_from_json() -> None:
     assert (rule.kind, rule.count) == ("error_5xx", 3)
     with pytest.raises(SimConfigError):
         structure_fault({"kind": "error_5xx", "extra": 1})
+    assert structure_fault({"kind": "stream_drop", "every_n": 50}).every_n == 50
+    with pytest.raises(SimConfigError):
+        structure_fault({"kind": "stream_drop", "every_n": 50, "probability": 0.1})
 
 
 def test_default_demo_account() -> None:

@@ -74,8 +74,70 @@ def test_latency_distributions(params: dict[str, float]) -> None:
         FaultConfig(kind="latency", params={"ms": -1}),
         FaultConfig(kind="error_5xx", probability=1.5),
         FaultConfig(kind="error_5xx", count=0),
+        FaultConfig(kind="error_5xx", every_n=0),
+        FaultConfig(kind="error_5xx", every_n=3, probability=0.5),
     ],
 )
 def test_invalid_rules_rejected(rule: FaultConfig) -> None:
     with pytest.raises(SimConfigError):
         FaultInjector(0).add(rule)
+
+
+def test_a_rules_nth_chance_does_not_depend_on_other_rules() -> None:
+    """Each rule draws from its own sequence: other rules (added before it, rolled in
+    between, retiring on their count) never change whether its n-th chance fires."""
+    drop = FaultConfig(kind="stream_drop", probability=0.3)
+    alone = fires(FaultInjector(7, (drop,)), "stream_drop", None, 200)
+    others = (
+        FaultConfig(kind="error_5xx", probability=0.5),
+        FaultConfig(kind="latency", probability=0.5, count=3, params={"min_ms": 1, "max_ms": 9}),
+    )
+    crowded = FaultInjector(7, (*others, drop))
+    interleave = random.Random(1)
+    seen = []
+    for _ in range(200):
+        for _ in range(interleave.randint(0, 3)):
+            crowded.roll(interleave.choice(["error_5xx", "latency"]), "/fapi/v1/order")
+        seen.append(crowded.roll("stream_drop", "key") is not None)
+    assert seen == alone
+    assert crowded.fired["latency"] == 3  # the count rule retired along the way
+
+
+def test_every_n_fires_on_exactly_those_chances_without_randomness() -> None:
+    rule = FaultConfig(kind="stream_drop", every_n=4, count=2)
+    for seed in (0, 1):
+        injector = FaultInjector(seed, (rule,))
+        shots = fires(injector, "stream_drop", None, 12)
+        assert [i + 1 for i, hit in enumerate(shots) if hit] == [4, 8]  # then retired
+        assert injector.fired == {"stream_drop": 2}
+
+
+def test_a_rules_latency_draws_are_its_own() -> None:
+    slow = FaultConfig(kind="latency", path="/a", params={"min_ms": 1, "max_ms": 100})
+    other = FaultConfig(kind="latency", path="/b", params={"min_ms": 1, "max_ms": 100})
+
+    def delays(injector: FaultInjector, noise: bool) -> list[float]:
+        out = []
+        for _ in range(20):
+            if noise:
+                hit = injector.roll("latency", "/b")
+                assert hit is not None
+                injector.latency_s(hit)
+            hit = injector.roll("latency", "/a")
+            assert hit is not None
+            out.append(injector.latency_s(hit))
+        return out
+
+    assert delays(FaultInjector(3, (slow,)), False) == delays(FaultInjector(3, (other, slow)), True)
+
+
+def test_identical_rules_get_distinct_sequences_and_reset_replays_them() -> None:
+    rule = FaultConfig(kind="error_5xx", probability=0.5, path="/x")
+    injector = FaultInjector(4, (rule, rule))
+    first, second = injector._rules
+    a = [first.decide() for _ in range(50)]
+    b = [second.decide() for _ in range(50)]
+    assert a != b
+    injector.reset()
+    injector.add(rule)
+    assert [injector._rules[0].decide() for _ in range(50)] == a

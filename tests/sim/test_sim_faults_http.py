@@ -117,6 +117,7 @@ async def test_control_fault_errors_and_listing(client: VenueClient) -> None:
     listing = await client.control("GET", "/_sim/faults")
     assert listing["faults"][0]["kind"] == "stream_drop"
     assert listing["faults"][0]["remaining"] == 2
+    assert listing["faults"][0]["chances"] == 0 and listing["faults"][0]["every_n"] is None
     await client.control("DELETE", "/_sim/faults")
     assert (await client.control("GET", "/_sim/faults"))["faults"] == []
 
