@@ -1,18 +1,23 @@
-"""Shared pieces of the tracking tests: order fields, event collection, convergence."""
+"""Shared pieces of the tracking tests: order fields, event collection, convergence,
+the config of an ``oexec run`` process against the simulator."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import attrs
 
 from oexec.app import Daemon
 from oexec.client import Subscriber
+from oexec.config import StoreConfig
 from oexec.service.reconcile import Difference, compare
+from oexec.sim.app import SimServer
 
 
 def limit(request_id: str, price: str, side: str = "BUY", qty: str = "0.010") -> dict[str, Any]:
@@ -72,3 +77,44 @@ async def converged(daemon: Daemon, history: int = 5000) -> list[Difference]:
     with contextlib.suppress(TimeoutError):
         await wait_for(agree, within_s=60)
     return last
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@attrs.frozen
+class RunConfig:
+    """An ``oexec run`` config file and what a test needs to reach that daemon."""
+
+    path: Path  # for ``oexec run --config``
+    front: str
+    pub: str
+    store: StoreConfig  # the daemon's SQLite file, for the test's own look at the store
+
+
+def run_config(sim: SimServer, tmp_path: Path, tuning: str) -> RunConfig:
+    """Free front/PUB ports, an SQLite store in ``tmp_path``, the sim as venue, errors-only
+    logs; ``tuning`` is the test's own TOML sections (what differs between tests)."""
+    front, pub = f"tcp://127.0.0.1:{free_port()}", f"tcp://127.0.0.1:{free_port()}"
+    store = StoreConfig(sqlite_path=str(tmp_path / "store.sqlite"))
+    path = tmp_path / "oexec.toml"
+    path.write_text(
+        f"""
+[front]
+listen = ["{front}"]
+[events]
+publish = ["{pub}"]
+[http]
+port = 0
+[store]
+sqlite_path = "{store.sqlite_path}"
+[venue]
+base_url = "{sim.base_url}"
+[logging]
+level = "ERROR"
+{tuning}"""
+    )
+    return RunConfig(path, front, pub, store)

@@ -11,42 +11,23 @@ from pathlib import Path
 from typing import Any
 
 from oexec.client import AsyncClient
-from oexec.config import StoreConfig, VenueConfig
+from oexec.config import VenueConfig
 from oexec.models import OrderState
 from oexec.sim.app import SimServer
 from oexec.store import open_store
 from oexec.venue.binance.adapter import BinanceUsdmVenue
 
 from ..e2e.conftest import SimControl
-from .helpers import limit, wait_for
-from .test_sigkill_restart import Events, _agree, _free_port, daemon_process
+from .helpers import limit, run_config, wait_for
+from .test_sigkill_restart import Events, _agree, daemon_process
 
 WINDOW_S = 4  # re-armed every WINDOW_S / 3 s while the daemon lives
 ETH_SELL = dict(limit("dm-eth-1", "3500.00", side="SELL", qty="0.100"), symbol="ETHUSDT")
-
-
-def _config(sim: SimServer, tmp_path: Path, front: str, pub: str) -> Path:
-    path = tmp_path / "oexec.toml"
-    path.write_text(
-        f"""
-[front]
-listen = ["{front}"]
-[events]
-publish = ["{pub}"]
-[http]
-port = 0
-[store]
-sqlite_path = "{tmp_path / "store.sqlite"}"
-[venue]
-base_url = "{sim.base_url}"
+TUNING = f"""
 [tracking]
 poll_interval_s = 0.5
 dead_man_switch_s = {WINDOW_S}
-[logging]
-level = "ERROR"
 """
-    )
-    return path
 
 
 async def _statuses(control: SimControl, coids: set[str]) -> dict[str, str]:
@@ -61,10 +42,9 @@ def _armed(sim: SimServer) -> set[str]:
 async def test_killed_daemon_orders_are_canceled_by_the_venue_and_announced_after_restart(
     sim: SimServer, control: SimControl, tmp_path: Path
 ) -> None:
-    front, pub = f"tcp://127.0.0.1:{_free_port()}", f"tcp://127.0.0.1:{_free_port()}"
-    config = _config(sim, tmp_path, front, pub)
-    async with daemon_process(config, sim) as proc:
-        async with AsyncClient(front, timeout_s=5.0) as client:
+    run = run_config(sim, tmp_path, TUNING)
+    async with daemon_process(run.path, sim) as proc:
+        async with AsyncClient(run.front, timeout_s=5.0) as client:
             orders = [
                 await client.place_order(**limit("dm-btc-1", "49000.0")),
                 await client.place_order(**limit("dm-btc-2", "48000.0")),
@@ -83,9 +63,9 @@ async def test_killed_daemon_orders_are_canceled_by_the_venue_and_announced_afte
     await wait_for(lambda: _all_canceled(control, coids), within_s=WINDOW_S + 5)
     assert _armed(sim) == set()
 
-    events = Events(pub)
-    async with daemon_process(config, sim):
-        store = open_store(StoreConfig(sqlite_path=str(tmp_path / "store.sqlite")))
+    events = Events(run.pub)
+    async with daemon_process(run.path, sim):
+        store = open_store(run.store)
         await store.start()
         venue = BinanceUsdmVenue(
             VenueConfig(base_url=sim.base_url, api_key=sim.api_key, api_secret=sim.api_secret)

@@ -9,7 +9,6 @@ import contextlib
 import os
 import random
 import signal
-import socket
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -21,7 +20,7 @@ import zmq
 import zmq.asyncio
 
 from oexec.client import AsyncClient, ClientError
-from oexec.config import StoreConfig, VenueConfig
+from oexec.config import VenueConfig
 from oexec.service.client_ids import CLIENT_ORDER_ID_PREFIX
 from oexec.service.ports import OrderStore
 from oexec.service.reconcile import compare
@@ -31,42 +30,20 @@ from oexec.venue.binance.adapter import BinanceUsdmVenue
 
 from ..e2e.conftest import SimControl
 from .burst import FAULTS, MID
-from .helpers import wait_for
+from .helpers import run_config, wait_for
 from .test_truth_under_faults import ROOMY
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _config(sim: SimServer, tmp_path: Path, front: str, pub: str) -> Path:
-    path = tmp_path / "oexec.toml"
-    path.write_text(
-        f"""
-[front]
-listen = ["{front}"]
-[events]
-publish = ["{pub}"]
-[http]
-port = 0
-[store]
-sqlite_path = "{tmp_path / "store.sqlite"}"
-[venue]
-base_url = "{sim.base_url}"
+#: Sweeps often and lets the burst's faults through the breaker.
+TUNING = """
 [breaker]
 failure_threshold = 10000
 [tracking]
 poll_interval_s = 0.5
 sweep_interval_s = 2.0
-[logging]
-level = "ERROR"
 """
-    )
-    return path
 
 
 @contextlib.asynccontextmanager
@@ -152,15 +129,14 @@ async def _venue_truth(control: SimControl) -> dict[str, dict[str, Any]]:
 async def test_sigkill_mid_burst_then_restart_converges_with_events(
     sim: SimServer, control: SimControl, tmp_path: Path
 ) -> None:
-    front, pub = f"tcp://127.0.0.1:{_free_port()}", f"tcp://127.0.0.1:{_free_port()}"
-    config = _config(sim, tmp_path, front, pub)
+    run = run_config(sim, tmp_path, TUNING)
     await control.price("BTCUSDT", f"{MID}.0")
-    first = Events(pub)
-    async with daemon_process(config, sim) as proc:
+    first = Events(run.pub)
+    async with daemon_process(run.path, sim) as proc:
         for kind, probability, path, params in FAULTS:
             await control.fault(kind, probability=probability, path=path, params=params)
         stop, placed = asyncio.Event(), []
-        clients = [asyncio.create_task(_burst(front, stop, placed, s)) for s in range(6)]
+        clients = [asyncio.create_task(_burst(run.front, stop, placed, s)) for s in range(6)]
         await wait_for(lambda: asyncio.sleep(0, len(placed) >= 60), within_s=30)
         proc.send_signal(signal.SIGKILL)  # mid-burst: requests in flight
         await proc.wait()
@@ -177,9 +153,9 @@ async def test_sigkill_mid_burst_then_restart_converges_with_events(
     changed = {c for c, o in after.items() if o["status"] != before[c]["status"]}
     assert changed, "the test must change something while the daemon is down"
 
-    second = Events(pub)
-    async with daemon_process(config, sim):
-        store = open_store(StoreConfig(sqlite_path=str(tmp_path / "store.sqlite")))
+    second = Events(run.pub)
+    async with daemon_process(run.path, sim):
+        store = open_store(run.store)
         await store.start()
         venue = BinanceUsdmVenue(
             VenueConfig(base_url=sim.base_url, api_key=sim.api_key, api_secret=sim.api_secret)
