@@ -475,8 +475,10 @@ class OrderPipeline:
         return await build_trace(self.store, await self._lookup(order_id, request_id))
 
     async def cancel_all(self, symbol: str) -> list[Order]:
-        await self.breaker.call(lambda: self.venue.cancel_all(symbol), bypass=True)
+        # read first: once the venue has canceled them, the user stream may close them
+        # in the store before a later read, and they would be missing from the answer
         open_orders = await self.store.open_orders(symbol)
+        await self.breaker.call(lambda: self.venue.cancel_all(symbol), bypass=True)
         results = await asyncio.gather(
             *(self._refresh(order) for order in open_orders), return_exceptions=True
         )

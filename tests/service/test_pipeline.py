@@ -215,6 +215,23 @@ async def test_cancel_and_cancel_all() -> None:
     assert await pipeline.open_orders() == []
 
 
+async def test_cancel_all_answers_the_orders_it_closed_even_when_the_stream_was_first() -> None:
+    """The user stream can store the cancels before the venue's cancel-all call returns."""
+
+    class StreamFirst(ScriptedVenue):
+        async def cancel_all(self, symbol: str) -> None:
+            await super().cancel_all(symbol)
+            for order in await store.open_orders(symbol):  # what the tracker does meanwhile
+                await pipeline._refresh(order)
+
+    pipeline, store, _, _ = build(venue=StreamFirst())
+    first = await pipeline.place_order(limit("a"))
+    second = await pipeline.place_order(limit("b"))
+    closed = await pipeline.cancel_all("BTCUSDT")
+    assert {o.id for o in closed} == {first.id, second.id}
+    assert all(o.state is OrderState.CANCELED for o in closed)
+
+
 async def test_lookups_and_kill_switch() -> None:
     pipeline, _, _, _ = build()
     order = await pipeline.place_order(limit())
