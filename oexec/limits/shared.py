@@ -15,9 +15,9 @@ leases units in batches and spends them locally:
 
 - one script call (LEASE) charges, for every window at once, the request's own need
   (all-or-nothing, as before) plus up to a batch of extra units per window where there
-  is room. The units sit in a per-window *slot* that may be spent for
-  ``shared_lease_ms`` after the call was sent; a request whose windows all have live
-  slots with room is charged locally, without a round trip;
+  is room. The units sit in a per-window *slot* that may be spent for L =
+  ``shared_lease_ms`` (at most 250 ms) after the call was sent; a request whose windows
+  all have live slots with room is charged locally, without a round trip;
 - the batch adapts to demand: it doubles when a slot runs dry while live and shrinks to
   what was spent when it lapses, capped at ``shared_lease_fraction`` of the window's
   burst, so an idle daemon leases one request's worth and none hoards;
@@ -28,10 +28,13 @@ leases units in batches and spends them locally:
   than if those units had never been leased. A dead daemon's lease just drains.
 
 The guarantee is unchanged: all daemons together never exceed a window. A leased unit is
-sent at most L = ``shared_lease_ms`` after it was charged, so the units sent in a venue
-window of T seconds were charged within T + L; the shared buckets therefore drain at
-r·T/(T + L) instead of r (2.4 % slower for 10 s windows at 250 ms, 0.4 % for 1 min),
-which keeps burst + drain over T + L at the limit. The burst itself is unchanged.
+sent at most 250 ms after it was charged, so the units sent in a venue window of T
+seconds were charged within T + 0.25 s; the shared buckets therefore drain at
+r·T/(T + 0.25) instead of r (2.4 % slower for 10 s windows, 0.4 % for 1 min), which
+keeps burst + drain over T + 0.25 s at the limit; the burst itself is unchanged. Every
+daemon drains at that rate, whatever its own lease (``shared_lease_ms = 0`` included),
+so all daemons of an account must run this version: one draining at r would let a
+window see up to r × 0.25 s more (tests/limits/test_limits_shared.py has that case).
 
 How it is used (implements ports.RequestGate):
 
