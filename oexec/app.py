@@ -156,6 +156,7 @@ class Daemon:
             is_banned=self._banned_for,
             health_check=self.health,
             observer=self.metrics,
+            journal=self.journal,
         )
         self.tracker = OrderTracker(
             self.store,

@@ -49,7 +49,7 @@ from oexec.models import Order, OrderIntent, OrderState, VenueOrder
 from oexec.models.serde import order_from_dict, order_to_dict
 from oexec.service.apply import PRE_VENUE_STATES, apply_venue_order, with_state
 from oexec.service.client_ids import client_order_id_for
-from oexec.service.journal import build_trace
+from oexec.service.journal import Journal, build_trace
 from oexec.service.market import MarketState
 from oexec.service.ports import OrderStore, Venue, VenueOrderRequest
 from oexec.service.resolver import UnknownOutcomeResolver
@@ -143,9 +143,11 @@ class OrderPipeline:
         health_check: Callable[[], Awaitable[dict[str, Any]]] | None = None,
         observer: PipelineObserver | None = None,
         now_ms: Callable[[], int] = lambda: int(time.time() * 1000),
+        journal: Journal | None = None,
     ) -> None:
         self.store = store
         self.venue = venue
+        self.journal = journal
         self.writer = writer
         self.market = market
         self.rules_book = rules_book
@@ -472,7 +474,8 @@ class OrderPipeline:
         self, *, order_id: str | None = None, request_id: str | None = None
     ) -> dict[str, Any]:
         """The audit trail of one order (oexec.service.journal.build_trace)."""
-        return await build_trace(self.store, await self._lookup(order_id, request_id))
+        order = await self._lookup(order_id, request_id)
+        return await build_trace(self.store, order, self.journal)
 
     async def cancel_all(self, symbol: str) -> list[Order]:
         # read first: once the venue has canceled them, the user stream may close them

@@ -10,12 +10,14 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import attrs
 import orjson
 
-from oexec.service.journal import Journal
+from oexec.service.journal import Journal, build_trace
 from oexec.service.ports import OrderStore
 
 from ..service.fakes import MemoryStore
+from .helpers import make_order
 
 ORDERS = 600
 ENTRIES_PER_ORDER = 3
@@ -75,3 +77,36 @@ async def test_stop_during_a_flush_loses_nothing() -> None:
     await journal.stop()
     kept = [orjson.loads(e)["n"] for e in await store.journal("coid-slow")]
     assert kept == [0, 1] and journal.dropped == 0
+
+
+async def test_a_flush_lingers_for_company_but_not_past_a_full_batch_or_a_reader() -> None:
+    """Entries wait up to ``linger_s`` to share a store call (not one call per loop turn);
+    ``flush_at`` entries go at once, and a trace flushes before it reads."""
+
+    class CountingStore(MemoryStore):
+        calls = 0
+
+        async def append_journal_many(self, batch: Any) -> None:
+            self.calls += 1
+            await super().append_journal_many(batch)
+
+    store = CountingStore()
+    journal = Journal(store, linger_s=30.0, flush_at=4)
+    journal.start()
+    try:
+        for n in range(3):
+            journal.record("coid-a", "request", n=n)
+            await asyncio.sleep(0.01)  # three loop turns: three flushes without the linger
+        assert store.calls == 0 and journal.pending == 3
+        journal.record("coid-a", "request", n=3)  # the fourth fills the batch
+        for _ in range(100):
+            if store.calls:
+                break
+            await asyncio.sleep(0.01)
+        assert store.calls == 1 and journal.pending == 0
+        journal.record("coid-a", "response", n=4)
+        order = attrs.evolve(make_order(), client_order_id="coid-a")
+        trace = await build_trace(store, order, journal)
+        assert [e["n"] for e in trace["journal"]] == [0, 1, 2, 3, 4]
+    finally:
+        await journal.stop()
