@@ -152,12 +152,16 @@ class Daemon:
             risk=self.risk,
             breaker=self.breaker,
             resolver=self.resolver,
-            settings=PipelineSettings(idempotency_ttl_s=cfg.store.idempotency_ttl_s),
+            settings=PipelineSettings(
+                idempotency_ttl_s=cfg.store.idempotency_ttl_s,
+                persist_before_reply=cfg.store.persist_before_reply,
+            ),
             is_banned=self._banned_for,
             health_check=self.health,
             observer=self.metrics,
             journal=self.journal,
         )
+        stack.push_async_callback(self.pipeline.drain)  # after the front end stops
         self.tracker = OrderTracker(
             self.store,
             journaled,

@@ -59,6 +59,9 @@ class StoreConfig:
     sqlite_synchronous: str = "FULL"  # FULL: a returned write survives power loss; NORMAL: not
     # writes after the claim; durable on power loss with the next claim (store/sqlite.py)
     sqlite_update_synchronous: str = "NORMAL"
+    # false: the submit reply goes out before the venue's answer is stored (the claim is
+    # already durable; the store catches up at once, reads of the order wait for it)
+    persist_before_reply: bool = False
 
 
 @attrs.frozen

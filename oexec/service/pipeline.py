@@ -13,6 +13,13 @@ Implements the OrderService port. The chain for a new order:
    claim; a venue rejection is final; an unknown outcome is resolved by client order id,
    never resent;
 5. the venue's answer is folded in (OrderWriter: CAS + events) and the reply cached.
+   By default the client's reply goes out first and step 5 runs right after it: the
+   claim made the order durable (SUBMITTING, with its client order id) before it was
+   sent, so a crash or a store failure before step 5 lands loses nothing — the resolver
+   (at once, or at the next start) learns the venue's answer again by client order id.
+   Lookups, cancels and duplicates of the order wait for its pending step 5, so a client
+   never reads an older state than its reply. ``persist_before_reply`` restores the
+   strict order (the reply then also means "the answer is stored").
 """
 
 from __future__ import annotations
@@ -122,6 +129,7 @@ class PipelineSettings:
     idempotency_ttl_s: int = 86_400
     inline_resolve_s: float = 3.0  # how long a submit reply waits for an unknown outcome
     duplicate_wait_s: float = 15.0  # how long a duplicate waits for the first's outcome
+    persist_before_reply: bool = False  # see the module docstring, step 5
     venue_name: str = "binance_usdm"
 
 
@@ -162,6 +170,10 @@ class OrderPipeline:
         self.stage = self.observer.stage
         self.now_ms = now_ms
         self._inflight: dict[str, asyncio.Future[Order]] = {}
+        #: the venue's answers being stored after their reply (step 5), by order id and
+        #: by request id: what reads of those orders wait for
+        self._persisting: dict[str, asyncio.Task[None]] = {}
+        self._persisting_requests: dict[str, asyncio.Task[None]] = {}
 
     # -- place -----------------------------------------------------------------------------
     async def place_order(self, intent: OrderIntent) -> Order:
@@ -314,18 +326,78 @@ class OrderPipeline:
             self.stage("venue", elapsed)
             self.observer.submission_latency(order.symbol, elapsed)
         now = self.now_ms()
+
+        def accept(current: Order) -> Order | None:
+            return apply_venue_order(current, venue_order, now)
+
+        if self.settings.persist_before_reply:
+            return await self._persist_answer(order, accept, sent_at)
+        # The reply shows the venue's answer on the newest version this process has (the
+        # user stream may have got there first); storing it runs after the reply.
+        base = self.writer.recent(order.client_order_id)
+        if base is None or base.id != order.id or base.version < order.version:
+            base = order
+        answered = accept(base) or base
+        self._persist_after_reply(order, accept, sent_at)
+        return answered
+
+    async def _persist_answer(
+        self, order: Order, accept: Callable[[Order], Order | None], sent_at: int
+    ) -> Order:
         t1 = time.perf_counter()
-        async with self._recording(order, sent_at):
-            stored, changed = await self.writer.update(
-                order,
-                lambda o: apply_venue_order(o, venue_order, now),
-                reason="venue accepted",
-                reply_ttl_s=self.settings.idempotency_ttl_s,
-            )
-            if not changed:  # the user stream got there first: the reply is not cached yet
-                await self._save_reply(stored)
-        self.stage("persist", time.perf_counter() - t1)
-        return stored
+        try:
+            async with self._recording(order, sent_at):
+                stored, changed = await self.writer.update(
+                    order,
+                    accept,
+                    reason="venue accepted",
+                    reply_ttl_s=self.settings.idempotency_ttl_s,
+                )
+                if not changed:  # the user stream got there first: no reply cached yet
+                    await self._save_reply(stored)
+            return stored
+        finally:
+            self.stage("persist", time.perf_counter() - t1)
+
+    def _persist_after_reply(
+        self, order: Order, accept: Callable[[Order], Order | None], sent_at: int
+    ) -> None:
+        async def persist() -> None:
+            try:
+                await self._persist_answer(order, accept, sent_at)
+            except StoreError as exc:  # the resolver has it (see _recording)
+                log.warning("venue answer for %s not stored yet: %s; resolving", order.id, exc)
+            except Exception:
+                log.exception("storing the venue answer for %s failed; resolving", order.id)
+                self.resolver.resolve_in_background(order, sent_at)
+
+        task = asyncio.get_running_loop().create_task(persist())
+        self._persisting[order.id] = task
+        self._persisting_requests[order.request_id] = task
+
+        def done(_: asyncio.Task[None]) -> None:
+            if self._persisting.get(order.id) is task:
+                del self._persisting[order.id]
+            if self._persisting_requests.get(order.request_id) is task:
+                del self._persisting_requests[order.request_id]
+
+        task.add_done_callback(done)
+
+    async def _persisted(self, order_id: str | None = None, request_id: str | None = None) -> None:
+        """Wait until the venue answer of this order (if one is being stored) is stored."""
+        task = None
+        if order_id is not None:
+            task = self._persisting.get(order_id)
+        if task is None and request_id is not None:
+            task = self._persisting_requests.get(request_id)
+        if task is not None:
+            await asyncio.wait({task})  # its failure is the resolver's, not the reader's
+
+    async def drain(self) -> None:
+        """At stop, after the front end: store the venue answers already replied."""
+        pending = set(self._persisting.values())
+        if pending:
+            await asyncio.wait(pending)
 
     @contextlib.asynccontextmanager
     async def _recording(self, order: Order, sent_at: int) -> AsyncIterator[None]:
@@ -375,6 +447,9 @@ class OrderPipeline:
                 code=ErrorCode.DUPLICATE_REQUEST_MISMATCH,
                 details={"order_id": first.id},
             )
+        if reply is None and first.id in self._persisting:  # answered here, being stored
+            await self._persisted(first.id)
+            reply = await self.store.get_reply(intent.request_id)
         deadline = time.monotonic() + self.settings.duplicate_wait_s
         delay = 0.002
         while reply is None and time.monotonic() < deadline:
@@ -401,6 +476,7 @@ class OrderPipeline:
 
     # -- queries and cancels -----------------------------------------------------------------
     async def _lookup(self, order_id: str | None, request_id: str | None) -> Order:
+        await self._persisted(order_id or None, request_id or None)
         if order_id:
             order = await self.store.get(order_id)
         elif request_id:
@@ -478,9 +554,8 @@ class OrderPipeline:
         return await build_trace(self.store, order, self.journal)
 
     async def cancel_all(self, symbol: str) -> list[Order]:
-        # read first: once the venue has canceled them, the user stream may close them
-        # in the store before a later read, and they would be missing from the answer
-        open_orders = await self.store.open_orders(symbol)
+        await self.drain()
+        open_orders = await self.store.open_orders(symbol)  # before: the stream may close them
         await self.breaker.call(lambda: self.venue.cancel_all(symbol), bypass=True)
         results = await asyncio.gather(
             *(self._refresh(order) for order in open_orders), return_exceptions=True
@@ -499,6 +574,7 @@ class OrderPipeline:
         return stored
 
     async def open_orders(self, symbol: str | None = None) -> list[Order]:
+        await self.drain()
         return await self.store.open_orders(symbol)
 
     async def order_history(
@@ -509,6 +585,7 @@ class OrderPipeline:
         start_ms: int | None = None,
         end_ms: int | None = None,
     ) -> list[Order]:
+        await self.drain()
         return await self.store.history(symbol, limit=limit, start_ms=start_ms, end_ms=end_ms)
 
     # -- operations ------------------------------------------------------------------------

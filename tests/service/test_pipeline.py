@@ -34,6 +34,8 @@ def build(
     store: MemoryStore | None = None,
     venue: ScriptedVenue | None = None,
     breaker: VenueBreaker | None = None,
+    *,
+    persist_before_reply: bool = False,
 ) -> tuple[OrderPipeline, MemoryStore, ScriptedVenue, RecordingSink]:
     store = store or MemoryStore()
     venue = venue or ScriptedVenue()
@@ -59,7 +61,11 @@ def build(
         risk=RiskManager(RiskConfig()),
         breaker=breaker or VenueBreaker(BreakerConfig()),
         resolver=resolver,
-        settings=PipelineSettings(inline_resolve_s=3.0, duplicate_wait_s=3.0),
+        settings=PipelineSettings(
+            inline_resolve_s=3.0,
+            duplicate_wait_s=3.0,
+            persist_before_reply=persist_before_reply,
+        ),
     )
     return pipeline, store, venue, sink
 
@@ -79,14 +85,48 @@ def limit(
     )
 
 
-async def test_accepted_order_is_stored_announced_and_cached() -> None:
-    pipeline, store, venue, sink = build()
+@pytest.mark.parametrize("persist_before_reply", [False, True])
+async def test_accepted_order_is_stored_announced_and_cached(persist_before_reply: bool) -> None:
+    pipeline, store, venue, sink = build(persist_before_reply=persist_before_reply)
     order = await pipeline.place_order(limit())
     assert order.state is OrderState.NEW and order.exchange_order_id == "1000"
     assert venue.placed[0].client_order_id == order.client_order_id
-    assert (await store.get(order.id)) == order
+    if persist_before_reply:
+        assert (await store.get(order.id)) == order and "r1" in store.replies
+    await pipeline.drain()
+    assert (await store.get(order.id)) == order  # the reply is what got stored
     assert sink.topics() == ["order.created"]
     assert "r1" in store.replies
+
+
+async def test_the_reply_goes_out_before_the_answer_is_stored_and_reads_wait_for_it() -> None:
+    """Default: the claim (SUBMITTING) is durable before the submit; the venue's answer
+    is stored after the reply, and a read, a cancel or a retry through the daemon never
+    sees the older state."""
+
+    class SlowSaves(MemoryStore):
+        gate = asyncio.Event()
+
+        async def save(self, order: Order, **kwargs: Any) -> None:
+            await self.gate.wait()
+            await super().save(order, **kwargs)
+
+    store = SlowSaves()
+    pipeline, _, venue, _ = build(store=store)
+    order = await asyncio.wait_for(pipeline.place_order(limit()), 2)
+    assert order.state is OrderState.NEW
+    stored = await store.get(order.id)
+    assert stored is not None and stored.state is OrderState.SUBMITTING  # not yet
+    read = asyncio.create_task(pipeline.get_order(order_id=order.id))
+    by_request = asyncio.create_task(pipeline.get_order(request_id="r1"))
+    retry = asyncio.create_task(pipeline.place_order(limit()))
+    await asyncio.sleep(0.02)
+    assert not (read.done() or by_request.done() or retry.done())
+    store.gate.set()
+    assert (await read).state is OrderState.NEW
+    assert (await by_request).state is OrderState.NEW
+    assert (await retry).id == order.id
+    assert len(venue.placed) == 1
 
 
 async def test_validation_reject_is_recorded_and_never_reaches_the_venue() -> None:
@@ -250,10 +290,13 @@ async def test_lookups_and_kill_switch() -> None:
     assert {o.request_id for o in history} >= {"r1", "after-halt", "after-resume"}
 
 
-async def test_an_answer_the_store_cannot_take_is_learned_again_by_the_resolver() -> None:
-    """Redis restarts while the venue accepts: the client gets STORE_UNAVAILABLE, and the
-    resolver stores the venue's answer once the store is back (no order stays
-    SUBMITTING until the next start)."""
+@pytest.mark.parametrize("persist_before_reply", [False, True])
+async def test_an_answer_the_store_cannot_take_is_learned_again_by_the_resolver(
+    persist_before_reply: bool,
+) -> None:
+    """Redis restarts while the venue accepts: the client gets the venue's answer (or,
+    when the reply waits for the store, STORE_UNAVAILABLE), and the resolver stores it
+    once the store is back (no order stays SUBMITTING until the next start)."""
 
     class FlakyStore(MemoryStore):
         saves_failing = 1
@@ -264,9 +307,15 @@ async def test_an_answer_the_store_cannot_take_is_learned_again_by_the_resolver(
                 raise StoreError("redis save failed: ConnectionError")
             await super().save(order, **kwargs)
 
-    pipeline, store, venue, _ = build(store=FlakyStore())
-    with pytest.raises(StoreError):
-        await pipeline.place_order(limit())
+    pipeline, store, venue, _ = build(
+        store=FlakyStore(), persist_before_reply=persist_before_reply
+    )
+    if persist_before_reply:
+        with pytest.raises(StoreError):
+            await pipeline.place_order(limit())
+    else:
+        assert (await pipeline.place_order(limit())).state is OrderState.NEW
+        await pipeline.drain()  # the store step after the reply failed and handed over
     claimed = await store.get_by_request_id("r1")
     assert claimed is not None
     assert pipeline.resolver.resolving(claimed.id)
