@@ -28,6 +28,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from decimal import Decimal
 from typing import Any, Protocol, TypeVar
@@ -51,6 +52,10 @@ FILL_CHECK_DELAY_S = 1.0  # let the stream deliver the trades before asking for 
 FILL_RETRY_S = 2.0  # a fill check the venue could not answer is retried this much later
 FILL_CHECK_ATTEMPTS = 30  # then it waits in the store for the next start
 MAX_FILL_CHECKS = 10_000
+ZERO = Decimal(0)
+#: Orders whose stored trade quantity this process remembers (see OrderWriter.fills_cover):
+#: enough for the fills of recent orders; an order beyond it is checked in the store.
+RECORDED_ORDERS = 8192
 RECOVERY_CONCURRENCY = 8
 OPEN_ORDERS_ALL_SYMBOLS_WEIGHT = 40  # vs 1 per symbol
 STREAM_CONCURRENCY = 32  # orders whose stream events are applied at the same time
@@ -170,6 +175,9 @@ class OrderTracker:
         self._last_sweep = time.monotonic()
         self._fill_checks: dict[str, float] = {}  # order id -> not before (monotonic)
         self._fill_attempts: dict[str, int] = {}  # order id -> checks that came up short
+        self._fill_targets: dict[str, Decimal] = {}  # order id -> filled quantity to cover
+        self._recorded: OrderedDict[str, Decimal] = OrderedDict()  # order id -> stored trades
+        writer.fills_recorded = self.recorded_quantity
         self._reconcile_owed = False
         self._recovery_owed = False
         writer.listeners.append(self._on_change)
@@ -250,6 +258,10 @@ class OrderTracker:
         events = fill_events(fill)
         if not await self.store.add_fill(fill, events=pack_events(events)):
             return False
+        self._recorded[fill.order_id] = self.recorded_quantity(fill.order_id) + fill.quantity
+        self._recorded.move_to_end(fill.order_id)
+        if len(self._recorded) > RECORDED_ORDERS:
+            self._recorded.popitem(last=False)
         self.observer.fill(fill)
         if self.on_fill is not None:
             self.on_fill(fill)
@@ -267,12 +279,19 @@ class OrderTracker:
             new += await self.record_fill(order, trade)
         return new
 
+    def recorded_quantity(self, order_id: str) -> Decimal:
+        """Quantity of the order's trades this process stored (0 if not remembered)."""
+        return self._recorded.get(order_id, ZERO)
+
     # -- fills the stream never delivered ----------------------------------------------------
     def _on_change(self, before: Order | None, after: Order) -> None:
         """Writer listener: a fill level we have no trades for yet gets checked shortly."""
-        grew = after.filled_quantity > (before.filled_quantity if before else Decimal(0))
-        if grew and len(self._fill_checks) < MAX_FILL_CHECKS:
+        grew = after.filled_quantity > (before.filled_quantity if before else ZERO)
+        if not grew or self.writer.fills_cover(after):
+            return
+        if after.id in self._fill_checks or len(self._fill_checks) < MAX_FILL_CHECKS:
             self._fill_checks.setdefault(after.id, time.monotonic() + FILL_CHECK_DELAY_S)
+            self._fill_targets[after.id] = after.filled_quantity
 
     async def load_owed_fills(self) -> int:
         """Check, soon, every order the store marks as owing trades (after a restart)."""
@@ -291,6 +310,18 @@ class OrderTracker:
 
     async def _check_fills_of(self, order_id: str) -> int:
         new = 0
+        target = self._fill_targets.get(order_id)
+        if target is not None and self.recorded_quantity(order_id) >= target:
+            # the stream's trades arrived after the save that owed them: only the mark
+            # is left to clear (no store read of the order and its fills)
+            try:
+                await self.store.settle_fills(order_id)
+            except OexecError as exc:
+                self._fill_checks[order_id] = time.monotonic() + FILL_RETRY_S
+                log.info("fill check of %s postponed: %s", order_id, exc.message)
+                return 0
+            self._forget_fill_check(order_id)
+            return 0
         try:
             order = await self.store.get(order_id)
             complete = True
@@ -305,7 +336,7 @@ class OrderTracker:
             return new
         attempts = self._fill_attempts.pop(order_id, 0) + 1
         if complete or attempts >= FILL_CHECK_ATTEMPTS:
-            self._fill_checks.pop(order_id, None)
+            self._forget_fill_check(order_id)
             if not complete:
                 log.error(
                     "trades of %s still short after %d checks; left for the next start",
@@ -316,6 +347,11 @@ class OrderTracker:
             self._fill_attempts[order_id] = attempts
             self._fill_checks[order_id] = time.monotonic() + FILL_RETRY_S
         return new
+
+    def _forget_fill_check(self, order_id: str) -> None:
+        self._fill_checks.pop(order_id, None)
+        self._fill_attempts.pop(order_id, None)
+        self._fill_targets.pop(order_id, None)
 
     async def _fills_complete(self, order: Order) -> bool:
         recorded = sum((f.quantity for f in await self.store.fills(order.id)), Decimal(0))

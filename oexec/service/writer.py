@@ -16,6 +16,7 @@ import contextlib
 import logging
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
+from decimal import Decimal
 
 import orjson
 
@@ -66,6 +67,15 @@ class OrderWriter:
         #: millisecond produce identical bytes, and only one of them may announce it.
         self._announced: OrderedDict[str, int] = OrderedDict()
         self._recent: OrderedDict[str, Order] = OrderedDict()
+        #: order id -> quantity of its trades this process has stored (the tracker's
+        #: count). A save that grows the filled quantity owes fills only when they are
+        #: not stored yet: then the owed-fills mark, and a check later, are needed.
+        self.fills_recorded: Callable[[str], Decimal] | None = None
+
+    def fills_cover(self, order: Order) -> bool:
+        """Whether trades this process stored already add up to ``order``'s fill."""
+        recorded = self.fills_recorded
+        return recorded is not None and recorded(order.id) >= order.filled_quantity
 
     def recent(self, client_order_id: str) -> Order | None:
         """The latest version this process wrote of the order, if still remembered.
@@ -147,7 +157,8 @@ class OrderWriter:
             events=pack_events(events) if events else None,
             reply=None if reply_ttl_s is None else encode_reply(body),
             reply_ttl_s=reply_ttl_s or 0,
-            owes_fills=after.filled_quantity > before.filled_quantity,
+            owes_fills=after.filled_quantity > before.filled_quantity
+            and not self.fills_cover(after),
         )
         self._remember(after)
         await self.announce(before, after, events)

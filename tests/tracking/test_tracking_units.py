@@ -324,3 +324,58 @@ async def test_stream_events_keep_order_per_order_and_run_across_orders() -> Non
     assert applied.index("ox-fast#3") < applied.index("ox-slow#1")  # not held up
     assert applied.index("ox-slow#1") < applied.index("ox-slow#2")  # per order: in order
     assert applied[-1] == "gap"  # after everything before it
+
+
+# --- fills already stored owe nothing -------------------------------------------------------
+class CountingStore(MemoryStore):
+    """Counts the reads a fill check makes."""
+
+    reads = 0
+
+    async def fills(self, order_id: str) -> Any:
+        self.reads += 1
+        return await super().fills(order_id)
+
+
+def _trade(order_id: str, trade_id: int = 77) -> VenueTrade:
+    return VenueTrade(
+        symbol="BTCUSDT", trade_id=trade_id, exchange_order_id=order_id, client_order_id=None,
+        side=Side.BUY, price=Decimal("50000"), quantity=Decimal("0.010"),
+        commission=Decimal("0"), commission_asset="USDT", is_maker=False,
+        realized_pnl=Decimal("0"), time=1,
+    )  # fmt: skip
+
+
+async def test_a_fill_stored_before_its_order_update_owes_nothing() -> None:
+    """The stream's trade is stored, then the order's FILLED: no owed-fills mark, no check."""
+    store, venue, sink = CountingStore(), ScriptedVenue(), RecordingSink()
+    writer = OrderWriter(store, sink)
+    tracker = OrderTracker(store, venue, writer, MarketState(venue.mark_price))
+    order = make_order(state=OrderState.NEW)
+    await store.claim(order, 60)
+    assert await tracker.record_fill(order, _trade("1000"))
+    filled = attrs.evolve(
+        order, state=OrderState.FILLED, filled_quantity=Decimal("0.010"),
+        exchange_order_id="1000", version=2,
+    )  # fmt: skip
+    await writer.commit(order, filled, reason="user stream")
+    assert store.owed == set() and tracker._fill_checks == {}
+
+
+async def test_fills_stored_after_the_save_that_owed_them_are_settled_without_reads() -> None:
+    """REST said FILLED first (mark set, check due); the stream's trade came next: the check
+    only clears the mark, from what this process stored, without reading the store."""
+    store, venue, sink = CountingStore(), ScriptedVenue(), RecordingSink()
+    writer = OrderWriter(store, sink)
+    tracker = OrderTracker(store, venue, writer, MarketState(venue.mark_price))
+    order = make_order(state=OrderState.NEW)
+    await store.claim(order, 60)
+    filled = attrs.evolve(
+        order, state=OrderState.FILLED, filled_quantity=Decimal("0.010"),
+        exchange_order_id="1000", version=2,
+    )  # fmt: skip
+    await writer.commit(order, filled, reason="venue accepted")
+    assert store.owed == {order.id} and order.id in tracker._fill_checks
+    assert await tracker.record_fill(filled, _trade("1000"))
+    assert await tracker.check_fills(due_only=False) == 0
+    assert store.owed == set() and tracker._fill_checks == {} and store.reads == 0
