@@ -20,9 +20,12 @@ from oexec.bench.hist import record_us
 from oexec.bench.job import Job, Progress, Result, run_closed_loop
 from oexec.bench.mix import OrderSpec, oexec_fields, order_mix
 from oexec.client import AsyncClient, Client, ClientError
+from oexec.client.aio import BUSY_BACKOFF_S
 from oexec.client.requests import place_order_fields
 from oexec.errors import ErrorCode
 from oexec.wire import ErrorReply, decode_reply, encode_request
+
+LAG_PROBE_S = 0.005
 
 
 def _code(exc: ClientError) -> str:
@@ -146,11 +149,16 @@ def zmq_echo_server(job: Job, progress: Progress) -> Result:
 
 
 async def overload_row(job: Job, progress: Progress) -> Result:
-    """``job.inflight`` requests kept outstanding on raw DEALERs, far past the daemon's
+    """``job.inflight`` orders kept outstanding on raw DEALERs, far past the daemon's
     workers + queue: BUSY replies must come at once and accepted ones stay bounded.
 
-    ``main`` holds accepted (ok) latencies, ``BUSY`` the refusals'; a BUSY request is
-    not resent (the lane moves on), so the offered load stays constant.
+    Each lane places one order at a time and, on BUSY, pauses as the client library does
+    (``BUSY_BACKOFF_S`` times the attempt number) and resends it with the same
+    ``request_id``; it moves on when the order is answered otherwise. ``main`` holds the
+    latency of the attempt that was accepted, ``BUSY`` every refused attempt's. Resending
+    at once instead would measure how fast the load generator spins, not the daemon: with
+    ~700 lanes refused, an idle daemon's BUSY took ~100 ms to come back that way. The row
+    ends when ``job.count`` orders were answered (orders refused after that are dropped).
     """
     context = zmq.asyncio.Context.instance()
     mix = [_wire_fields(spec) for spec in order_mix(Decimal(job.mark))]
@@ -158,6 +166,8 @@ async def overload_row(job: Job, progress: Progress) -> Result:
     sockets = [context.socket(zmq.DEALER) for _ in range(max(1, job.inflight // lanes_per_socket))]
     pending: dict[str, asyncio.Future[str]] = {}
     ids = itertools.count()
+    loop = asyncio.get_running_loop()
+    result = Result()
 
     async def reader(sock: zmq.asyncio.Socket) -> None:
         while True:
@@ -168,26 +178,68 @@ async def overload_row(job: Job, progress: Progress) -> Result:
                 outcome = str(reply.code) if isinstance(reply, ErrorReply) else "ok"
                 future.set_result(outcome)
 
-    for sock in sockets:
-        sock.setsockopt(zmq.LINGER, 0)
-        sock.connect(job.endpoint)
-    readers = [asyncio.create_task(reader(s)) for s in sockets]
-    loop = asyncio.get_running_loop()
-
-    async def call(i: int) -> str:
+    async def attempt(i: int, body_fields: dict[str, Any]) -> str:
         correlation_id = f"ovl-{next(ids)}"
         future: asyncio.Future[str] = loop.create_future()
         pending[correlation_id] = future
-        fields = {**mix[i % len(mix)], "request_id": f"ovl-{time.time_ns()}-{i}"}
-        await sockets[i % len(sockets)].send(encode_request(correlation_id, "place_order", fields))
+        frame = encode_request(correlation_id, "place_order", body_fields)
+        await sockets[i % len(sockets)].send(frame)
         try:
             return await asyncio.wait_for(future, job.timeout_s)
         except TimeoutError:
             pending.pop(correlation_id, None)
             return "TIMEOUT"
 
+    async def phase(count: int, measured: bool) -> None:
+        next_order = itertools.count()
+        done = 0
+
+        async def lane() -> None:
+            nonlocal done
+            while done < count:
+                i = next(next_order)
+                fields = {**mix[i % len(mix)], "request_id": f"ovl-{time.time_ns()}-{i}"}
+                tries = 0
+                while done < count:
+                    started = time.perf_counter()
+                    outcome = await attempt(i, fields)
+                    seconds = time.perf_counter() - started
+                    if measured:
+                        name = "main" if outcome == "ok" else outcome
+                        record_us(result.histogram(name), seconds)
+                        result.count(outcome)
+                    if outcome != ErrorCode.BUSY.value:
+                        done += 1
+                        if measured and done % 100 == 0:
+                            progress(done)
+                        break
+                    tries += 1
+                    await asyncio.sleep(BUSY_BACKOFF_S * tries)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(lane() for _ in range(max(1, job.inflight))))
+        if measured:
+            result.wall_s = time.perf_counter() - started
+            progress(done)
+
+    async def lag_probe() -> None:
+        """How late this process's own loop runs a timer: the part of every latency
+        above that is the load generator's, not the daemon's."""
+        while True:
+            started = time.perf_counter()
+            await asyncio.sleep(LAG_PROBE_S)
+            if result.measuring:
+                record_us(result.histogram("lag"), time.perf_counter() - started - LAG_PROBE_S)
+
+    for sock in sockets:
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.connect(job.endpoint)
+    readers = [asyncio.create_task(reader(s)) for s in sockets]
+    readers.append(asyncio.create_task(lag_probe()))
     try:
-        result = await run_closed_loop(call, job, progress)
+        await phase(job.warmup, measured=False)
+        result.measuring = True
+        await phase(job.count, measured=True)
     finally:
         for task in readers:
             task.cancel()

@@ -190,9 +190,11 @@ async def _daemon_rows(ctx: Context, store: str) -> None:
             ),
         )
         busy = summarize(overload.histogram("BUSY"), overload.wall_s)
+        lag = summarize(overload.histogram("lag"), overload.wall_s)
         ctx.report.facts[f"overload ({label})"] = (
             f"{busy.count} of {busy.count + overload.outcomes.get('ok', 0)} answered BUSY, "
-            f"BUSY p50/p99/max {busy.p50_us}/{busy.p99_us}/{busy.max_us} µs"
+            f"BUSY p50/p99/max {busy.p50_us}/{busy.p99_us}/{busy.max_us} µs; "
+            f"the load generator's own timer lag p50/p99 {lag.p50_us}/{lag.p99_us} µs"
         )
         ctx.report.values[f"busy_p99_us_{label}"] = float(busy.p99_us)
         await ctx.row(
