@@ -23,6 +23,8 @@ class FrontConfig:
     listen: tuple[str, ...] = ("tcp://127.0.0.1:5555",)
     workers: int = 64  # concurrent requests being processed
     queue_size: int = 256  # accepted but not yet started; beyond it: BUSY
+    # BUSY also when a request would wait longer than this for a worker (0: off)
+    queue_wait_ms: float = 50.0
     max_frame_bytes: int = 65536
     curve_secret_key_file: str = ""  # enables CURVE when set (zmq.auth)
     curve_allowed_clients_dir: str = ""

@@ -215,6 +215,8 @@ def validate_config(config: Config) -> list[str]:
         problems.append("front.workers: must be >= 1")
     if config.front.queue_size < 1:
         problems.append("front.queue_size: must be >= 1")
+    if config.front.queue_wait_ms < 0:
+        problems.append("front.queue_wait_ms: must be >= 0 (0: off)")
     if config.front.max_frame_bytes < 1024:
         problems.append("front.max_frame_bytes: must be >= 1024")
     for endpoint in (*config.front.listen, *config.events.publish):

@@ -1,27 +1,46 @@
-"""The ZeroMQ ROUTER intake: receive, decode, enqueue, work, reply (docs/wire.md).
+"""The ZeroMQ ROUTER intake: receive, decode, admit, work, reply (docs/wire.md).
 
 One receiver task reads frames, splits and decodes them and answers every bad request
-itself; good ones go to a bounded queue served by a fixed set of worker coroutines. A
-full queue is answered with BUSY at once: saturation never grows memory. The receiver
-and the workers share one socket, which is safe because they share one event loop.
-Nothing a client sends can stop the loop: unexpected exceptions become INTERNAL replies.
+itself; good ones are admitted to a bounded queue served by a fixed set of worker
+coroutines, or refused BUSY at once. The receiver and the workers share one socket,
+which is safe because they share one event loop. Nothing a client sends can stop the
+loop: unexpected exceptions become INTERNAL replies.
+
+Admission (issue 10, "Overload"). A request is refused BUSY when ``queue_size``
+requests already wait for a worker, or when it would wait longer than ``queue_wait_ms``:
+the oldest waiting one already has, or the queue ahead of it takes that long to drain at
+the rate the workers finish (their mean service time over their number). Under sustained
+overload the queue so holds only what the workers finish within that time, and accepted
+requests stay fast; a burst into an idle daemon is still absorbed up to ``queue_size``.
+Workers parked on an empty queue count as room: they are about to take what is queued.
+
+Taking requests between replies. Under overload the loop is saturated by the accepted
+work and a receiver task runs only when the loop gets round to it (BUSY took ~100 ms).
+So every reply a worker sends is followed by a look at the socket (``EVENTS``), and what
+is waiting is taken in the same callback: under load replies go out every few
+milliseconds, and each one lets the waiting requests in or answers them BUSY. (An intake
+thread was tried and measured worse: every pyzmq send and receive releases the GIL, so a
+second thread turns each socket call into a GIL hand-over of up to
+``sys.getswitchinterval()``.)
 
 Replies are sent directly and without blocking on a sync shadow of the socket: pyzmq's
-awaited send costs a future, a flags enum and poller bookkeeping per reply (issue 10).
-The ROUTER has ROUTER_MANDATORY=0, so a send drops rather than blocks; only a
-``zmq.Again`` falls back to the awaited send. A send can process the socket's pending
-commands and so consume the edge of its file descriptor that announces a new request;
-while the receiver is waiting, every direct send is therefore followed by reading
-``EVENTS`` through the asyncio socket, which makes pyzmq wake its waiting receive when
-a message is ready (what its own send does). ``tests/front/test_router_stress.py``
-shows the receiver never stalls.
+awaited send costs a future, a flags enum and poller bookkeeping per reply. The ROUTER
+has ROUTER_MANDATORY=0, so a send drops rather than blocks; only a ``zmq.Again`` falls
+back to the awaited send. A send can process the socket's pending commands and so
+consume the edge of its file descriptor that announces a new request; every direct send
+is therefore followed by reading ``EVENTS``: what is waiting is taken at once, and when
+the receiver waits, reading ``EVENTS`` through the asyncio socket makes pyzmq wake it
+(what its own send does). ``tests/front/test_router_stress.py`` shows the receiver never
+stalls.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import Sequence
 
 import attrs
@@ -29,7 +48,7 @@ import zmq
 import zmq.asyncio
 
 from oexec.config import FrontConfig
-from oexec.errors import BusyError, ErrorCode, OexecError, ShuttingDownError
+from oexec.errors import BusyError, ErrorCode, OexecError, ShuttingDownError, WireError
 from oexec.front.curve import enable_curve
 from oexec.front.dispatch import dispatch
 from oexec.front.metrics import FrontMetrics
@@ -37,6 +56,7 @@ from oexec.ops.logging import log_context
 from oexec.service.ports import OrderService
 from oexec.tasks import cancel_and_wait
 from oexec.wire import (
+    OPS,
     CorrelationId,
     Envelope,
     RequestError,
@@ -45,12 +65,18 @@ from oexec.wire import (
     encode_error,
     encode_exception,
     encode_ok,
+    fields,
     split_frames,
 )
+from oexec.wire.codec import unpack_map
 from oexec.wire.framing import FramingError
+from oexec.wire.version import WIRE_VERSION
 
-#: Requests taken off the socket per loop turn beyond the first.
-RECEIVE_BURST = 64
+#: Requests taken off the socket per loop turn (or per reply) beyond the first.
+RECEIVE_BURST = 256
+BUSY_MESSAGE = "all workers busy; retry with the same request_id"
+#: A served request moves the mean service time by 1/this of its difference to it.
+SERVICE_MEAN_WEIGHT = 16
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +91,7 @@ MIN_HWM = 1000
 class _Job:
     route: Route
     envelope: Envelope
-    started: float
+    started: float  # time.monotonic() when it was taken off the socket
 
 
 class FrontEnd:
@@ -87,23 +113,28 @@ class FrontEnd:
         self._config = config
         self._metrics = on_metrics
         self._context = context or zmq.asyncio.Context.instance()
+        self._queue_wait_s = config.queue_wait_ms / 1000
         self._socket: zmq.asyncio.Socket | None = None
         self._direct: zmq.Socket[bytes] | None = None  # sync shadow of _socket
         self._receiving = False  # the receiver awaits a message (see _send)
+        self._taking = False  # _take_waiting is running (it sends, and sends take)
         self._awaited_sends = 0  # fallback sends in flight; direct ones wait behind them
-        self._queue: asyncio.Queue[_Job] = asyncio.Queue(config.queue_size)
+        self._pending_sends: set[asyncio.Task[None]] = set()
+        self._jobs: deque[_Job] = deque()  # admitted, waiting for a worker
+        self._parked: list[asyncio.Future[None]] = []  # workers waiting for a job
+        self._service_s = 0.0  # moving mean of a worker's time per request
         self._tasks: list[asyncio.Task[None]] = []
         self._receiver: asyncio.Task[None] | None = None
         self._accepting = False
         self._inflight = 0
-        self._waiting_workers = 0  # workers parked on an empty queue
+        self._drained: asyncio.Event | None = None  # stop() waits on it
         self._endpoints: list[str] = []
         self._curve_auth: object | None = None
 
     @property
     def queued(self) -> int:
         """Requests accepted and waiting for a worker (the ``requests_queued`` gauge)."""
-        return self._queue.qsize()
+        return len(self._jobs)
 
     @property
     def endpoints(self) -> tuple[str, ...]:
@@ -145,12 +176,14 @@ class FrontEnd:
         if self._socket is None:
             return
         self._accepting = False
-        try:
-            await asyncio.wait_for(self._queue.join(), drain_timeout_s)
-        except TimeoutError:
+        if self._jobs or self._inflight:
+            self._drained = asyncio.Event()  # set by the worker that finishes the last job
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._drained.wait(), drain_timeout_s)
+        if self._jobs or self._inflight:
             log.warning(
                 "front end drain timed out",
-                extra={"inflight": self._inflight, "queued": self._queue.qsize()},
+                extra={"inflight": self._inflight, "queued": len(self._jobs)},
             )
         await self._refuse_queued()
         await _cancel_all(self._tasks)
@@ -165,11 +198,13 @@ class FrontEnd:
         log.info("front end stopped")
 
     async def _refuse_queued(self) -> None:
-        while not self._queue.empty():
-            job = self._queue.get_nowait()
-            self._queue.task_done()
+        while self._jobs:
+            job = self._jobs.popleft()
             body = encode_error(job.envelope.id, ErrorCode.SHUTTING_DOWN, "daemon is stopping")
-            await self._send(job.route, body)
+            self._send(job.route, body)
+        if self._pending_sends:  # fallback sends: give them a moment before closing
+            await asyncio.wait(self._pending_sends, timeout=LINGER_MS / 1000)
+            await _cancel_all(list(self._pending_sends))
 
     # --- intake ---------------------------------------------------------------------------
     async def _receive_loop(self) -> None:
@@ -181,16 +216,10 @@ class FrontEnd:
                     frames = await self._socket.recv_multipart()
                 finally:
                     self._receiving = False
-                await self._accept(frames, time.monotonic())
-                # Take what else has arrived before yielding (a burst is sorted into
-                # work and BUSY in one go, not one request per loop turn: under
-                # saturation a turn lasts milliseconds), then let workers run.
-                for _ in range(RECEIVE_BURST):
-                    try:
-                        frames = await self._socket.recv_multipart(flags=zmq.NOBLOCK)
-                    except zmq.Again:
-                        break
-                    await self._accept(frames, time.monotonic())
+                self._take(frames, time.monotonic())
+                # Take what else has arrived before yielding: a burst is sorted into
+                # work and BUSY in one go, not one request per loop turn.
+                self._take_waiting()
                 await asyncio.sleep(0)
             except asyncio.CancelledError:
                 raise
@@ -199,39 +228,81 @@ class FrontEnd:
             except Exception:
                 log.exception("front end intake error (request dropped)")
 
-    async def _accept(self, frames: Sequence[bytes], started: float) -> None:
+    def _take_waiting(self) -> None:
+        """Take up to RECEIVE_BURST requests already on the socket, without waiting."""
+        direct = self._direct
+        if direct is None or self._taking:
+            return
+        self._taking = True
+        try:
+            now = time.monotonic()
+            for _ in range(RECEIVE_BURST):
+                try:
+                    frames = direct.recv_multipart(flags=zmq.NOBLOCK)
+                except zmq.Again:
+                    break
+                self._take(frames, now)
+        finally:
+            self._taking = False
+
+    def _take(self, frames: Sequence[bytes], started: float) -> None:
+        """Sort one request: queued for a worker, or answered here (invalid, BUSY,
+        stopping). Never raises for what a client sent."""
         t0 = time.perf_counter()
         try:
             route, body = split_frames(frames)
         except FramingError as exc:
             if exc.route is not None:
-                await self._refuse(exc.route, None, exc, started)
+                self._refuse(exc.route, None, exc, started)
             return
+        busy = self._accepting and self._full()
+        if busy:  # the cheap refusal: no need to read the op's fields (module docstring)
+            peeked = _peek(body, self._config.max_frame_bytes)
+            if peeked is not None:
+                self._refuse_busy(route, *peeked, started)
+                return
         try:
             envelope = decode_request(body, max_bytes=self._config.max_frame_bytes)
         except RequestError as exc:
-            await self._refuse(route, exc.correlation_id, exc, started)
+            self._refuse(route, exc.correlation_id, exc, started)
             return
         if self._metrics is not None:
             self._metrics.stage("decode", time.perf_counter() - t0)
         if not self._accepting:
-            stopping = ShuttingDownError("daemon is stopping")
-            await self._refuse(route, envelope, stopping, started)
-            return
-        job = _Job(route, envelope, started)
-        if self._queue.full() and self._waiting_workers:
-            # Workers are woken but have not taken their jobs yet (the receiver took
-            # a burst in one turn): let them, the daemon is not saturated.
-            await asyncio.sleep(0)
-        try:
-            self._queue.put_nowait(job)
-        except asyncio.QueueFull:
-            if self._metrics is not None:
-                self._metrics.busy()
-            busy = BusyError("all workers busy; retry with the same request_id")
-            await self._refuse(route, envelope, busy, started)
+            self._refuse(route, envelope, ShuttingDownError("daemon is stopping"), started)
+        elif busy:
+            self._refuse_busy(route, envelope.id, envelope.op, started)
+        else:
+            self._jobs.append(_Job(route, envelope, started))
+            for future in self._parked:  # wake one parked worker that is not woken yet
+                if not future.done():
+                    future.set_result(None)
+                    break
 
-    async def _refuse(
+    def _full(self) -> bool:
+        """True when a request taken now is refused BUSY (module docstring, "Admission")."""
+        waiting = len(self._jobs) - len(self._parked)
+        return waiting >= self._config.queue_size or (waiting > 0 and self._too_slow(waiting))
+
+    def _refuse_busy(
+        self, route: Route, correlation_id: CorrelationId, op: str, started: float
+    ) -> None:
+        if self._metrics is not None:
+            self._metrics.busy()
+        self._send(route, encode_exception(correlation_id, BusyError(BUSY_MESSAGE)))
+        self._count(op, ErrorCode.BUSY.value, started)
+
+    def _too_slow(self, waiting: int) -> bool:
+        """True when a request queued behind ``waiting`` others would wait longer than
+        ``queue_wait_ms`` (module docstring, "Admission")."""
+        limit = self._queue_wait_s
+        if limit <= 0 or not self._jobs:
+            return False
+        if (waiting + 1) * self._service_s > limit * self._config.workers:
+            return True
+        return time.monotonic() - self._jobs[0].started > limit
+
+    def _refuse(
         self,
         route: Route,
         request: Envelope | CorrelationId | None,
@@ -241,24 +312,32 @@ class FrontEnd:
         """Answer a request that no worker will see (invalid, busy, stopping)."""
         correlation_id = request.id if isinstance(request, Envelope) else request
         op = request.op if isinstance(request, Envelope) else "invalid"
-        await self._send(route, encode_exception(correlation_id, exc))
+        self._send(route, encode_exception(correlation_id, exc))
         self._count(op, exc.code.value, started)
 
     # --- work -----------------------------------------------------------------------------
+    async def _next_job(self) -> _Job:
+        while not self._jobs:
+            future = asyncio.get_running_loop().create_future()
+            self._parked.append(future)  # counted as room until this worker runs again
+            try:
+                await future
+            finally:
+                self._parked.remove(future)
+        return self._jobs.popleft()
+
     async def _work(self) -> None:
         while True:
-            self._waiting_workers += 1
-            try:
-                job = await self._queue.get()
-            finally:
-                self._waiting_workers -= 1
+            job = await self._next_job()
             self._inflight += 1
             if self._metrics is not None:
                 self._metrics.inflight(self._inflight)
+            t_start = time.perf_counter()
             try:
                 body, outcome, encode_s = await self._serve(job.envelope)
                 t0 = time.perf_counter()
-                await self._send(job.route, body)
+                self._learn_service_time(t0 - t_start)
+                self._send(job.route, body)
                 if self._metrics is not None:
                     self._metrics.stage("reply", encode_s + time.perf_counter() - t0)
                 self._count(job.envelope.op, outcome, job.started)
@@ -266,7 +345,14 @@ class FrontEnd:
                 self._inflight -= 1
                 if self._metrics is not None:
                     self._metrics.inflight(self._inflight)
-                self._queue.task_done()
+                if self._drained is not None and not self._jobs and not self._inflight:
+                    self._drained.set()
+
+    def _learn_service_time(self, seconds: float) -> None:
+        if self._service_s == 0.0:
+            self._service_s = seconds  # the first one: nothing to average with yet
+        else:
+            self._service_s += (seconds - self._service_s) / SERVICE_MEAN_WEIGHT
 
     async def _serve(self, envelope: Envelope) -> tuple[bytes, str, float]:
         """Run one request; returns the reply body, the outcome label and the seconds
@@ -295,26 +381,41 @@ class FrontEnd:
             return body, ErrorCode.INTERNAL.value, 0.0
 
     # --- output ---------------------------------------------------------------------------
-    async def _send(self, route: Route, body: bytes) -> None:
+    def _send(self, route: Route, body: bytes) -> None:
+        """Send a reply now; then take what waits on the socket (module docstring)."""
         sock, direct = self._socket, self._direct
         if sock is None or direct is None:
             return
         frames = [*route.prefix, body]
-        if not self._awaited_sends:  # keep FIFO behind a fallback send still waiting
-            try:
-                direct.send_multipart(frames, flags=zmq.NOBLOCK)
-            except zmq.Again:
-                pass  # the peer's queue is full: wait for room below
-            except zmq.ZMQError as exc:
-                log.warning("reply not sent", extra={"error": str(exc)})
-                return
-            else:
-                if self._receiving:
-                    sock.get(zmq.EVENTS)  # re-arms the waiting receive (module docstring)
-                return
-        self._awaited_sends += 1
+        if self._awaited_sends:  # keep FIFO behind a fallback send still waiting
+            self._send_later(frames)
+            return
         try:
-            await sock.send_multipart(frames)
+            direct.send_multipart(frames, flags=zmq.NOBLOCK)
+        except zmq.Again:
+            self._send_later(frames)  # the peer's queue is full: wait for room
+            return
+        except zmq.ZMQError as exc:
+            log.warning("reply not sent", extra={"error": str(exc)})
+            return
+        if self._taking:
+            return  # the caller is taking requests already and looks again
+        if int(direct.get(zmq.EVENTS)) & zmq.POLLIN:
+            self._take_waiting()
+        if self._receiving:
+            sock.get(zmq.EVENTS)  # re-arms the waiting receive (module docstring)
+
+    def _send_later(self, frames: list[bytes]) -> None:
+        self._awaited_sends += 1
+        task = asyncio.get_running_loop().create_task(self._send_awaited(frames))
+        self._pending_sends.add(task)
+        task.add_done_callback(self._pending_sends.discard)
+
+    async def _send_awaited(self, frames: list[bytes]) -> None:
+        sock = self._socket
+        try:
+            if sock is not None:
+                await sock.send_multipart(frames)
         except zmq.ZMQError as exc:
             log.warning("reply not sent", extra={"error": str(exc)})
         finally:
@@ -323,6 +424,21 @@ class FrontEnd:
     def _count(self, op: str, outcome: str, started: float) -> None:
         if self._metrics is not None:
             self._metrics.request(op, outcome, time.monotonic() - started)
+
+
+def _peek(body: bytes, max_bytes: int) -> tuple[CorrelationId, str] | None:
+    """The id and op of a request whose envelope is sound (size, msgpack, version, a
+    known op, a valid id), without reading the op's fields; None otherwise (the full
+    decode then gives the typed error)."""
+    try:
+        data = unpack_map(body, max_bytes=max_bytes)
+        correlation_id = fields.correlation_id(data)
+    except WireError:
+        return None
+    op = data.get("op")
+    if data.get("v") != WIRE_VERSION or not isinstance(op, str) or op not in OPS:
+        return None
+    return correlation_id, op
 
 
 async def _cancel_all(tasks: Sequence[asyncio.Task[None]]) -> None:
