@@ -53,7 +53,15 @@ def _emit(result: Any, as_json: bool) -> None:
 def _call(args: argparse.Namespace, fn: Callable[[Any], Any]) -> int:
     from oexec.client import Client, ClientError
 
-    client = Client(args.endpoint, timeout_s=args.timeout)
+    def waiting(attempt: int, attempts: int) -> None:
+        print(
+            f"no reply from {args.endpoint} within {args.timeout:g}s "
+            f"(attempt {attempt} of {attempts}); is the daemon running? retrying",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    client = Client(args.endpoint, timeout_s=args.timeout, on_retry=waiting)
     try:
         _emit(fn(client), args.json)
         return 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 
 import zmq
@@ -40,11 +41,15 @@ class Client:
         retries: int = 2,
         context: zmq.Context[zmq.Socket[bytes]] | None = None,
         curve: CurveKeys | None = None,
+        on_retry: Callable[[int, int], None] | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.curve = curve
         self.timeout_s = timeout_s
         self.retries = retries
+        #: called as (attempt that timed out, attempts in all) before the next one: a
+        #: command line tool says what it is waiting for instead of hanging silently
+        self.on_retry = on_retry
         self._context = context or zmq.Context.instance()
         self._socket: zmq.Socket[bytes] | None = None
         self._ids = itertools.count(1)
@@ -90,6 +95,8 @@ class Client:
             reply = self._wait(sock, correlation_id)
             if reply is None:
                 self._reset()
+                if self.on_retry is not None and attempt < self.retries:
+                    self.on_retry(attempt + 1, self.retries + 1)
                 continue
             if _is_busy(reply) and attempt < self.retries:
                 time.sleep(BUSY_BACKOFF_S * (attempt + 1))

@@ -123,6 +123,18 @@ def test_bad_arguments_exit_2(argv: list[str]) -> None:
     assert info.value.code == 2
 
 
+def test_no_daemon_says_what_it_waits_for_then_exits_1(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Nothing listens (a free ipc path): each timed-out attempt is reported, not silence."""
+    dead = f"ipc:///tmp/oexec-test-no-daemon-{id(capsys):x}"
+    code = main(["get", "--order-id", "x", "--endpoint", dead, "--timeout", "0.05"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "attempt 1 of 3" in err and "attempt 2 of 3" in err and "attempt 3" not in err
+    assert "CLIENT_TIMEOUT" in err
+
+
 async def test_watch_prints_events(daemon: Daemon, capsys: pytest.CaptureFixture[str]) -> None:
     capsys.readouterr()
     argv = ["watch", "--endpoint", events_endpoint(daemon), "--json", "--count", "1"]
