@@ -254,18 +254,24 @@ class OrderTracker:
         )
 
     async def record_fill(self, order: Order, trade: VenueTrade) -> bool:
+        """Store the trade once (with its event) and publish the event right after the
+        store answers: bookkeeping and metrics come after the send, off the fill event's
+        path (issue 10); none of them suspends, so nothing runs in between."""
         fill = fill_from_trade(order, trade)
         events = fill_events(fill)
         if not await self.store.add_fill(fill, events=pack_events(events)):
             return False
-        self._recorded[fill.order_id] = self.recorded_quantity(fill.order_id) + fill.quantity
-        self._recorded.move_to_end(fill.order_id)
-        if len(self._recorded) > RECORDED_ORDERS:
-            self._recorded.popitem(last=False)
-        self.observer.fill(fill)
-        if self.on_fill is not None:
-            self.on_fill(fill)
-        await self.writer.relay.publish(outbox_id_for_fill(fill), events)
+        try:
+            await self.writer.relay.publish(outbox_id_for_fill(fill), events)
+        finally:
+            recorded = self._recorded
+            recorded[fill.order_id] = recorded.get(fill.order_id, ZERO) + fill.quantity
+            recorded.move_to_end(fill.order_id)
+            if len(recorded) > RECORDED_ORDERS:
+                recorded.popitem(last=False)
+            self.observer.fill(fill)
+            if self.on_fill is not None:
+                self.on_fill(fill)
         return True
 
     async def fetch_fills(self, order: Order, exchange_order_id: str | None = None) -> int:

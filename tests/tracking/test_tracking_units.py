@@ -379,3 +379,27 @@ async def test_fills_stored_after_the_save_that_owed_them_are_settled_without_re
     assert await tracker.record_fill(filled, _trade("1000"))
     assert await tracker.check_fills(due_only=False) == 0
     assert store.owed == set() and tracker._fill_checks == {} and store.reads == 0
+
+
+async def test_a_fill_event_is_published_before_the_fill_is_counted() -> None:
+    """The event goes out as soon as the store has the trade: metrics and the fill hook
+    come after the send, off the event's path (issue 10); they still run."""
+    store, venue, sink = MemoryStore(), ScriptedVenue(), RecordingSink()
+    writer = OrderWriter(store, sink)
+    seen: list[list[str]] = []
+
+    class Observer(tracker_module.NullTrackingObserver):
+        def fill(self, fill: Any) -> None:
+            seen.append(sink.topics())
+
+    tracker = OrderTracker(
+        store, venue, writer, MarketState(venue.mark_price), observer=Observer(),
+        on_fill=lambda fill: seen.append(sink.topics()),
+    )  # fmt: skip
+    order = make_order(state=OrderState.NEW)
+    await store.claim(order, 60)
+    assert await tracker.record_fill(order, _trade("1000"))
+    assert seen == [["fill"], ["fill"]]
+    assert tracker.recorded_quantity(order.id) == Decimal("0.010")
+    assert not await tracker.record_fill(order, _trade("1000"))  # stored once, sent once
+    assert sink.topics() == ["fill"] and len(seen) == 2
