@@ -19,17 +19,6 @@ pytestmark = pytest.mark.redis
 
 
 @pytest.fixture
-async def redis() -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(REDIS_URL)
-    try:
-        await client.ping()
-    except OSError as exc:  # pragma: no cover - environment
-        pytest.skip(f"Redis not reachable at {REDIS_URL}: {exc}")
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
 async def key(redis: aioredis.Redis) -> AsyncIterator[str]:
     name = f"test:oexec:events:{uuid.uuid4().hex}"
     yield name

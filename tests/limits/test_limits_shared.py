@@ -13,9 +13,7 @@ import asyncio
 import random
 import socket
 import time
-import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
@@ -58,22 +56,6 @@ class Counting:
             return await original(*args, **kwargs)
 
         client.execute_command = counted  # type: ignore[method-assign]
-
-
-@pytest.fixture
-async def redis() -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.from_url(REDIS_URL)
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
-async def prefix(redis: aioredis.Redis) -> AsyncIterator[str]:
-    name = f"oexec-test-lease-{uuid.uuid4().hex[:10]}:"
-    yield name
-    keys = [key async for key in redis.scan_iter(match=f"{name}*", count=1000)]
-    if keys:
-        await redis.delete(*keys)
 
 
 def gate(

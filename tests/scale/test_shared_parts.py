@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import socket
 import uuid
-from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import pytest
@@ -26,22 +25,6 @@ from oexec.service.lease import LeaseLost, RedisLease
 from ..e2e.conftest import REDIS_URL
 
 ONE_WINDOW = (RateLimitRule(ORDERS, 60, 10),)  # burst 5, then 5 per minute
-
-
-@pytest.fixture
-async def redis() -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.from_url(REDIS_URL)
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
-async def prefix(redis: aioredis.Redis) -> AsyncIterator[str]:
-    name = f"oexec-test-{uuid.uuid4().hex[:10]}:"
-    yield name
-    keys = [key async for key in redis.scan_iter(match=f"{name}*", count=1000)]
-    if keys:
-        await redis.delete(*keys)
 
 
 def limiter(redis: aioredis.Redis, prefix: str) -> SharedRateLimiter:

@@ -15,6 +15,7 @@ from oexec.cli.reconcile import table
 from oexec.cli.trace import render, timeline
 from oexec.errors import VenueUnavailableError, VenueUnknownOutcomeError
 from oexec.models import (
+    Order,
     OrderState,
     OrderType,
     OrderUpdate,
@@ -206,6 +207,26 @@ async def test_unknown_cancel_is_resolved_by_asking_until_the_venue_answers() ->
     assert resolved.state is OrderState.CANCELED and venue.failures == 0
 
 
+async def _claimed_and_filled(store: MemoryStore) -> tuple[Order, Order]:
+    """A NEW order claimed in ``store``, and its FILLED (0.010, venue id 1000) next version."""
+    order = make_order(state=OrderState.NEW)
+    await store.claim(order, 60)
+    filled = attrs.evolve(
+        order, state=OrderState.FILLED, filled_quantity=Decimal("0.010"),
+        exchange_order_id="1000", version=2,
+    )  # fmt: skip
+    return order, filled
+
+
+def _trade(order_id: str, trade_id: int = 77) -> VenueTrade:
+    return VenueTrade(
+        symbol="BTCUSDT", trade_id=trade_id, exchange_order_id=order_id, client_order_id=None,
+        side=Side.BUY, price=Decimal("50000"), quantity=Decimal("0.010"),
+        commission=Decimal("0"), commission_asset="USDT", is_maker=False,
+        realized_pnl=Decimal("0"), time=1,
+    )  # fmt: skip
+
+
 # --- fill checks survive a venue outage ----------------------------------------------------
 class OutageTrades(ScriptedVenue):
     """userTrades fails while ``down``; then returns one trade for the order."""
@@ -217,27 +238,14 @@ class OutageTrades(ScriptedVenue):
     ) -> Any:
         if self.down:
             raise VenueUnavailableError("venue unreachable")
-        return [
-            VenueTrade(
-                symbol="BTCUSDT", trade_id=77, exchange_order_id=order_id or "",
-                client_order_id=None,
-                side=Side.BUY, price=Decimal("50000"), quantity=Decimal("0.010"),
-                commission=Decimal("0"), commission_asset="USDT", is_maker=False,
-                realized_pnl=Decimal("0"), time=1,
-            )
-        ]  # fmt: skip
+        return [_trade(order_id or "")]
 
 
 async def test_a_fill_check_the_venue_cannot_answer_is_kept_and_retried() -> None:
     store, venue, sink = MemoryStore(), OutageTrades(), RecordingSink()
     writer = OrderWriter(store, sink)
     tracker = OrderTracker(store, venue, writer, MarketState(venue.mark_price))
-    order = make_order(state=OrderState.NEW)
-    await store.claim(order, 60)
-    filled = attrs.evolve(
-        order, state=OrderState.FILLED, filled_quantity=Decimal("0.010"),
-        exchange_order_id="1000", version=2,
-    )  # fmt: skip
+    order, filled = await _claimed_and_filled(store)
     await writer.commit(order, filled, reason="venue accepted")  # REST said FILLED
     assert await tracker.check_fills(due_only=False) == 0  # venue down: nothing yet
     venue.down = False
@@ -250,12 +258,7 @@ async def test_owed_fills_survive_a_restart_and_are_settled_once_recorded() -> N
     mark stored with the change makes the next run fetch them (chaos "fills missed")."""
     store, venue, sink = MemoryStore(), OutageTrades(), RecordingSink()
     venue.down = False
-    order = make_order(state=OrderState.NEW)
-    await store.claim(order, 60)
-    filled = attrs.evolve(
-        order, state=OrderState.FILLED, filled_quantity=Decimal("0.010"),
-        exchange_order_id="1000", version=2,
-    )  # fmt: skip
+    order, filled = await _claimed_and_filled(store)
     await OrderWriter(store, sink).commit(order, filled, reason="venue accepted")
     assert store.owed == {order.id}  # ... and the process is killed here
 
@@ -337,15 +340,6 @@ class CountingStore(MemoryStore):
         return await super().fills(order_id)
 
 
-def _trade(order_id: str, trade_id: int = 77) -> VenueTrade:
-    return VenueTrade(
-        symbol="BTCUSDT", trade_id=trade_id, exchange_order_id=order_id, client_order_id=None,
-        side=Side.BUY, price=Decimal("50000"), quantity=Decimal("0.010"),
-        commission=Decimal("0"), commission_asset="USDT", is_maker=False,
-        realized_pnl=Decimal("0"), time=1,
-    )  # fmt: skip
-
-
 async def test_a_fill_stored_before_its_order_update_owes_nothing() -> None:
     """The stream's trade is stored, then the order's FILLED: no owed-fills mark, no check."""
     store, venue, sink = CountingStore(), ScriptedVenue(), RecordingSink()
@@ -368,12 +362,7 @@ async def test_fills_stored_after_the_save_that_owed_them_are_settled_without_re
     store, venue, sink = CountingStore(), ScriptedVenue(), RecordingSink()
     writer = OrderWriter(store, sink)
     tracker = OrderTracker(store, venue, writer, MarketState(venue.mark_price))
-    order = make_order(state=OrderState.NEW)
-    await store.claim(order, 60)
-    filled = attrs.evolve(
-        order, state=OrderState.FILLED, filled_quantity=Decimal("0.010"),
-        exchange_order_id="1000", version=2,
-    )  # fmt: skip
+    order, filled = await _claimed_and_filled(store)
     await writer.commit(order, filled, reason="venue accepted")
     assert store.owed == {order.id} and order.id in tracker._fill_checks
     assert await tracker.record_fill(filled, _trade("1000"))
