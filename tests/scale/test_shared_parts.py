@@ -87,8 +87,8 @@ async def test_lease_has_one_holder_and_fences_the_old_one(
     redis: aioredis.Redis, prefix: str
 ) -> None:
     key = f"{prefix}userstream:lease"
-    a = RedisLease(redis, key, "a", ttl_s=0.3)
-    b = RedisLease(redis, key, "b", ttl_s=0.3)
+    a = RedisLease(redis, key, "a", ttl_s=0.3, recheck_s=0)
+    b = RedisLease(redis, key, "b", ttl_s=0.3, recheck_s=0)
     first = await a.try_acquire()
     assert first > 0 and await b.try_acquire() == 0
     await a.check()  # still ours
@@ -102,6 +102,41 @@ async def test_lease_has_one_holder_and_fences_the_old_one(
     await b.check()
     await b.release()
     assert await redis.get(key) is None
+
+
+async def test_a_lease_lost_with_its_key_is_noticed_within_recheck_s_without_a_get_per_event(
+    redis: aioredis.Redis, prefix: str
+) -> None:
+    """The key vanishes (a Redis restart without persistence) and a standby takes it while
+    the old holder's local deadline still runs: the old holder's next read of Redis, at
+    most ``recheck_s`` later, stops it; events in between cost no round trip."""
+    key = f"{prefix}userstream:lease"
+    now = [0.0]
+    a = RedisLease(redis, key, "a", ttl_s=30, recheck_s=0.1, clock=lambda: now[0])
+    assert await a.try_acquire() > 0
+    gets = 0
+    original = redis.get
+
+    async def counted(name: str) -> object:
+        nonlocal gets
+        gets += 1
+        return await original(name)
+
+    redis.get = counted  # type: ignore[method-assign]
+    try:
+        for _ in range(50):  # a burst of stream events within 0.1 s
+            await a.check()
+        assert gets == 1
+        await redis.delete(key)
+        b = RedisLease(redis, key, "b", ttl_s=30)
+        assert await b.try_acquire() > 0
+        await a.check()  # not re-read yet: inside the bound
+        now[0] += 0.1
+        with pytest.raises(LeaseLost):
+            await a.check()
+        assert gets == 2
+    finally:
+        redis.get = original  # type: ignore[method-assign]
 
 
 async def test_breaker_failures_add_up_and_open_every_daemon(
