@@ -392,3 +392,24 @@ async def test_a_fill_event_is_published_before_the_fill_is_counted() -> None:
     assert tracker.recorded_quantity(order.id) == Decimal("0.010")
     assert not await tracker.record_fill(order, _trade("1000"))  # stored once, sent once
     assert sink.topics() == ["fill"] and len(seen) == 2
+
+
+async def test_bounded_fan_out_holds_a_few_tasks_not_one_per_item() -> None:
+    """A fill-check backlog of thousands of orders must not become thousands of tasks
+    at once (RSS, issue 10): only ``RECOVERY_CONCURRENCY`` run, and each item is done."""
+    seen: list[int] = []
+    most = 0
+
+    async def work(item: int) -> int:
+        nonlocal most
+        most = max(most, len(asyncio.all_tasks()))
+        await asyncio.sleep(0)
+        seen.append(item)
+        return item
+
+    items = list(range(200))
+    total = await tracker_module._sum_bounded(work, items)
+    assert total == sum(items)
+    assert sorted(seen) == items
+    assert most <= tracker_module.RECOVERY_CONCURRENCY + 1  # + the test's own task
+    assert await tracker_module._sum_bounded(work, []) == 0
