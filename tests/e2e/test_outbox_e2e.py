@@ -4,7 +4,6 @@ the stored events, flagged ``redelivered``, and acknowledges them (the outbox)."
 from __future__ import annotations
 
 import asyncio
-import socket
 from decimal import Decimal
 
 from oexec.client import AsyncClient, Subscriber
@@ -13,22 +12,17 @@ from oexec.models import Fill, Side
 from oexec.service.outbox import fill_events, pack_events
 from oexec.store import open_store
 
+from ..ports import free_port
 from .conftest import DaemonFactory, endpoint, stop_or_explain
 from .test_orders_e2e import wait_for
 
 LATER_MS = 2**50
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 async def test_events_stored_but_never_published_are_redelivered_at_the_next_start(
     make_daemon: DaemonFactory,
 ) -> None:
-    pub = f"tcp://127.0.0.1:{_free_port()}"
+    pub = f"tcp://127.0.0.1:{free_port()}"
     events = EventsConfig(publish=(pub,))
     first = await make_daemon(events=events)
     async with AsyncClient(endpoint(first)) as client:

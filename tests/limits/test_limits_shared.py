@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import socket
 import time
 from collections import defaultdict
 from decimal import Decimal
@@ -28,6 +27,7 @@ from oexec.limits.windows import ORDERS, REQUEST_WEIGHT, amount_for, plan_window
 from oexec.models import RateLimitRule
 
 from ..e2e.conftest import REDIS_URL
+from ..ports import free_port
 
 pytestmark = pytest.mark.redis
 
@@ -223,9 +223,7 @@ async def test_without_the_channel_a_pause_stops_a_lease_holder_when_its_lease_e
 
 
 async def test_redis_unreachable_fails_closed() -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     client = aioredis.from_url(f"redis://127.0.0.1:{port}/0", socket_connect_timeout=0.5)
     limiter = gate(client, "nowhere:")
     assert await take(limiter, 2) == ["STORE_UNAVAILABLE"] * 2

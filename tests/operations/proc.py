@@ -17,7 +17,8 @@ from pathlib import Path
 
 from oexec.sim.app import SimServer
 
-from ..reliability.procs import Proc, free_port
+from ..ports import free_port
+from ..reliability.procs import Proc
 
 STOP_TIMEOUT_S = 30.0  # systemd/oexec.service TimeoutStopSec
 

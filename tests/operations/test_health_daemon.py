@@ -22,15 +22,10 @@ from oexec.config import StoreConfig
 from oexec.sim.app import SimServer
 
 from ..e2e.conftest import DaemonFactory
+from ..ports import free_port
 from .scrape import until_health
 
 REDIS_SERVER = shutil.which("redis-server")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class OwnRedis:

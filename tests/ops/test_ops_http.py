@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -17,6 +16,8 @@ from redis.backoff import NoBackoff
 from oexec.errors import ErrorCode, OexecError
 from oexec.ops.http import build_ops_app, start_ops_server
 from oexec.ops.metrics import Metrics
+
+from ..ports import free_port
 
 TOKEN = "ops-token-5f1c2a"
 
@@ -110,11 +111,8 @@ async def test_health_check_timeout_is_bounded(serve: Serve, http: aiohttp.Clien
 async def test_health_against_real_redis(serve: Serve, http: aiohttp.ClientSession) -> None:
     """A live Redis passes; a port nobody listens on fails: real sockets both ways."""
     good = aioredis.Redis(host="127.0.0.1", port=6379, socket_timeout=1)
-    with socket.socket() as probe:  # a free port with nobody listening once closed
-        probe.bind(("127.0.0.1", 0))
-        free_port = probe.getsockname()[1]
     bad = aioredis.Redis(
-        host="127.0.0.1", port=free_port, socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0)
+        host="127.0.0.1", port=free_port(), socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0)
     )
 
     async def ping(client: aioredis.Redis) -> None:

@@ -22,16 +22,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..ports import free_port
+
 SIM_KEY = "oexec-sim-key"
 SIM_SECRET = "oexec-sim-secret"
 START_TIMEOUT_S = 30.0
-
-
-def free_port() -> int:
-    """An OS-assigned free TCP port on loopback (released for the child to bind)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_until(check: Callable[[], bool], timeout_s: float, what: str) -> None:

@@ -8,7 +8,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import sys
 import uuid
 from collections.abc import AsyncIterator
@@ -25,16 +24,11 @@ from oexec.sim.app import SimServer
 from oexec.store import RedisStore
 
 from ..e2e.conftest import REDIS_URL, SimControl
+from ..ports import free_port
 from .conftest import eventually
 
 DAEMONS = 3
 READY_TIMEOUT_S = 30.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def config_text(sim: SimServer, prefix: str, name: str, listen: str, publish: str) -> str:

@@ -23,6 +23,7 @@ from oexec.models import RateLimitRule
 from oexec.service.lease import LeaseLost, RedisLease
 
 from ..e2e.conftest import REDIS_URL
+from ..ports import free_port
 
 ONE_WINDOW = (RateLimitRule(ORDERS, 60, 10),)  # burst 5, then 5 per minute
 
@@ -74,9 +75,7 @@ async def test_venue_headers_raise_the_shared_view(redis: aioredis.Redis, prefix
 
 
 async def test_redis_unreachable_fails_closed_with_a_typed_error() -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     client = aioredis.from_url(f"redis://127.0.0.1:{port}/0", socket_connect_timeout=0.5)
     gate = limiter(client, "nowhere:")
     assert await outcomes(gate, 1) == ["STORE_UNAVAILABLE"]

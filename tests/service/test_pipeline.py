@@ -307,9 +307,7 @@ async def test_an_answer_the_store_cannot_take_is_learned_again_by_the_resolver(
                 raise StoreError("redis save failed: ConnectionError")
             await super().save(order, **kwargs)
 
-    pipeline, store, venue, _ = build(
-        store=FlakyStore(), persist_before_reply=persist_before_reply
-    )
+    pipeline, store, venue, _ = build(store=FlakyStore(), persist_before_reply=persist_before_reply)
     if persist_before_reply:
         with pytest.raises(StoreError):
             await pipeline.place_order(limit())

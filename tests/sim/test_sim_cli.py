@@ -14,12 +14,7 @@ import aiohttp
 from oexec.sim import cli
 from oexec.sim.config import SimConfig
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+from ..ports import free_port
 
 
 async def test_oexec_sim_process_serves_and_stops_on_sigint() -> None:

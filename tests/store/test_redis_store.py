@@ -4,7 +4,6 @@ atomic claims across separate daemons (separate pools) sharing one Redis."""
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import Callable
 
 import pytest
@@ -16,6 +15,7 @@ from oexec.store import RedisStore
 from oexec.store.keys import Keys
 from oexec.store.redis_connect import parse_sentinel_url
 
+from ..ports import free_port
 from .helpers import evolve, make_fill, make_order
 
 TTL = 3_600
@@ -131,15 +131,8 @@ async def test_a_new_claim_after_expiry_clears_a_stale_reply(
     assert await store.get_by_request_id("r-again") == second
 
 
-def _unused_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
-
-
 async def test_unreachable_redis_raises_store_unavailable_on_every_call() -> None:
-    store = RedisStore.from_url(f"redis://127.0.0.1:{_unused_port()}/0", timeout_s=0.5)
+    store = RedisStore.from_url(f"redis://127.0.0.1:{free_port()}/0", timeout_s=0.5)
     order = make_order()
     calls = [
         store.start(),
@@ -210,7 +203,7 @@ def test_bad_sentinel_urls_are_store_errors(url: str) -> None:
 
 
 async def test_sentinel_url_builds_a_client_without_connecting() -> None:
-    store = RedisStore.from_url(f"redis+sentinel://127.0.0.1:{_unused_port()}/svc", timeout_s=0.3)
+    store = RedisStore.from_url(f"redis+sentinel://127.0.0.1:{free_port()}/svc", timeout_s=0.3)
     try:
         with pytest.raises(StoreError):
             await store.ping()

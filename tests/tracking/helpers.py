@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -18,6 +17,8 @@ from oexec.client import Subscriber
 from oexec.config import StoreConfig
 from oexec.service.reconcile import Difference, compare
 from oexec.sim.app import SimServer
+
+from ..ports import free_port
 
 
 def limit(request_id: str, price: str, side: str = "BUY", qty: str = "0.010") -> dict[str, Any]:
@@ -77,12 +78,6 @@ async def converged(daemon: Daemon, history: int = 5000) -> list[Difference]:
     with contextlib.suppress(TimeoutError):
         await wait_for(agree, within_s=60)
     return last
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @attrs.frozen

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import socket
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from urllib.parse import parse_qsl
@@ -25,6 +24,8 @@ from oexec.models import OrderType, Side, TimeInForce, VenueOrderStatus
 from oexec.service.ports import VenueOrderRequest
 from oexec.venue.binance import BinanceUsdmVenue, ListenKeyExpiredError, VenueParseError
 from tests.venue.conftest import API_KEY, SECRET, RecordingGate, ScriptedVenue, load
+
+from ..ports import free_port
 
 NOW_S = 1_700_000_000.0
 SERVER_MS = 1_700_000_005_000  # server 5 s ahead of the local clock
@@ -257,9 +258,7 @@ async def test_rate_limit_pauses_gate(
 
 
 async def test_connection_refused_is_unavailable(config: VenueConfig) -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     dead = attrs.evolve(config, base_url=f"http://127.0.0.1:{port}", read_retries=0)
     venue = BinanceUsdmVenue(dead)
     with pytest.raises(VenueUnavailableError):
