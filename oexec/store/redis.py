@@ -18,11 +18,13 @@ of the Redis host loses at most about one second of writes.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from oexec.errors import StoreError
@@ -391,12 +393,19 @@ class RedisStore:
     def _history_cutoff_ms(self) -> int:
         return int((self._clock() - self._order_ttl_s) * 1000)
 
-    @staticmethod
-    async def _run(op: str, awaitable: Awaitable[T]) -> T:
-        """Await a Redis call; any Redis or socket failure becomes StoreError."""
+    async def _run(self, op: str, awaitable: Awaitable[T]) -> T:
+        """Await a Redis call; any Redis or socket failure becomes StoreError.
+
+        A lost connection drops every idle pooled one too: after a Redis restart they
+        all point at the dead server, and each would fail one more request (the pool's
+        PING-before-reuse only runs after HEALTH_CHECK_INTERVAL_S of idling).
+        """
         try:
             return await awaitable
         except (RedisError, OSError, TimeoutError) as exc:
+            if isinstance(exc, ConnectionError | RedisConnectionError):
+                with contextlib.suppress(RedisError, OSError):
+                    await self._redis.connection_pool.disconnect(inuse_connections=False)
             raise StoreError(
                 f"redis {op} failed: {type(exc).__name__}: {exc}",
                 details={"op": op},

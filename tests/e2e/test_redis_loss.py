@@ -154,3 +154,26 @@ async def _place_when_served(client: AsyncClient, request_id: str) -> Any:
 async def _in_state(client: AsyncClient, order_id: str, state: OrderState) -> Any:
     order = await client.get_order(order_id=order_id)
     return order if order.state is state else None
+
+
+async def test_after_a_redis_restart_one_failed_call_clears_every_stale_pooled_connection(
+    own_redis: RedisServer,
+) -> None:
+    """Idle pooled connections all point at the killed server: the first failure drops
+    them, so after the restart no request fails on one of them."""
+    from oexec.errors import StoreError
+    from oexec.store import RedisStore
+
+    store = RedisStore.from_url(own_redis.url, timeout_s=STORE_TIMEOUT_S)
+    try:
+        await asyncio.gather(*(store.get(f"warm-{n}") for n in range(8)))  # 8 pooled
+        own_redis.kill()
+        with pytest.raises(StoreError):
+            await store.get("while-down")
+        own_redis.start()
+        results = await asyncio.gather(
+            *(store.get(f"after-{n}") for n in range(8)), return_exceptions=True
+        )
+        assert results == [None] * 8
+    finally:
+        await store.close()
