@@ -334,9 +334,7 @@ class OrderPipeline:
             return await self._persist_answer(order, accept, sent_at)
         # The reply shows the venue's answer on the newest version this process has (the
         # user stream may have got there first); storing it runs after the reply.
-        base = self.writer.recent(order.client_order_id)
-        if base is None or base.id != order.id or base.version < order.version:
-            base = order
+        base = self.writer.latest(order)
         answered = accept(base) or base
         self._persist_after_reply(order, accept, sent_at)
         return answered

@@ -318,19 +318,11 @@ class OrderTracker:
     async def _check_fills_of(self, order_id: str) -> int:
         new = 0
         target = self._fill_targets.get(order_id)
-        if target is not None and self.recorded_quantity(order_id) >= target:
-            # the stream's trades arrived after the save that owed them: only the mark
-            # is left to clear (no store read of the order and its fills)
-            try:
-                await self.store.settle_fills(order_id)
-            except OexecError as exc:
-                self._fill_checks[order_id] = time.monotonic() + FILL_RETRY_S
-                log.info("fill check of %s postponed: %s", order_id, exc.message)
-                return 0
-            self._forget_fill_check(order_id)
-            return 0
+        # the stream's trades may have arrived after the save that owed them: then only
+        # the mark is left to clear (no store read of the order and its fills)
+        covered = target is not None and self.recorded_quantity(order_id) >= target
         try:
-            order = await self.store.get(order_id)
+            order = None if covered else await self.store.get(order_id)
             complete = True
             if order is not None and not await self._fills_complete(order):
                 new = await self.fetch_fills(order)

@@ -85,6 +85,14 @@ class OrderWriter:
         """
         return self._recent.get(client_order_id)
 
+    def latest(self, order: Order) -> Order:
+        """``order``, or the newer version of it this process wrote since (a caller's copy
+        goes stale while it waits: a stream event applied before the submit's answer)."""
+        known = self._recent.get(order.client_order_id)
+        if known is not None and known.id == order.id and known.version > order.version:
+            return known
+        return order
+
     def _remember(self, order: Order) -> None:
         known = self._recent.get(order.client_order_id)
         if known is not None and known.version > order.version:
@@ -183,10 +191,7 @@ class OrderWriter:
             # event read before the submit's save landed): start from the newest version
             # this process wrote, not from a conflict (0.77 conflicts per order, each a
             # failed save, a read and a retry, were measured before this).
-            current = order
-            known = self._recent.get(order.client_order_id)
-            if known is not None and known.id == order.id and known.version > order.version:
-                current = known
+            current = self.latest(order)
             for _ in range(MAX_CAS_RETRIES):
                 updated = change(current)
                 if updated is None:
