@@ -48,7 +48,7 @@ import zmq
 import zmq.asyncio
 
 from oexec.config import FrontConfig
-from oexec.errors import BusyError, ErrorCode, OexecError, ShuttingDownError, WireError
+from oexec.errors import BusyError, ErrorCode, OexecError, ShuttingDownError
 from oexec.front.curve import enable_curve
 from oexec.front.dispatch import dispatch
 from oexec.front.metrics import FrontMetrics
@@ -56,7 +56,6 @@ from oexec.ops.logging import log_context
 from oexec.service.ports import OrderService
 from oexec.tasks import cancel_and_wait
 from oexec.wire import (
-    OPS,
     CorrelationId,
     Envelope,
     RequestError,
@@ -65,12 +64,10 @@ from oexec.wire import (
     encode_error,
     encode_exception,
     encode_ok,
-    fields,
     split_frames,
 )
-from oexec.wire.codec import unpack_map
+from oexec.wire.codec import peek_envelope
 from oexec.wire.framing import FramingError
-from oexec.wire.version import WIRE_VERSION
 
 #: Requests taken off the socket per loop turn (or per reply) beyond the first.
 RECEIVE_BURST = 256
@@ -186,9 +183,9 @@ class FrontEnd:
                 extra={"inflight": self._inflight, "queued": len(self._jobs)},
             )
         await self._refuse_queued()
-        await _cancel_all(self._tasks)
+        await cancel_and_wait(self._tasks)
         if self._receiver is not None:
-            await _cancel_all([self._receiver])
+            await cancel_and_wait([self._receiver])
         self._direct = None
         self._socket.close(linger=LINGER_MS)
         self._socket = None
@@ -204,7 +201,7 @@ class FrontEnd:
             self._send(job.route, body)
         if self._pending_sends:  # fallback sends: give them a moment before closing
             await asyncio.wait(self._pending_sends, timeout=LINGER_MS / 1000)
-            await _cancel_all(list(self._pending_sends))
+            await cancel_and_wait(list(self._pending_sends))
 
     # --- intake ---------------------------------------------------------------------------
     async def _receive_loop(self) -> None:
@@ -257,7 +254,7 @@ class FrontEnd:
             return
         busy = self._accepting and self._full()
         if busy:  # the cheap refusal: no need to read the op's fields (module docstring)
-            peeked = _peek(body, self._config.max_frame_bytes)
+            peeked = peek_envelope(body, max_bytes=self._config.max_frame_bytes)
             if peeked is not None:
                 self._refuse_busy(route, *peeked, started)
                 return
@@ -424,22 +421,3 @@ class FrontEnd:
     def _count(self, op: str, outcome: str, started: float) -> None:
         if self._metrics is not None:
             self._metrics.request(op, outcome, time.monotonic() - started)
-
-
-def _peek(body: bytes, max_bytes: int) -> tuple[CorrelationId, str] | None:
-    """The id and op of a request whose envelope is sound (size, msgpack, version, a
-    known op, a valid id), without reading the op's fields; None otherwise (the full
-    decode then gives the typed error)."""
-    try:
-        data = unpack_map(body, max_bytes=max_bytes)
-        correlation_id = fields.correlation_id(data)
-    except WireError:
-        return None
-    op = data.get("op")
-    if data.get("v") != WIRE_VERSION or not isinstance(op, str) or op not in OPS:
-        return None
-    return correlation_id, op
-
-
-async def _cancel_all(tasks: Sequence[asyncio.Task[None]]) -> None:
-    await cancel_and_wait(tasks)

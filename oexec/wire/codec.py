@@ -203,15 +203,32 @@ def _op(data: Mapping[str, Any]) -> str:
     return op
 
 
+def _envelope(data: Mapping[str, Any]) -> tuple[CorrelationId, str]:
+    """The id and op of a request, its version checked (WireError otherwise)."""
+    correlation_id = f.correlation_id(data)
+    _check_version(data)
+    return correlation_id, _op(data)
+
+
+def peek_envelope(
+    body: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES
+) -> tuple[CorrelationId, str] | None:
+    """The id and op of a request whose envelope is sound (size, msgpack, id, version,
+    a known op), without reading the op's fields; None otherwise (``decode_request``
+    then gives the typed error). What a front end needs to answer BUSY cheaply."""
+    try:
+        return _envelope(unpack_map(body, max_bytes=max_bytes))
+    except WireError:
+        return None
+
+
 def decode_request(body: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Envelope:
     """One request frame -> Envelope. Raises RequestError carrying the id when readable."""
     data = unpack_map(body, max_bytes=max_bytes)
     raw_id = data.get("id")
     echo = raw_id if isinstance(raw_id, (str, int)) and not isinstance(raw_id, bool) else None
     try:
-        correlation_id = f.correlation_id(data)
-        _check_version(data)
-        op = _op(data)
+        correlation_id, op = _envelope(data)
         return Envelope(id=correlation_id, request=_BUILDERS[op](data))
     except WireError as exc:
         raise RequestError(

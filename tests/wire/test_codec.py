@@ -33,7 +33,7 @@ from oexec.wire import (
     encode_request,
     pack,
 )
-from oexec.wire.codec import MAX_DEPTH, encode_exception
+from oexec.wire.codec import MAX_DEPTH, encode_exception, peek_envelope
 
 
 def place(**overrides: Any) -> dict[str, Any]:
@@ -328,3 +328,19 @@ def test_pack_refuses_floats_not_but_unknown_objects() -> None:
     with pytest.raises(TypeError):
         pack({"x": object()})
     assert msgpack.unpackb(pack({"s": {3, 1}})) == {"s": [1, 3]}
+
+
+def test_peek_envelope_reads_id_and_op_only_and_agrees_with_the_full_decode() -> None:
+    bad_fields = msgpack.packb({"v": 1, "id": "p-1", "op": "place_order", "quantity": "x"})
+    assert peek_envelope(bad_fields) == ("p-1", "place_order")  # fields not read
+    with pytest.raises(RequestError):
+        decode_request(bad_fields)
+    for envelope in (
+        {"v": 99, "id": "p-2", "op": "place_order"},
+        {"v": 1, "id": "p-3", "op": "no_such_op"},
+        {"v": 1, "op": "place_order"},
+    ):
+        assert peek_envelope(msgpack.packb(envelope)) is None
+        with pytest.raises(RequestError):
+            decode_request(msgpack.packb(envelope))
+    assert peek_envelope(b"\xc1 not msgpack") is None
