@@ -3,11 +3,16 @@
 Windows are fixed and aligned to the clock like Binance's (the minute counter resets at
 the top of each minute). A request that would exceed a limiter is refused with HTTP 429
 (-1003 for weight, -1015 for orders) and ``Retry-After`` (seconds to the window's end).
-A client that keeps sending while limited collects strikes (after a weight 429: any
-request from the IP; after an orders 429: further new orders of the account);
-``ban_after`` strikes earn an IP ban answered with 418, whose length starts at
-``ban_initial_s`` and doubles per repeat offence up to ``ban_max_s`` (§E.3: "from 2
-minutes to 3 days").
+The venue's rules (general-info, "IP Limits" / "Order Rate Limits"): the weight limit is
+per IP, the order-count limit per account. "Repeatedly violating rate limits and/or
+failing to back off after receiving 429s will result in an automated IP ban (HTTP status
+418)", "from 2 minutes to 3 days" for repeat offenders. So an IP that keeps sending after
+a weight 429 (-1003) collects a strike per request while limited; ``ban_after`` strikes
+earn an IP ban answered with 418 -1003 "... banned until <ms>", whose length starts at
+``ban_initial_s`` and doubles per repeat offence up to ``ban_max_s``. Order-count 429s
+(-1015) are an account limit: whether repeating them bans the IP is undocumented, so by
+default they never do; ``orders_429_strikes = true`` makes new orders sent after a -1015
+strikes like the above (the simulator's former behaviour).
 """
 
 from __future__ import annotations
@@ -152,7 +157,7 @@ class RateLimiter:
     ) -> Usage:
         """Count new orders for an account; raise RateLimited(429, -1015) over a limit."""
         acc = self._account(account)
-        if self.config.enabled and now_ms < acc.limited_until_ms:
+        if self.config.enabled and self.config.orders_429_strikes and now_ms < acc.limited_until_ms:
             self._strike(ip, self._ip(ip), now_ms)
         used_10s = acc.orders_10s.add(now_ms, count_10s)
         used_1m = acc.orders_1m.add(now_ms, count_1m)

@@ -101,8 +101,20 @@ def test_exchange_info_limits_reflect_config() -> None:
     }
 
 
-def test_orders_429_strikes_only_further_orders() -> None:
+def test_repeated_order_429s_never_ban_by_default() -> None:
+    """-1015 is the account's order limit; the venue documents 418 only for IP limits."""
     rl = limiter(orders_per_10s=1, ban_after=2)
+    usage = rl.check_ip("ip", 0, T0)
+    rl.check_orders("ip", "a", 1, 1, usage, T0)
+    for _ in range(50):
+        with pytest.raises(RateLimited) as exc:
+            rl.check_orders("ip", "a", 1, 1, usage, T0)
+        assert (exc.value.http_status, exc.value.code) == (429, -1015)
+    assert rl.check_ip("ip", 1, T0).weight_1m == 1  # the IP is not banned
+
+
+def test_orders_429_strikes_when_configured() -> None:
+    rl = limiter(orders_per_10s=1, ban_after=2, orders_429_strikes=True)
     usage = rl.check_ip("ip", 0, T0)
     rl.check_orders("ip", "a", 1, 1, usage, T0)
     with pytest.raises(RateLimited):
@@ -118,3 +130,14 @@ def test_orders_429_strikes_only_further_orders() -> None:
     with pytest.raises(RateLimited) as exc:
         rl.check_ip("ip", 1, T0)
     assert exc.value.http_status == 418
+
+
+def test_ban_message_carries_ban_until_in_ms() -> None:
+    rl = limiter(weight_per_minute=1, ban_after=1)
+    rl.check_ip("ip", 1, T0)
+    with pytest.raises(RateLimited):
+        rl.check_ip("ip", 1, T0)
+    with pytest.raises(RateLimited) as exc:
+        rl.check_ip("ip", 1, T0 + 5)
+    assert exc.value.msg.startswith("Way too many requests; IP(ip) banned until ")
+    assert f"banned until {T0 + 5 + 120_000}." in exc.value.msg

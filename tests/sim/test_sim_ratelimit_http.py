@@ -69,3 +69,21 @@ async def test_rate_limits_control(client: VenueClient) -> None:
         assert resp.status == 400
     cleared = await client.control("DELETE", "/_sim/rate_limits")
     assert cleared["weight_per_minute"] == 2400
+
+
+async def test_order_burst_past_the_limit_answers_1015_never_418(client: VenueClient) -> None:
+    """The issue-19 burst: 429 -1015 for each order over the account's limit, no IP ban;
+    the IP keeps being served (queries answer 200) while the orders window is full."""
+    await client.control("POST", "/_sim/rate_limits", {"weight_per_minute": 1000})
+    replies = [
+        await client.call("POST", "/fapi/v1/order", limit_order(), signed=True) for _ in range(12)
+    ]
+    statuses = [reply.status for reply in replies]
+    if statuses.count(200) > 2:
+        pytest.skip("10 s boundary crossed")
+    assert statuses == [200, 200] + [429] * 10
+    assert {reply.code for reply in replies[2:]} == {-1015}
+    query = await client.call("GET", "/fapi/v1/openOrders", {"symbol": "BTCUSDT"}, signed=True)
+    assert query.status == 200
+    stats = await client.control("GET", "/_sim/stats")
+    assert "418" not in stats["responses_by_status"]
