@@ -69,6 +69,7 @@ class Daemon:
         self._tasks: list[asyncio.Task[Any]] = []
         self._watchdog: asyncio.Task[None] | None = None
         self._stream_down_at: float | None = None
+        self.nats: Any = None  # the NATS JetStream mirror when [nats] url is set
 
     async def __aenter__(self) -> Daemon:
         await self.start()
@@ -116,7 +117,7 @@ class Daemon:
         self.events = cluster.shared_event_sink(cfg, self.redis, self.store_prefix) or ZmqEventSink(
             cfg.events.publish, curve=cfg.front, **await self._stream_mirror()
         )
-        await cluster.attach_nats(cfg, self.events, stack)  # closes after the events
+        self.nats = await cluster.attach_nats(cfg, self.events, stack)  # closes after events
         await self.events.start()
         pub_bound_at = time.monotonic()
         stack.push_async_callback(self.events.close)
@@ -328,6 +329,7 @@ class Daemon:
             bearer_token=cfg.bearer_token,
             started_at=self.started_at,
             snapshot_provider=self.dashboard_extra,
+            health_refresh_s=cfg.health_refresh_s,
         )
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
@@ -352,12 +354,15 @@ class Daemon:
             if down_s > USER_STREAM_GRACE_S:
                 raise RuntimeError(f"user data stream down for {down_s:.0f}s (polling)")
 
-        return {
+        checks = {
             "store": self.store.ping,
             "venue": venue,
             "user_stream": user_stream,
             "breaker": breaker,
         }
+        if self.nats is not None:  # [nats] url set: the JetStream mirror's connection
+            checks["nats"] = self.nats.ping
+        return checks
 
     def dashboard_extra(self) -> dict[str, Any]:
         """Daemon state the metrics do not carry, for the live dashboard's ``extra``."""

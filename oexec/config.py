@@ -46,6 +46,8 @@ class HttpConfig:
     host: str = "127.0.0.1"
     port: int = 8080
     bearer_token: str = _secret()
+    # dependency checks re-run this often by themselves (dependency_up, dashboard, alert)
+    health_refresh_s: float = 5.0
 
 
 @attrs.frozen

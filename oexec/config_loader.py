@@ -242,6 +242,8 @@ def validate_config(config: Config) -> list[str]:
         problems.append("breaker.failure_threshold: must be >= 1")
     if not 1 <= config.http.port <= 65535 and config.http.port != 0:
         problems.append("http.port: must be a TCP port")
+    if config.http.health_refresh_s <= 0:
+        problems.append("http.health_refresh_s: must be > 0")
     if config.logging.level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         problems.append("logging.level: DEBUG, INFO, WARNING or ERROR")
     return problems

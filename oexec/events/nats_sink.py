@@ -77,6 +77,12 @@ class NatsEventSink:
             await self._js.update_stream(stream)
         self._task = asyncio.get_running_loop().create_task(self._run(), name="nats-sink")
 
+    async def ping(self) -> None:
+        """The daemon's ``nats`` health check: connected, and the server answers a PING."""
+        if self._nc is None or not self._nc.is_connected:
+            raise ConnectionError("NATS not connected (reconnecting)")
+        await self._nc.flush(timeout=int(PUBLISH_TIMEOUT_S))
+
     def offer(self, seq: int, topic: str, data: bytes) -> None:
         try:
             self._queue.put_nowait((seq, topic, data))

@@ -3,7 +3,8 @@
 ``/dashboard/stream`` pushes one JSON snapshot (oexec/ops/snapshot.py, plus whatever
 the daemon's ``snapshot_provider`` adds under ``extra``) every ``interval_s``. One
 snapshot is built per interval however many browsers watch, so the latency window
-advances at a steady pace and dependency checks run at most every ``health_every_s``.
+advances at a steady pace; the dependency checks are the health monitor's latest (it
+re-runs them on its own timer, oexec/ops/health.py), never run per viewer.
 Assets ship in the package (oexec/ops/static/); the page loads nothing from outside.
 Streams end when the app shuts down, so they never hold up a graceful stop.
 """
@@ -20,7 +21,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from oexec.ops.health import Check, check_health
+from oexec.ops.health import HealthMonitor
 from oexec.ops.metrics import Metrics
 from oexec.ops.snapshot import SnapshotBuilder
 
@@ -42,42 +43,28 @@ class DashboardFeed:
     def __init__(
         self,
         metrics: Metrics,
-        checks: Mapping[str, Check],
+        health: HealthMonitor,
         provider: SnapshotProvider | None,
         *,
         interval_s: float = 1.0,
-        health_every_s: float = 5.0,
-        check_timeout_s: float = 2.0,
     ) -> None:
         self.metrics = metrics
-        self.checks = checks
+        self.health = health
         self.provider = provider
         self.interval_s = interval_s
-        self.health_every_s = health_every_s
-        self.check_timeout_s = check_timeout_s
         self.builder = SnapshotBuilder(metrics)
         self.closing = asyncio.Event()
         self._lock = asyncio.Lock()
         self._latest: dict[str, Any] | None = None
         self._built_at = -1e18
-        self._health_at = -1e18
-        self._checks: dict[str, str] = {}
 
     async def snapshot(self) -> dict[str, Any]:
         async with self._lock:
             now = time.monotonic()
             if self._latest is None or now - self._built_at >= self.interval_s * 0.9:
-                if self.checks and now - self._health_at >= self.health_every_s:
-                    self._health_at = now
-                    report = await check_health(
-                        self.checks,
-                        started_at=self.metrics.started_at,
-                        timeout_s=self.check_timeout_s,
-                        metrics=self.metrics,
-                    )
-                    self._checks = report.checks
+                checks = (await self.health.current()).checks if self.health.checks else {}
                 snap = self.builder.build()
-                snap["health"]["checks"] = dict(self._checks)
+                snap["health"]["checks"] = dict(checks)
                 snap["extra"] = dict(self.provider()) if self.provider is not None else {}
                 self._latest, self._built_at = snap, now
             return self._latest

@@ -16,22 +16,25 @@ The token is compared in constant time and never logged.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from oexec.ops.dashboard import DashboardFeed, SnapshotProvider, add_dashboard_routes
-from oexec.ops.health import DEFAULT_CHECK_TIMEOUT_S, Check, check_health
+from oexec.ops.health import DEFAULT_CHECK_TIMEOUT_S, DEFAULT_REFRESH_S, Check, HealthMonitor
 from oexec.ops.metrics import Metrics
+from oexec.tasks import cancel_and_wait
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 METRICS_KEY = web.AppKey("oexec_metrics", Metrics)
 STARTED_KEY = web.AppKey("oexec_started", dict[str, bool])
 FEED_KEY = web.AppKey("oexec_dashboard_feed", DashboardFeed)
+HEALTH_KEY = web.AppKey("oexec_health_monitor", HealthMonitor)
 
 OPEN_PATHS = frozenset({"/health", "/ready"})
 OPEN_PREFIX = "/dashboard/static/"  # page assets: no data in them
@@ -80,6 +83,7 @@ def build_ops_app(
     check_timeout_s: float = DEFAULT_CHECK_TIMEOUT_S,
     snapshot_provider: SnapshotProvider | None = None,
     dashboard_interval_s: float = 1.0,
+    health_refresh_s: float = DEFAULT_REFRESH_S,
 ) -> web.Application:
     """Build the ops app.
 
@@ -87,7 +91,9 @@ def build_ops_app(
     app also reports not-ready before its own startup and after shutdown begins.
     ``started_at`` is ``time.time()`` at daemon start. The live dashboard
     (oexec/ops/dashboard.py) is always mounted; ``snapshot_provider``'s mapping is
-    added to each snapshot under ``extra`` (e.g. the risk kill switch).
+    added to each snapshot under ``extra`` (e.g. the risk kill switch). While the app
+    runs, the dependency checks re-run every ``health_refresh_s`` (``HealthMonitor``),
+    so ``dependency_up`` is current without anyone requesting /health.
     """
     app = web.Application(middlewares=[_auth_middleware(bearer_token)])
     app[METRICS_KEY] = metrics
@@ -102,11 +108,19 @@ def build_ops_app(
 
     app.on_startup.append(on_startup)
     app.on_shutdown.append(on_shutdown)
+    monitor = HealthMonitor(
+        checks,
+        metrics,
+        started_at=started_at,
+        interval_s=health_refresh_s,
+        timeout_s=check_timeout_s,
+    )
+    app[HEALTH_KEY] = monitor
+    if checks:
+        app.cleanup_ctx.append(_run_monitor)
 
     async def health(request: web.Request) -> web.Response:
-        report = await check_health(
-            checks, started_at=started_at, timeout_s=check_timeout_s, metrics=metrics
-        )
+        report = await monitor.refresh()
         body = report.to_json(details=is_authorised(request, bearer_token))
         return web.json_response(body, status=200 if report.healthy else 503)
 
@@ -122,16 +136,17 @@ def build_ops_app(
     app.router.add_get("/health", health)
     app.router.add_get("/ready", ready)
     app.router.add_get("/metrics", metrics_text)
-    feed = DashboardFeed(
-        metrics,
-        checks,
-        snapshot_provider,
-        interval_s=dashboard_interval_s,
-        check_timeout_s=check_timeout_s,
-    )
+    feed = DashboardFeed(metrics, monitor, snapshot_provider, interval_s=dashboard_interval_s)
     app[FEED_KEY] = feed
     add_dashboard_routes(app, feed)
     return app
+
+
+async def _run_monitor(app: web.Application) -> AsyncIterator[None]:
+    """The health timer lives as long as the app: started at setup, cancelled at cleanup."""
+    task = asyncio.get_running_loop().create_task(app[HEALTH_KEY].run(), name="health-monitor")
+    yield
+    await cancel_and_wait([task])
 
 
 async def start_ops_server(

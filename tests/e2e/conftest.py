@@ -103,7 +103,7 @@ async def make_daemon(
         config = Config(
             front=sections.pop("front", FrontConfig(listen=("tcp://127.0.0.1:*",))),
             events=sections.pop("events", EventsConfig(publish=("tcp://127.0.0.1:*",))),
-            http=HttpConfig(port=0),
+            http=sections.pop("http", HttpConfig(port=0)),
             store=sections.pop("store", store),
             venue=VenueConfig(
                 base_url=sim.base_url, api_key=sim.api_key, api_secret=sim.api_secret

@@ -206,3 +206,31 @@ async def test_bearer_token_policy(serve: Serve, http: aiohttp.ClientSession) ->
         assert (await resp.json())["checks"]["store"].startswith("unhealthy")
     async with http.get(base + "/nope", headers=auth) as resp:
         assert resp.status == 404
+
+
+async def test_dependency_metric_follows_without_any_health_request(serve: Serve) -> None:
+    """The health timer alone moves ``dependency_up``: nobody requests /health here."""
+    store = Switch()
+    metrics = Metrics()
+    await serve(
+        build_ops_app(
+            metrics=metrics,
+            checks={"store": store},
+            readiness=None,
+            started_at=time.time(),
+            health_refresh_s=0.05,
+        )
+    )
+
+    async def until(value: float) -> None:
+        async with asyncio.timeout(5):
+            while True:  # the timer's effect, observed as a scrape would
+                if metrics.registry.get_sample_value("dependency_up", {"name": "store"}) == value:
+                    return
+                await asyncio.sleep(0.02)
+
+    await until(1)
+    store.up = False
+    await until(0)
+    store.up = True
+    await until(1)
