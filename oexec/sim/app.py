@@ -20,7 +20,7 @@ from urllib.parse import parse_qsl
 import orjson
 from aiohttp import web
 
-from oexec.sim import control
+from oexec.sim import control, wsapi
 from oexec.sim.auth import authenticate
 from oexec.sim.config import SimConfig
 from oexec.sim.engine import Exchange, SimError
@@ -190,6 +190,7 @@ def create_app(config: SimConfig | None = None, state: SimState | None = None) -
     app.cleanup_ctx.append(_background)
     app.on_shutdown.append(_close_streams)
     control.add_routes(app, STATE)
+    wsapi.add_routes(app, STATE)  # /ws-fapi/v1, the WebSocket API
     app.router.add_get("/ws/{key}", _websocket)
     app.router.add_get("/private/ws/{key}", _websocket)
     app.router.add_get("/stream", _combined_stream)
@@ -272,6 +273,11 @@ class SimServer:
     @property
     def ws_url(self) -> str:
         return f"ws://{self.config.host}:{self.port}"
+
+    @property
+    def ws_api_url(self) -> str:
+        """The WebSocket API (``wss://ws-fapi.binance.com/ws-fapi/v1`` on the venue)."""
+        return f"ws://{self.config.host}:{self.port}/ws-fapi/v1"
 
     async def start(self) -> None:
         self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
