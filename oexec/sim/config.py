@@ -100,6 +100,10 @@ class SimConfig:
     seed: int = 0
     tick_interval_ms: int = 0  # price-path step period; 0 = prices move only via /_sim/price
     listen_key_ttl_s: int = 3600  # §G.1: 60 minutes without keepalive
+    # Funding is settled every this many ms of simulated (wall) time, at multiples of it
+    # since the epoch (8 h: 00:00, 08:00, 16:00 UTC, as on the venue), at ``funding_rate``.
+    funding_interval_ms: int = 8 * 3_600_000
+    funding_rate: Decimal = Decimal("0.0001")
     accounts: tuple[AccountConfig, ...] = ()
     # symbol -> overrides of the engine's SymbolSpec fields (e.g. {"price": "65000"});
     # empty: the engine's default symbols. Non-empty: exactly these symbols.
@@ -152,6 +156,8 @@ def validate(config: SimConfig) -> SimConfig:
             )
     for fault in config.faults:
         check_fault(fault)
+    if config.funding_interval_ms < 1000:
+        raise SimConfigError("funding_interval_ms must be >= 1000")
     if config.tick_interval_ms < 0 or config.listen_key_ttl_s <= 0:
         raise SimConfigError("tick_interval_ms must be >= 0 and listen_key_ttl_s > 0")
     if not 0 <= config.port <= 65535:

@@ -58,6 +58,27 @@ def _depth_weight(params: Params) -> int:
     return table.get(limit, 10)
 
 
+def _klines_weight(params: Params) -> int:
+    """By ``limit`` (§4): [1,100) 1, [100,500) 2, [500,1000] 5, above 10; default 500."""
+    text = params.get("limit", "500")
+    limit = int(text) if text.isdigit() else 500
+    return 1 if limit < 100 else 2 if limit < 500 else 5 if limit <= 1000 else 10
+
+
+def _klines(kind: str) -> Handler:
+    def handler(call: Call) -> Any:
+        return call.state.exchange.klines(call.params, kind)
+
+    return handler
+
+
+def _public(name: str) -> Handler:
+    def handler(call: Call) -> Any:
+        return getattr(call.state.exchange, name)(call.params)
+
+    return handler
+
+
 def _symbol(params: Params) -> str | None:
     return params.get("symbol") or None
 
@@ -167,6 +188,16 @@ def _table() -> dict[tuple[str, str], Endpoint]:
         ("GET", "/fapi/v1/ticker/bookTicker"): Endpoint(N, _market("book_ticker"), by_symbol(2, 5)),
         ("GET", "/fapi/v1/premiumIndex"): Endpoint(N, _market("premium_index"), by_symbol(1, 10)),
         ("GET", "/fapi/v1/depth"): Endpoint(N, _depth, _depth_weight),
+        ("GET", "/fapi/v1/klines"): Endpoint(N, _klines("trade"), _klines_weight),
+        ("GET", "/fapi/v1/markPriceKlines"): Endpoint(N, _klines("mark"), _klines_weight),
+        ("GET", "/fapi/v1/indexPriceKlines"): Endpoint(N, _klines("index"), _klines_weight),
+        ("GET", "/fapi/v1/aggTrades"): Endpoint(N, _public("agg_trades"), fixed(20)),
+        ("GET", "/fapi/v1/trades"): Endpoint(N, _public("recent_trades"), fixed(5)),
+        ("GET", "/fapi/v1/fundingRate"): Endpoint(N, _public("funding_rate_history"), fixed(1)),
+        ("GET", "/fapi/v1/fundingInfo"): Endpoint(
+            N, lambda call: call.state.exchange.funding_info(), fixed(1)
+        ),
+        ("GET", "/fapi/v1/openInterest"): Endpoint(N, _public("open_interest"), fixed(1)),
         # orders
         ("POST", "/fapi/v1/order"): Endpoint(T, _new_order, fixed(0), ORDER),
         ("POST", "/fapi/v1/order/test"): Endpoint(T, _with_params("test_order"), fixed(1)),
@@ -214,6 +245,10 @@ def _table() -> dict[tuple[str, str], Endpoint]:
             U, lambda call: {"multiAssetsMargin": False}, fixed(30)
         ),
         ("GET", "/fapi/v1/rateLimit/order"): Endpoint(U, _order_rate_limit, fixed(1)),
+        ("GET", "/fapi/v1/symbolConfig"): Endpoint(U, _with_params("symbol_config"), fixed(5)),
+        ("GET", "/fapi/v1/accountConfig"): Endpoint(U, _account_method("account_config"), fixed(5)),
+        ("GET", "/fapi/v1/commissionRate"): Endpoint(U, _with_params("commission_rate"), fixed(20)),
+        ("GET", "/fapi/v1/income"): Endpoint(U, _with_params("income"), fixed(30)),
         # user stream
         ("POST", "/fapi/v1/listenKey"): Endpoint(S, _listen_key("create"), fixed(1)),
         ("PUT", "/fapi/v1/listenKey"): Endpoint(S, _listen_key("keepalive"), fixed(1)),

@@ -108,7 +108,11 @@ class SimState:
         self.config = config.with_accounts()
         self.keys = KeyStore(self.config.accounts)
         self.exchange = Exchange(
-            build_symbols(self.config.symbols), now_ms=self.now_ms, seed=self.config.seed
+            build_symbols(self.config.symbols),
+            now_ms=self.now_ms,
+            seed=self.config.seed,
+            funding_interval_ms=self.config.funding_interval_ms,
+            funding_rate=self.config.funding_rate,
         )
         self._add_accounts()
         self.limiter = RateLimiter(self.config.rate_limits)

@@ -325,3 +325,34 @@ async def test_stats_count_statuses_and_paths(client: VenueClient, sim: SimServe
     stats = await client.control("GET", "/_sim/stats")
     assert stats["responses_by_status"] == {"200": 1, "401": 1}
     assert stats["requests_by_path"] == {"/fapi/v1/ping": 1, "/fapi/v2/account": 1}
+
+
+async def test_connect_time_and_market_history_paths(client: VenueClient) -> None:
+    """What clients read at connect, and market history, through HTTP."""
+    for path, params in (
+        ("/fapi/v1/symbolConfig", {"symbol": "BTCUSDT"}),
+        ("/fapi/v1/accountConfig", {}),
+        ("/fapi/v1/commissionRate", {"symbol": "BTCUSDT"}),
+        ("/fapi/v1/income", {"incomeType": "COMMISSION"}),
+    ):
+        reply = await client.call("GET", path, params, signed=True)
+        assert reply.status == 200, (path, reply.body)
+    reply = await client.call("GET", "/fapi/v1/commissionRate", signed=True)
+    assert (reply.status, reply.code) == (400, -1102)
+    await client.control("POST", "/_sim/advance", {"steps": 3})
+    for path, params in (
+        ("/fapi/v1/klines", {"symbol": "BTCUSDT", "interval": "1m"}),
+        ("/fapi/v1/markPriceKlines", {"symbol": "BTCUSDT", "interval": "1m"}),
+        ("/fapi/v1/indexPriceKlines", {"pair": "BTCUSDT", "interval": "1m"}),
+        ("/fapi/v1/aggTrades", {"symbol": "BTCUSDT"}),
+        ("/fapi/v1/trades", {"symbol": "BTCUSDT"}),
+        ("/fapi/v1/fundingRate", {"symbol": "BTCUSDT"}),
+        ("/fapi/v1/fundingInfo", {}),
+        ("/fapi/v1/openInterest", {"symbol": "BTCUSDT"}),
+    ):
+        reply = await client.call("GET", path, params)
+        assert reply.status == 200, (path, reply.body)
+    klines = await client.call("GET", "/fapi/v1/klines", {"symbol": "BTCUSDT", "interval": "1m"})
+    assert sum(row[8] for row in klines.body) == 3 and klines.headers["X-MBX-USED-WEIGHT-1M"]
+    bad = await client.call("GET", "/fapi/v1/klines", {"symbol": "BTCUSDT", "interval": "7m"})
+    assert (bad.status, bad.code) == (400, -1120)

@@ -3,7 +3,9 @@
 Pure and deterministic: no I/O, no asyncio, no wall clock (time comes from ``now_ms``),
 randomness only from the seeded generator. Methods take the request parameters exactly as
 the venue receives them (query and body merged, all strings) and return the venue's JSON
-shapes as Python values, or raise ``SimError`` with the venue's code.
+shapes as Python values, or raise ``SimError`` with the venue's code. (Longer than most
+modules because it is the one facade of every order and account operation; market history
+and connect-time reads are in history.py.)
 """
 
 from __future__ import annotations
@@ -13,11 +15,23 @@ from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from oexec.sim.engine import algo, book, events, marketdata, matching, placement, trading, views
+from oexec.sim.engine import (
+    algo,
+    book,
+    events,
+    funding,
+    marketdata,
+    matching,
+    placement,
+    tape,
+    trading,
+    views,
+)
 from oexec.sim.engine import params as p
 from oexec.sim.engine.accounts import DEFAULT_BALANCES, Account
 from oexec.sim.engine.algo import AlgoOrder
 from oexec.sim.engine.errors import SimError, missing, no_such_order
+from oexec.sim.engine.history import HistoryViews
 from oexec.sim.engine.orders import Status
 from oexec.sim.engine.specs import DEFAULT_SYMBOLS, SymbolSpec
 from oexec.sim.engine.state import Callback, Fees, Market, State, build_markets
@@ -26,8 +40,11 @@ Json = dict[str, Any]
 Params = Mapping[str, str]
 
 
-class Exchange:
-    """A Binance USDⓈ-M venue model: symbols, synthetic book, accounts, orders, events."""
+class Exchange(HistoryViews):
+    """A Binance USDⓈ-M venue model: symbols, synthetic book, accounts, orders, events.
+
+    Market history and account-configuration reads live in ``HistoryViews``.
+    """
 
     def __init__(
         self,
@@ -40,6 +57,8 @@ class Exchange:
         taker_fee: Decimal = Decimal("0.0005"),
         volatility: Decimal = Decimal("0.0005"),
         default_leverage: int = 20,
+        funding_interval_ms: int = funding.DEFAULT_INTERVAL_MS,
+        funding_rate: Decimal = Decimal("0.0001"),
     ) -> None:
         self._symbols = tuple(symbols)
         self._now_ms = now_ms
@@ -48,6 +67,7 @@ class Exchange:
         self._fees = Fees(maker=maker_fee, taker=taker_fee)
         self._volatility = volatility
         self._default_leverage = default_leverage
+        self._funding = (funding_interval_ms, funding_rate)
         self._subscribers: dict[str, list[Callback]] = {}
         self._initial: dict[str, dict[str, Decimal]] = {}
         self._state = self._fresh_state()
@@ -93,7 +113,8 @@ class Exchange:
     def premium_index(self, symbol: str | None) -> Json | list[Json]:
         """GET /fapi/v1/premiumIndex."""
         now = self._now_ms()
-        return self._per_symbol(symbol, lambda m: marketdata.premium_index(m, now))
+        rate, due = funding.rate_text(self._state), self._state.next_funding_ms
+        return self._per_symbol(symbol, lambda m: marketdata.premium_index(m, now, rate, due))
 
     def depth(self, symbol: str, limit: int = 500) -> Json:
         """GET /fapi/v1/depth: the synthetic book; limit in 5,10,20,50,100,500,1000 (-4021)."""
@@ -108,6 +129,7 @@ class Exchange:
         if price <= 0 or (mark is not None and mark <= 0):
             raise SimError(-1130, "Data sent for parameter 'price' is not valid.")
         market.move(price, price if mark is None else mark, self._now_ms())
+        self._record_move(market)
         self._after_move(symbol)
         matching.expire_due(self._state)
 
@@ -116,12 +138,14 @@ class Exchange:
         for symbol, market in self._state.markets.items():
             price = marketdata.random_step(self._state, market)
             market.move(price, price, self._now_ms())
+            self._record_move(market)
             self._after_move(symbol)
         matching.expire_due(self._state)
 
     def tick(self) -> None:
-        """Run time-based work only (GTD expiry, countdownCancelAll) at ``now_ms()``."""
+        """Run time-based work only (GTD expiry, countdownCancelAll, funding) at ``now_ms()``."""
         matching.expire_due(self._state)
+        funding.settle_due(self._state)
 
     def countdown_due(self) -> bool:
         """True when a countdownCancelAll timer has run out (cheap: no order scan)."""
@@ -386,6 +410,13 @@ class Exchange:
         )
         for account_id, initial in self._initial.items():
             state.accounts[account_id] = self._new_account(account_id, initial)
+        now = self._now_ms()
+        state.tapes = {s.symbol: tape.Tape(now, s.initial_price) for s in self._symbols}
+        for spec in self._symbols:
+            state.tapes[spec.symbol].add_mark(now, spec.initial_price)
+        state.tape_rng = random.Random(f"{self._seed}:tape")
+        state.funding_interval_ms, state.funding_rate = self._funding
+        state.next_funding_ms = funding.next_time(self._funding[0], now)
         return state
 
     def _new_account(self, account_id: str, initial: Mapping[str, Decimal]) -> Account:
@@ -409,6 +440,20 @@ class Exchange:
             for a in self._state.algos.values()
             if a.account_id == account_id and (symbol is None or a.symbol == symbol)
         ]
+
+    def _record_move(self, market: Market) -> None:
+        """A price move is a market trade at the new last price (seeded quantity)."""
+        record = self._state.tapes[market.spec.symbol]
+        previous = record.trades[-1].price if record.trades else record.initial_price
+        step = market.spec.step_size
+        qty = step * self._state.tape_rng.randint(1, 1000)
+        now = self._now_ms()
+        trade_id = self._state.new_trade_id()
+        record.add_trade(tape.Trade(trade_id, market.last, qty, now, market.last < previous))
+        record.add_mark(now, market.mark)
+        market.volume += qty
+        market.quote_volume += qty * market.last
+        market.trades += 1
 
     def _after_move(self, symbol: str) -> None:
         """Price moved: maker fills, then conditional triggers, then algo triggers."""

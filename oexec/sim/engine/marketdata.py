@@ -9,7 +9,6 @@ from oexec.sim.engine.numbers import ZERO, fmt, money
 from oexec.sim.engine.state import Market, State
 
 Json = dict[str, Any]
-FUNDING_INTERVAL_MS = 8 * 3_600_000
 _ORDER_TYPES = [
     "LIMIT",
     "MARKET",
@@ -106,15 +105,15 @@ def book_ticker(market: Market) -> Json:
     }
 
 
-def premium_index(market: Market, now: int) -> Json:
+def premium_index(market: Market, now: int, rate: str, next_funding_ms: int) -> Json:
     return {
         "symbol": market.spec.symbol,
         "markPrice": fmt(market.mark),
         "indexPrice": fmt(market.mark),
         "estimatedSettlePrice": fmt(market.mark),
-        "lastFundingRate": "0.00010000",
+        "lastFundingRate": rate,
         "interestRate": "0.00010000",
-        "nextFundingTime": now - now % FUNDING_INTERVAL_MS + FUNDING_INTERVAL_MS,
+        "nextFundingTime": next_funding_ms,
         "time": now,
     }
 

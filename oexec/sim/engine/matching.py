@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from oexec.sim.engine import book, events
+from oexec.sim.engine import book, events, income, tape
 from oexec.sim.engine.numbers import ZERO, money
 from oexec.sim.engine.orders import Fill, Order, Status
 from oexec.sim.engine.params import OrderType, PositionSide, Side, TimeInForce
@@ -78,6 +78,10 @@ def fill(state: State, order: Order, price: Decimal, qty: Decimal, maker: bool) 
     market.quote_volume += price * qty
     market.trades += 1
     state.trades += 1
+    buyer_maker = (order.side is Side.BUY) == maker
+    state.tapes[order.symbol].add_trade(tape.Trade(trade.trade_id, price, qty, now, buyer_maker))
+    income.record(state, order.account_id, order.symbol, "REALIZED_PNL", pnl, str(trade.trade_id))
+    income.record(state, order.account_id, order.symbol, "COMMISSION", -fee, str(trade.trade_id))
     state.emit(order.account_id, events.trade_lite(order, trade, now))
     publish(state, order, "TRADE", trade)
     state.emit(order.account_id, events.account_update(account, now, [position], state.marks()))

@@ -22,6 +22,8 @@ from oexec.sim.engine.specs import SymbolSpec
 
 if TYPE_CHECKING:
     from oexec.sim.engine.algo import AlgoOrder
+    from oexec.sim.engine.income import Income
+    from oexec.sim.engine.tape import Tape
 
 Json = dict[str, Any]
 Callback = Callable[[Json], None]
@@ -88,6 +90,15 @@ class State:
     accepted: int = 0
     rejected: int = 0
     trades: int = 0
+    #: Public record per symbol (market trades, mark samples) for klines and trade lists.
+    tapes: dict[str, Tape] = attrs.field(factory=dict)
+    tape_rng: random.Random = attrs.field(factory=random.Random)
+    income: list[Income] = attrs.field(factory=list)
+    next_tran_id: int = 7_000_000
+    funding_history: list[Json] = attrs.field(factory=list)
+    funding_interval_ms: int = 8 * 3_600_000
+    funding_rate: Decimal = Decimal("0.0001")
+    next_funding_ms: int = 0
 
     def spec(self, symbol: str) -> SymbolSpec:
         """The symbol's spec, or -1121."""

@@ -149,9 +149,103 @@ def positions(state: State, account: Account, symbol: str | None, version: int) 
     return rows
 
 
+def symbol_config(account: Account, symbol: str) -> Json:
+    """A ``GET /fapi/v1/symbolConfig`` row: ``CROSSED``/``ISOLATED``, bool, int."""
+    lev = account.leverage_of(symbol)
+    return {
+        "symbol": symbol,
+        "marginType": "ISOLATED" if symbol in account.isolated else "CROSSED",
+        "isAutoAddMargin": False,
+        "leverage": lev,
+        "maxNotionalValue": str(max_notional(lev)),
+    }
+
+
+def account_config(account: Account) -> Json:
+    """``GET /fapi/v1/accountConfig``."""
+    return {
+        "feeTier": 0,
+        "canTrade": True,
+        "canDeposit": True,
+        "canWithdraw": True,
+        "dualSidePosition": account.dual_side,
+        "updateTime": 0,
+        "multiAssetsMargin": False,
+        "tradeGroupId": -1,
+    }
+
+
+def _account_position(state: State, account: Account, pos: Position, version: int) -> Json:
+    """A position of the account object: v2 and v3 have their own field sets (both spell
+    ``unrealizedProfit`` with a small r, unlike positionRisk)."""
+    mark = state.markets[pos.symbol].mark
+    lev = account.leverage_of(pos.symbol)
+    notional = money(pos.amount * mark)
+    initial = money(abs(notional) / lev)
+    order_im = money(
+        sum(
+            (
+                o.remaining * (o.price or mark) / lev
+                for o in state.open_orders(account.account_id, pos.symbol)
+                if o.position_side is pos.side and not o.reduce_only and not o.close_position
+            ),
+            ZERO,
+        )
+    )
+    maint = money(abs(notional) * Decimal("0.004"))
+    if version >= 3:
+        return {
+            "symbol": pos.symbol,
+            "positionSide": pos.side.value,
+            "positionAmt": fmt(pos.amount),
+            "unrealizedProfit": fmt(pos.unrealized(mark)),
+            "isolatedMargin": "0",
+            "notional": fmt(notional),
+            "isolatedWallet": "0",
+            "initialMargin": fmt(initial + order_im),
+            "maintMargin": fmt(maint),
+            "updateTime": pos.update_time,
+        }
+    bids, asks = state.order_notional(account.account_id, pos.symbol)
+    return {
+        "symbol": pos.symbol,
+        "initialMargin": fmt(initial + order_im),
+        "maintMargin": fmt(maint),
+        "unrealizedProfit": fmt(pos.unrealized(mark)),
+        "positionInitialMargin": fmt(initial),
+        "openOrderInitialMargin": fmt(order_im),
+        "leverage": str(lev),
+        "isolated": pos.symbol in account.isolated,
+        "entryPrice": fmt(pos.entry_price),
+        "breakEvenPrice": fmt(pos.entry_price),
+        "maxNotional": str(max_notional(lev)),
+        "bidNotional": fmt(bids),
+        "askNotional": fmt(asks),
+        "positionSide": pos.side.value,
+        "positionAmt": fmt(pos.amount),
+        "updateTime": pos.update_time,
+    }
+
+
+def _account_positions(state: State, account: Account, version: int) -> list[Json]:
+    """v2: every symbol (both legs in hedge mode); v3: only with a position or open orders."""
+    sides = [PositionSide.LONG, PositionSide.SHORT] if account.dual_side else [PositionSide.BOTH]
+    rows = []
+    for name in state.markets:
+        active = bool(state.open_orders(account.account_id, name))
+        for side in sides:
+            pos = account.position(name, side)
+            if version >= 3 and pos.amount == 0 and not active:
+                continue
+            rows.append(_account_position(state, account, pos, version))
+    return rows
+
+
 def account_info(state: State, account: Account, version: int) -> Json:
+    """``GET /fapi/v2/account`` (flags, every symbol) or ``/fapi/v3/account`` (no flags,
+    only non-zero assets and active positions, assets without ``marginAvailable``)."""
     f = _figures(state, account)
-    asset = {
+    asset: Json = {
         "asset": MARGIN_ASSET,
         "walletBalance": fmt(f["wallet"]),
         "unrealizedProfit": fmt(f["unrealized"]),
@@ -167,7 +261,7 @@ def account_info(state: State, account: Account, version: int) -> Json:
         "marginAvailable": True,
         "updateTime": account.update_time,
     }
-    body: Json = {
+    totals: Json = {
         "totalInitialMargin": fmt(f["position_im"] + f["order_im"]),
         "totalMaintMargin": fmt(f["maint"]),
         "totalWalletBalance": fmt(f["wallet"]),
@@ -179,18 +273,20 @@ def account_info(state: State, account: Account, version: int) -> Json:
         "totalCrossUnPnl": fmt(f["unrealized"]),
         "availableBalance": fmt(f["available"]),
         "maxWithdrawAmount": fmt(f["available"]),
-        "assets": [asset],
-        "positions": positions(state, account, None, 3 if version >= 3 else 2),
     }
-    if version < 3:
-        body.update(
-            {
-                "feeTier": 0,
-                "canTrade": True,
-                "canDeposit": True,
-                "canWithdraw": True,
-                "updateTime": account.update_time,
-                "multiAssetsMargin": False,
-            }
-        )
-    return body
+    if version >= 3:
+        del asset["marginAvailable"]
+        nonzero = f["wallet"] != 0 or f["unrealized"] != 0 or f["order_im"] != 0
+        assets = [asset] if nonzero else []
+        return totals | {"assets": assets, "positions": _account_positions(state, account, 3)}
+    flags: Json = {
+        "feeTier": 0,
+        "feeBurn": False,
+        "canTrade": True,
+        "canDeposit": True,
+        "canWithdraw": True,
+        "updateTime": 0,
+        "multiAssetsMargin": False,
+        "tradeGroupId": -1,
+    }
+    return flags | totals | {"assets": [asset], "positions": _account_positions(state, account, 2)}
