@@ -150,7 +150,7 @@ def compose() -> dict[str, Any]:
 
 def test_compose_runs_the_image_with_redis() -> None:
     services = compose()["services"]
-    assert set(services) == {"oexec", "redis"}
+    assert {"oexec", "redis"} <= set(services)  # the rest: tests/operations/test_compose.py
     daemon = services["oexec"]
     build = daemon["build"]
     assert (DEPLOY / build["context"]).resolve() == ROOT
