@@ -20,6 +20,7 @@ from oexec.sim.config import SimConfig, SimConfigError
 from oexec.sim.engine import DEFAULT_SYMBOLS, Exchange, SymbolSpec
 from oexec.sim.engine.errors import no_such_order
 from oexec.sim.faults import FaultInjector, param_ms
+from oexec.sim.marketstreams import MarketStreams
 from oexec.sim.ratelimit import RateLimiter
 from oexec.sim.userstream import UserStreams
 
@@ -120,6 +121,7 @@ class SimState:
         self.streams = UserStreams(
             self.exchange, self.faults, self.now_ms, self.config.listen_key_ttl_s
         )
+        self.market_streams = MarketStreams(self.exchange, self.now_ms)
         self.stats = Stats()
         self.lag = ReadLag()
 

@@ -45,6 +45,7 @@ class _Connection:
     key: str
     ws: web.WebSocketResponse
     combined: bool
+    events: frozenset[str] | None = None  # /private/ws?...&events=A/B: only these
     queue: asyncio.Queue[Json | None] = attrs.field(factory=asyncio.Queue)
     held: Json | None = None  # an event kept back by stream_reorder
 
@@ -161,18 +162,26 @@ class UserStreams:
         if key is None:
             return
         for conn in self._connections.get(key, ()):
-            conn.queue.put_nowait(event)
+            if conn.events is None or event.get("e") in conn.events:
+                conn.queue.put_nowait(event)
 
     # -- WebSocket ------------------------------------------------------------------------
-    async def websocket(self, request: web.Request, key: str, combined: bool) -> web.StreamResponse:
-        """Serve ``/ws/<listenKey>`` or ``/stream?streams=<listenKey>`` until closed."""
+    async def websocket(
+        self,
+        request: web.Request,
+        key: str,
+        combined: bool,
+        events: frozenset[str] | None = None,
+    ) -> web.StreamResponse:
+        """Serve ``/ws/<listenKey>``, ``/stream?streams=<listenKey>`` or the ``/private``
+        forms until closed; ``events`` keeps only those event types."""
         record = self._keys.get(key)
         if record is None or record.expires_ms <= self.now_ms():
             error = _unknown_key()
             return web.json_response(error.to_json(), status=400)
         ws = web.WebSocketResponse(heartbeat=30.0)
         await ws.prepare(request)
-        conn = _Connection(key, ws, combined)
+        conn = _Connection(key, ws, combined, events)
         self._connections.setdefault(key, set()).add(conn)
         sender = asyncio.create_task(self._send_loop(conn))
         self._tasks.add(sender)

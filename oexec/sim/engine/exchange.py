@@ -69,6 +69,7 @@ class Exchange(HistoryViews):
         self._default_leverage = default_leverage
         self._funding = (funding_interval_ms, funding_rate)
         self._subscribers: dict[str, list[Callback]] = {}
+        self._market_listeners: list[Callable[[str, Any, bool], None]] = []
         self._initial: dict[str, dict[str, Decimal]] = {}
         self._state = self._fresh_state()
 
@@ -91,6 +92,11 @@ class Exchange(HistoryViews):
                 callbacks.remove(callback)
 
         return unsubscribe
+
+    def subscribe_market(self, listener: Callable[[str, Any, bool], None]) -> None:
+        """Be told of every public trade: ``listener(symbol, tape.Trade, moved)``, where
+        ``moved`` says the last price moved (the book moved with it). Survives reset."""
+        self._market_listeners.append(listener)
 
     # -- market data ---------------------------------------------------------------------
     def exchange_info(self, rate_limits: list[Json]) -> Json:
@@ -407,6 +413,7 @@ class Exchange(HistoryViews):
             volatility=self._volatility,
             default_leverage=self._default_leverage,
             subscribers=self._subscribers,
+            market_listeners=self._market_listeners,
         )
         for account_id, initial in self._initial.items():
             state.accounts[account_id] = self._new_account(account_id, initial)
@@ -449,11 +456,13 @@ class Exchange(HistoryViews):
         qty = step * self._state.tape_rng.randint(1, 1000)
         now = self._now_ms()
         trade_id = self._state.new_trade_id()
-        record.add_trade(tape.Trade(trade_id, market.last, qty, now, market.last < previous))
+        trade = tape.Trade(trade_id, market.last, qty, now, market.last < previous)
+        record.add_trade(trade)
         record.add_mark(now, market.mark)
         market.volume += qty
         market.quote_volume += qty * market.last
         market.trades += 1
+        self._state.market_trade(market.spec.symbol, trade, moved=True)
 
     def _after_move(self, symbol: str) -> None:
         """Price moved: maker fills, then conditional triggers, then algo triggers."""

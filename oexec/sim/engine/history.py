@@ -94,6 +94,14 @@ class HistoryViews:
                     total += amount.amount
         return {"openInterest": fmt(total), "symbol": symbol, "time": self._now_ms()}
 
+    def symbols(self) -> list[str]:
+        return list(self._state.markets)
+
+    def trade_ids(self, symbol: str, start_ms: int, end_ms: int) -> tuple[int, int]:
+        """First and last public trade id within [start, end] (-1, -1 without trades)."""
+        ids = [t.trade_id for t in self._state.tapes[symbol].trades if start_ms <= t.time <= end_ms]
+        return (ids[0], ids[-1]) if ids else (-1, -1)
+
     def funding_due(self) -> bool:
         return funding.due(self._state)
 

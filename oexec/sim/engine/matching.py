@@ -79,7 +79,9 @@ def fill(state: State, order: Order, price: Decimal, qty: Decimal, maker: bool) 
     market.trades += 1
     state.trades += 1
     buyer_maker = (order.side is Side.BUY) == maker
-    state.tapes[order.symbol].add_trade(tape.Trade(trade.trade_id, price, qty, now, buyer_maker))
+    public = tape.Trade(trade.trade_id, price, qty, now, buyer_maker)
+    state.tapes[order.symbol].add_trade(public)
+    state.market_trade(order.symbol, public, moved=False)
     income.record(state, order.account_id, order.symbol, "REALIZED_PNL", pnl, str(trade.trade_id))
     income.record(state, order.account_id, order.symbol, "COMMISSION", -fee, str(trade.trade_id))
     state.emit(order.account_id, events.trade_lite(order, trade, now))

@@ -99,6 +99,8 @@ class State:
     funding_interval_ms: int = 8 * 3_600_000
     funding_rate: Decimal = Decimal("0.0001")
     next_funding_ms: int = 0
+    #: Public market listeners (the market streams): called with (symbol, trade, moved).
+    market_listeners: list[Callable[[str, Any, bool], None]] = attrs.field(factory=list)
 
     def spec(self, symbol: str) -> SymbolSpec:
         """The symbol's spec, or -1121."""
@@ -119,6 +121,11 @@ class State:
     def emit(self, account_id: str, event: Json) -> None:
         for callback in list(self.subscribers.get(account_id, ())):
             callback(event)
+
+    def market_trade(self, symbol: str, trade: Any, moved: bool) -> None:
+        """Tell the market listeners about a public trade (``moved``: the last price moved)."""
+        for listener in list(self.market_listeners):
+            listener(symbol, trade, moved)
 
     def new_order_id(self) -> int:
         self.next_order_id += 1
