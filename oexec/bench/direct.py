@@ -7,17 +7,20 @@ async client, created once, one call per order, rate limiting off. Client-side s
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import itertools
 import re
 import time
+from collections.abc import AsyncIterator
 from decimal import Decimal
+from typing import Any
 
 import aiohttp
 
 from oexec.bench.hist import record_us
-from oexec.bench.job import Job, Progress, Result, run_closed_loop
+from oexec.bench.job import Call, Job, Progress, Result, run_closed_loop
 from oexec.bench.mix import OrderSpec, ccxt_args, order_mix, venue_params
 
 SERVICE_TIME_HEADER = "X-Sim-Service-Time-Us"
@@ -32,8 +35,10 @@ def _outcome(exc: BaseException) -> str:
     return type(exc).__name__
 
 
-async def ccxt_row(job: Job, progress: Progress) -> Result:
-    """ccxt ``binanceusdm.create_order`` (async_support), URLs pointed at the simulator."""
+@contextlib.asynccontextmanager
+async def open_ccxt(job: Job) -> AsyncIterator[Any]:
+    """ccxt's async ``binanceusdm`` pointed at the simulator, markets loaded (setup a
+    strategy does once, outside any measurement), rate limiting off."""
     import ccxt.async_support as ccxt
 
     exchange = ccxt.binanceusdm(
@@ -47,20 +52,31 @@ async def ccxt_row(job: Job, progress: Progress) -> Result:
     for name, url in list(exchange.urls["api"].items()):
         if isinstance(url, str):
             exchange.urls["api"][name] = re.sub(r"^https://[^/]+", job.sim_url, url)
-    mix = order_mix(Decimal(job.mark))
     try:
         await exchange.load_markets()
-
-        async def call(i: int) -> str:
-            try:
-                await exchange.create_order(*ccxt_args(mix[i % len(mix)]))
-            except Exception as exc:
-                return _outcome(exc)
-            return "ok"
-
-        return await run_closed_loop(call, job, progress)
+        yield exchange
     finally:
         await exchange.close()
+
+
+def ccxt_caller(exchange: Any, job: Job) -> Call:
+    """``call(i)``: ``create_order`` of the mix's i-th order; the outcome label."""
+    mix = order_mix(Decimal(job.mark))
+
+    async def call(i: int) -> str:
+        try:
+            await exchange.create_order(*ccxt_args(mix[i % len(mix)]))
+        except Exception as exc:
+            return _outcome(exc)
+        return "ok"
+
+    return call
+
+
+async def ccxt_row(job: Job, progress: Progress) -> Result:
+    """ccxt ``binanceusdm.create_order`` (async_support), URLs pointed at the simulator."""
+    async with open_ccxt(job) as exchange:
+        return await run_closed_loop(ccxt_caller(exchange, job), job, progress)
 
 
 async def python_binance_row(job: Job, progress: Progress) -> Result:

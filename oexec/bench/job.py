@@ -34,6 +34,8 @@ class Job:
     events_endpoint: str = ""
     mark: str = "50000"
     timeout_s: float = 60.0  # the whole job's budget: a stuck row never hangs the bench
+    rate: float = 20.0  # paced rows: mean arrivals per second (Poisson)
+    sides: tuple[str, ...] = ()  # paced and ladder rows: "oexec", "ccxt" or both, in turns
 
     def to_json(self) -> bytes:
         return orjson.dumps(_converter.unstructure(self))
@@ -74,6 +76,37 @@ class Result:
                 "extra": self.extra,
             }
         )
+
+    def side(self, name: str) -> Result:
+        """One side of a row run in turns (paired.py): its histograms and outcomes without
+        the ``<side>:`` prefix (its own latency as ``main``), its turns' time as wall."""
+        prefix = f"{name}:"
+        histograms = {
+            "main" if key == name else key.removeprefix(prefix): histogram
+            for key, histogram in self.histograms.items()
+            if key == name or key.startswith(prefix)
+        }
+        outcomes = {
+            key.removeprefix(prefix): count
+            for key, count in self.outcomes.items()
+            if key.startswith(prefix)
+        }
+        extra = {
+            key.removeprefix(f"{name}_"): value
+            for key, value in self.extra.items()
+            if key.startswith(f"{name}_")
+        }
+        return Result(extra.pop("wall_s", 0.0), histograms, outcomes, extra)
+
+    def merge(self, other: Result) -> None:
+        """Add ``other``'s samples, outcomes, wall time and extras to this one."""
+        for key, histogram in other.histograms.items():
+            self.histogram(key).add(histogram)
+        for key, count in other.outcomes.items():
+            self.outcomes[key] = self.outcomes.get(key, 0) + count
+        for key, value in other.extra.items():
+            self.extra[key] = self.extra.get(key, 0.0) + value
+        self.wall_s += other.wall_s
 
     @classmethod
     def from_json(cls, raw: bytes | str) -> Result:

@@ -17,7 +17,7 @@ import zmq
 import zmq.asyncio
 
 from oexec.bench.hist import record_us
-from oexec.bench.job import Job, Progress, Result, run_closed_loop
+from oexec.bench.job import Call, Job, Progress, Result, run_closed_loop
 from oexec.bench.mix import OrderSpec, oexec_fields, order_mix
 from oexec.client import AsyncClient, Client, ClientError
 from oexec.client.aio import BUSY_BACKOFF_S
@@ -67,19 +67,24 @@ def oexec_sync_row(job: Job, progress: Progress) -> Result:
         return run_sync_loop(call, job, progress)
 
 
+def async_caller(client: AsyncClient, job: Job) -> Call:
+    """``call(i)``: ``AsyncClient.place_order`` of the mix's i-th order; the outcome."""
+    mix = [oexec_fields(spec) for spec in order_mix(Decimal(job.mark))]
+
+    async def call(i: int) -> str:
+        try:
+            await client.place_order(**mix[i % len(mix)])
+        except ClientError as exc:
+            return _code(exc)
+        return "ok"
+
+    return call
+
+
 async def oexec_async_row(job: Job, progress: Progress) -> Result:
     """``AsyncClient.place_order`` with ``job.inflight`` concurrent tasks on one client."""
-    mix = [oexec_fields(spec) for spec in order_mix(Decimal(job.mark))]
     async with AsyncClient(job.endpoint, timeout_s=job.timeout_s, retries=0) as client:
-
-        async def call(i: int) -> str:
-            try:
-                await client.place_order(**mix[i % len(mix)])
-            except ClientError as exc:
-                return _code(exc)
-            return "ok"
-
-        return await run_closed_loop(call, job, progress)
+        return await run_closed_loop(async_caller(client, job), job, progress)
 
 
 def zmq_floor_row(job: Job, progress: Progress) -> Result:

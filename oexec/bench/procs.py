@@ -20,16 +20,33 @@ import attrs
 
 from oexec.bench.job import Job, Result
 from oexec.bench.mix import SYMBOL
-from oexec.sim.config import DEMO_API_KEY, DEMO_API_SECRET
+from oexec.sim.config import DEMO_ACCOUNT, DEMO_API_KEY, DEMO_API_SECRET
 
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 10.0
 
+#: Not secrets: they open only the bench's own simulator. The direct clients (ccxt,
+#: python-binance, the HTTP floor) trade on an account of their own, so their orders'
+#: user-stream events never reach the daemon (which trades on the demo account) while a
+#: paired row runs both in turns.
+DIRECT_API_KEY = "oexec-bench-direct"
+DIRECT_API_SECRET = "oexec-bench-direct-secret"
+
 #: Lifted limits, but published: the daemon's limiter sizes itself from exchangeInfo, so
 #: the simulator must advertise limits no run can reach rather than the venue's.
-SIM_CONFIG = """\
+SIM_CONFIG = f"""\
 port = 0
 tick_interval_ms = 0
+
+[[accounts]]
+key = "{DEMO_API_KEY}"
+secret = "{DEMO_API_SECRET}"
+name = "{DEMO_ACCOUNT}"
+
+[[accounts]]
+key = "{DIRECT_API_KEY}"
+secret = "{DIRECT_API_SECRET}"
+name = "direct"
 
 [rate_limits]
 enabled = false
@@ -115,8 +132,10 @@ class SimInfo:
     base_url: str
     ws_url: str
     mark: str = "50000"  # BTCUSDT's mark price when the simulator started
-    api_key: str = DEMO_API_KEY
+    api_key: str = DEMO_API_KEY  # the daemon's account
     api_secret: str = attrs.field(default=DEMO_API_SECRET, repr=False)
+    direct_api_key: str = DIRECT_API_KEY  # the direct clients' account
+    direct_api_secret: str = attrs.field(default=DIRECT_API_SECRET, repr=False)
 
 
 async def start_sim(workdir: Path) -> SimInfo:

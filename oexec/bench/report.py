@@ -1,8 +1,10 @@
 """The bench's output: one table, the stage breakdown, the targets, and ``--json``.
 
-``ratio_to_ccxt`` compares a row's p50 with the ccxt row of the same concurrency (one
-in flight, or ``--inflight``): below 1.0 is faster than placing the order with ccxt
-directly. The targets are issue 10's, each with the measured value and its verdict.
+Every row carries a stable ``kind`` and ``store`` (oexec/bench/kinds.py); the table is
+printed in the kinds' order. ``ratio_to_ccxt`` compares a row's p50 with its anchor's
+(the ccxt row doing the same: one in flight, ``--inflight`` at once, paced, a ladder):
+below 1.0 is faster than placing the order with ccxt directly. The targets are issue
+14's, each with the measured value, its verdict and by how much.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import attrs
 import orjson
 
 from oexec.bench.hist import Summary
+from oexec.bench.kinds import BY_NAME, table_key
 from oexec.bench.stages import WITHIN
 
 
@@ -31,10 +34,15 @@ class Row:
     errors: dict[str, int] = attrs.field(factory=dict)
     ratio_to_ccxt: float | None = None
     note: str = ""
+    kind: str = ""  # oexec/bench/kinds.py: stable across runs and versions
+    store: str | None = None  # sqlite | redis for a daemon's rows, None for the others
+    daemon_cpu_us_per_order: float | None = None  # over the row, warmup included
 
     def to_json(self) -> dict[str, Any]:
         s = self.summary
         return {
+            "kind": self.kind,
+            "store": self.store,
             "name": self.name,
             "p50_us": s.p50_us,
             "p90_us": s.p90_us,
@@ -47,6 +55,7 @@ class Row:
             "concurrency": self.concurrency,
             "errors": self.errors,
             "note": self.note,
+            "daemon_cpu_us_per_order": self.daemon_cpu_us_per_order,
         }
 
 
@@ -56,6 +65,10 @@ class Target:
     measured: str
     goal: str
     met: bool | None  # None: not measured in this run
+    margin: str = ""  # by how much it is met or missed, in the goal's terms
+    value: float | None = None  # the measured figure the goal is about (a ratio, µs, /s)
+    limit: float | None = None  # the goal's bound on ``value``
+    group: str = "issue 14"
 
 
 @attrs.define
@@ -67,8 +80,13 @@ class Report:
     values: dict[str, float] = attrs.field(factory=dict)  # the same, as numbers (targets)
     machine: dict[str, Any] = attrs.field(factory=dict)
 
-    def row(self, name: str) -> Row | None:
-        return next((r for r in self.rows if r.name == name), None)
+    def row(self, kind: str, store: str | None = None) -> Row | None:
+        """The row of ``kind`` (on ``store`` for a daemon's rows)."""
+        return next((r for r in self.rows if r.kind == kind and r.store == store), None)
+
+    def sort_rows(self) -> None:
+        """Table order: oexec/bench/kinds.py's sections, stores and kinds."""
+        self.rows.sort(key=lambda r: table_key(r.kind, r.store))
 
     def to_json(self) -> bytes:
         return orjson.dumps(
@@ -84,11 +102,12 @@ class Report:
         )
 
 
-def set_ratios(rows: Sequence[Row], baselines: dict[int, str]) -> None:
-    """``ratio_to_ccxt`` of each row against the ccxt row of its concurrency."""
-    by_name = {r.name: r for r in rows}
+def set_ratios(rows: Sequence[Row]) -> None:
+    """``ratio_to_ccxt`` of each row: its p50 over its anchor kind's (kinds.py)."""
+    anchors = {r.kind: r for r in rows if r.store is None}
     for row in rows:
-        base = by_name.get(baselines.get(row.concurrency, ""))
+        kind = BY_NAME.get(row.kind)
+        base = anchors.get(kind.anchor or "") if kind is not None else None
         if base is not None and base.summary.p50_us > 0:
             row.ratio_to_ccxt = row.summary.p50_us / base.summary.p50_us
 
@@ -149,10 +168,11 @@ def render(report: Report) -> str:
     if report.facts:
         lines.append("")
         lines.extend(f"{key}: {value}" for key, value in report.facts.items())
-    if report.targets:
+    verdicts = {True: "met", False: "NOT MET", None: "not measured"}
+    for group in dict.fromkeys(t.group for t in report.targets):
         lines.append("")
-        lines.append("targets (issue 10):")
-        verdicts = {True: "met", False: "NOT MET", None: "not measured"}
-        for t in report.targets:
-            lines.append(f"  {verdicts[t.met]:<13}{t.name}: {t.measured} (goal {t.goal})")
+        lines.append(f"targets ({group}):")
+        for t in (t for t in report.targets if t.group == group):
+            margin = f"; {t.margin}" if t.margin else ""
+            lines.append(f"  {verdicts[t.met]:<13}{t.name}: {t.measured} (goal {t.goal}{margin})")
     return "\n".join(lines)

@@ -66,8 +66,10 @@ async def run_scaling(ctx: Context, store: str) -> None:
 
     try:
         small = await ctx.row(
-            f"oexec Client, {SEED_ORDERS} stored",
+            "scaling_100",
             ctx.job("oexec_sync", probe, warmup=SEED_ORDERS, daemon=daemon),
+            store=store,
+            stored=SEED_ORDERS,
         )
         placed = SEED_ORDERS + probe
         await fill_to(max(first, placed))
@@ -75,8 +77,10 @@ async def run_scaling(ctx: Context, store: str) -> None:
         await fill_to(max(plan.scale_orders, placed))
         rss_last = rss_mib(daemon.pid)
         large = await ctx.row(
-            f"oexec Client, {placed:,} stored",
+            "scaling_n",
             ctx.job("oexec_sync", probe, warmup=SEED_ORDERS, daemon=daemon),
+            store=store,
+            stored=placed,
         )
     finally:
         await daemon.child.stop()

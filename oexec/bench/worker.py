@@ -21,7 +21,7 @@ RowFn = Callable[[Job, Callable[[int], None]], Any]
 
 def rows() -> dict[str, RowFn]:
     """Row name -> its load function (imported here so each process loads only its own)."""
-    from oexec.bench import direct, fills, oexec_rows
+    from oexec.bench import direct, fills, oexec_rows, paired
 
     return {
         "zmq_echo": oexec_rows.zmq_echo_server,
@@ -33,6 +33,8 @@ def rows() -> dict[str, RowFn]:
         "oexec_async": oexec_rows.oexec_async_row,
         "overload": oexec_rows.overload_row,
         "fill": fills.fill_row,
+        "paced": paired.paced_row,
+        "ladder": paired.ladder_row,
     }
 
 

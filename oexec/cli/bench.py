@@ -30,6 +30,13 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--overload", type=int, default=1024, help="requests kept in flight by the overload row"
     )
+    parser.add_argument(
+        "--rate", type=float, default=20.0, help="paced rows: mean orders/s (Poisson arrivals)"
+    )
+    parser.add_argument(
+        "--paced-orders", type=int, default=1000, help="orders per side of a paced row"
+    )
+    parser.add_argument("--ladders", type=int, default=200, help="ladders per side of a ladder row")
     parser.add_argument("--fills", type=int, default=200, help="fill events to time")
     parser.add_argument("--warmup", type=int, default=300, help="unmeasured orders per row")
     parser.add_argument(
@@ -39,6 +46,12 @@ def register(subparsers: Any) -> None:
         "--store", metavar="URL", default="", help="also run the daemon rows on this Redis"
     )
     parser.add_argument("--no-direct", action="store_true", help="skip ccxt and python-binance")
+    parser.add_argument(
+        "--kinds",
+        metavar="K,...",
+        default="",
+        help="run only these row kinds, or parts of their names (e.g. paced,ladder,oexec_sync)",
+    )
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     parser.add_argument("--workdir", help="keep configs and process logs here")
     parser.add_argument("--quick", action="store_true", help="a few seconds: smoke-test sizes")
@@ -46,10 +59,19 @@ def register(subparsers: Any) -> None:
 
 
 def plan_from(args: argparse.Namespace) -> Any:
+    from oexec.bench.kinds import select
     from oexec.bench.runner import Plan
 
     if args.quick:
-        sizes = dict(orders=200, concurrent_orders=500, overload_inflight=512, fills=10, warmup=20)
+        sizes = dict(
+            orders=200,
+            concurrent_orders=500,
+            overload_inflight=512,
+            fills=10,
+            warmup=20,
+            paced_orders=60,
+            ladders=10,
+        )
         scale = min(args.scale, 1000)
     else:
         sizes = dict(
@@ -58,6 +80,8 @@ def plan_from(args: argparse.Namespace) -> Any:
             overload_inflight=args.overload,
             fills=args.fills,
             warmup=args.warmup,
+            paced_orders=args.paced_orders,
+            ladders=args.ladders,
         )
         scale = args.scale
     return Plan(
@@ -66,6 +90,8 @@ def plan_from(args: argparse.Namespace) -> Any:
         redis=args.store,
         direct=not args.no_direct,
         workdir=args.workdir or "",
+        rate=args.rate,
+        kinds=select(args.kinds.split(",")),
         **sizes,
     )
 
@@ -87,10 +113,18 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.store and not args.store.startswith(("redis://", "rediss://", "unix://")):
         print("oexec bench: --store takes a redis:// URL", file=sys.stderr)
         return 2
+    if args.rate <= 0:
+        print("oexec bench: --rate must be above 0", file=sys.stderr)
+        return 2
     from oexec.bench.report import render
     from oexec.bench.runner import run
 
-    report = asyncio.run(run(plan_from(args)))
+    try:
+        plan = plan_from(args)
+    except ValueError as exc:
+        print(f"oexec bench: --kinds: {exc}", file=sys.stderr)
+        return 2
+    report = asyncio.run(run(plan))
     print(render(report))
     if args.json:
         Path(args.json).write_bytes(report.to_json())
