@@ -90,6 +90,13 @@ class VenueConfig:
     listen_key_keepalive_s: float = 1800.0  # PUT listenKey this often (valid 60 min)
     stream_rotate_s: float = 23.5 * 3600  # reconnect before the venue's 24 h cut
     stream_reconnect_max_s: float = 30.0  # user-stream reconnect backoff cap
+    # submits, modifies and cancels over "rest" or the WebSocket API ("ws", falling back
+    # to REST while its connection is down); docs/configuration.md
+    order_transport: str = "rest"
+    ws_api_url: str = ""  # derived from base_url when empty
+    ws_api_heartbeat_s: float = 30.0  # our pings; no pong within half of it: reconnect
+    ws_api_rotate_s: float = 23.5 * 3600  # reconnect before the venue's 24 h cut
+    ws_api_reconnect_max_s: float = 30.0  # reconnect backoff cap
 
 
 @attrs.frozen

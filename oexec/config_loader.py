@@ -232,6 +232,10 @@ def validate_config(config: Config) -> list[str]:
         problems.append("venue.base_url: must be an http(s) URL")
     if config.venue.key_type not in ("hmac", "ed25519"):
         problems.append("venue.key_type: must be 'hmac' or 'ed25519'")
+    if config.venue.order_transport not in ("rest", "ws"):
+        problems.append("venue.order_transport: must be 'rest' or 'ws'")
+    if config.venue.ws_api_url and not config.venue.ws_api_url.startswith(("ws://", "wss://")):
+        problems.append("venue.ws_api_url: must be a ws(s):// URL")
     if not 0 < config.venue.recv_window_ms <= 60_000:
         problems.append("venue.recv_window_ms: must be in 1..60000")
     if config.venue.timeout_s <= 0:

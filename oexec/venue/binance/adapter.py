@@ -41,7 +41,8 @@ from oexec.venue.binance.parsing import (
     parse_orders,
     parse_user_trades,
 )
-from oexec.venue.binance.transport import BinanceTransport, VenueObserver
+from oexec.venue.binance.transport import BinanceTransport, Params, VenueObserver
+from oexec.venue.binance.ws_transport import BinanceWsApi
 
 log = logging.getLogger(__name__)
 
@@ -61,13 +62,21 @@ class BinanceUsdmVenue:
     ) -> None:
         self.config = config
         self.transport = BinanceTransport(config, gate=gate, clock=clock, observer=observer)
+        #: order entry over the WebSocket API ([venue] order_transport = "ws"), else None
+        self.ws_api = (
+            BinanceWsApi.for_transport(self.transport) if config.order_transport == "ws" else None
+        )
 
     # --- lifecycle --------------------------------------------------------------------
     async def start(self) -> None:
         """Open the session and sync the server-time offset (then every interval)."""
         await self.transport.start()
+        if self.ws_api is not None:
+            await self.ws_api.start(self.transport.session, self.config.connect_timeout_s)
 
     async def close(self) -> None:
+        if self.ws_api is not None:
+            await self.ws_api.close()
         await self.transport.close()
 
     @property
@@ -98,7 +107,7 @@ class BinanceUsdmVenue:
     async def place_order(
         self, request: VenueOrderRequest, *, deadline_s: float | None = None
     ) -> VenueOrder:
-        data = await self.transport.call(Ep.NEW_ORDER, order_fields(request), deadline_s=deadline_s)
+        data = await self._order_call(Ep.NEW_ORDER, order_fields(request), deadline_s=deadline_s)
         return _parse_submitted(data, request.client_order_id)
 
     async def modify_order(
@@ -116,7 +125,7 @@ class BinanceUsdmVenue:
         params = modify_params(
             symbol, side, quantity, price, client_order_id=client_order_id, order_id=order_id
         )
-        data = await self.transport.call(Ep.MODIFY_ORDER, params, deadline_s=deadline_s)
+        data = await self._order_call(Ep.MODIFY_ORDER, params, deadline_s=deadline_s)
         return _parse_submitted(data, client_order_id or order_id or "")
 
     async def batch_place(
@@ -140,7 +149,7 @@ class BinanceUsdmVenue:
         self, symbol: str, *, client_order_id: str | None = None, order_id: str | None = None
     ) -> VenueOrder:
         params = order_id_params(symbol, client_order_id, order_id)
-        return parse_order(await self.transport.call(Ep.CANCEL_ORDER, params))
+        return parse_order(await self._order_call(Ep.CANCEL_ORDER, params))
 
     async def batch_cancel(
         self,
@@ -201,6 +210,12 @@ class BinanceUsdmVenue:
         await self.transport.call(Ep.LISTEN_KEY_CLOSE, ())
 
     # --- helpers -----------------------------------------------------------------------
+    async def _order_call(self, ep: Ep, params: Params, *, deadline_s: float | None = None) -> Any:
+        """The transport per request: the WebSocket API when configured and up, else REST."""
+        if self.ws_api is None:
+            return await self.transport.call(ep, params, deadline_s=deadline_s)
+        return await self.ws_api.call_or_rest(self.transport, ep, params, deadline_s=deadline_s)
+
     def _batch_item(
         self, item: Any, *, unknown_on_parse_error: bool, ref: str
     ) -> VenueOrder | VenueError:
