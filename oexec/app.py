@@ -21,6 +21,7 @@ from oexec import cluster
 from oexec.config import Config
 from oexec.errors import OexecError
 from oexec.events.publisher import ZmqEventSink
+from oexec.events.store_log import StoreSequenceSink
 from oexec.front.router import FrontEnd
 from oexec.models import Order
 from oexec.ops.http import build_ops_app
@@ -39,7 +40,7 @@ from oexec.service.rules.symbol_book import SymbolRulesBook
 from oexec.service.rules.validation import ValidationPipeline
 from oexec.service.tracker import OrderTracker
 from oexec.service.writer import OrderWriter
-from oexec.store import open_store
+from oexec.store import SqliteStore, open_store
 from oexec.tasks import cancel_and_wait
 from oexec.venue.binance.adapter import BinanceUsdmVenue
 from oexec.venue.binance.userstream import BinanceUserStream
@@ -114,9 +115,9 @@ class Daemon:
             cfg, self.redis, self.store_prefix, self._on_breaker_change, stack
         )
         self.metrics.set_breaker_state(self.breaker.state)
-        self.events = cluster.shared_event_sink(cfg, self.redis, self.store_prefix) or ZmqEventSink(
-            cfg.events.publish, curve=cfg.front, **await self._stream_mirror()
-        )
+        self.events = cluster.shared_event_sink(
+            cfg, self.redis, self.store_prefix
+        ) or await self._event_sink(self.store.inner)
         self.nats = await cluster.attach_nats(cfg, self.events, stack)  # closes after events
         await self.events.start()
         pub_bound_at = time.monotonic()
@@ -161,6 +162,7 @@ class Daemon:
             health_check=self.health,
             observer=self.metrics,
             journal=self.journal,
+            event_replay=self.events,
         )
         stack.push_async_callback(self.pipeline.drain)  # after the front end stops
         self.tracker = OrderTracker(
@@ -241,6 +243,20 @@ class Daemon:
             await stop_watchdog(self._watchdog)  # pings through the drain: a hang is seen
 
     # -- parts -----------------------------------------------------------------------------
+    async def _event_sink(self, store: Any) -> ZmqEventSink:
+        """On SQLite the store keeps the sequence and the events (replay, issue 17); on
+        Redis without the shared sequence, PUB with the optional Redis Stream mirror."""
+        cfg = self.config
+        if isinstance(store, SqliteStore):
+            return StoreSequenceSink(
+                cfg.events.publish,
+                store=store,
+                retention_s=cfg.events.retention_s,
+                retention_events=cfg.events.retention_events,
+                curve=cfg.front,
+            )
+        return ZmqEventSink(cfg.events.publish, curve=cfg.front, **await self._stream_mirror())
+
     async def _stream_mirror(self) -> dict[str, Any]:
         """Mirror events into a Redis Stream when Redis is the store (replay, issue 8)."""
         cfg = self.config

@@ -100,7 +100,12 @@ def shared_event_sink(
     if redis is None or not config.cluster.shared_sequence or not config.events.redis_stream:
         return None
     return SharedSequenceSink(
-        config.events.publish, redis=redis, prefix=prefix, maxlen=config.events.stream_maxlen
+        config.events.publish,
+        redis=redis,
+        prefix=prefix,
+        maxlen=config.events.stream_maxlen,
+        retention_s=config.events.retention_s,
+        curve=config.front,
     )
 
 

@@ -37,6 +37,10 @@ class EventsConfig:
     publish: tuple[str, ...] = ("tcp://127.0.0.1:5556",)
     redis_stream: bool = True  # mirror to a Redis Stream when the store is Redis
     stream_maxlen: int = 1_000_000
+    # events kept for the replay op (issue 17): this long, and at most retention_events
+    # on SQLite (stream_maxlen bounds the Redis Stream)
+    retention_s: float = 86_400.0
+    retention_events: int = 1_000_000
 
 
 @attrs.frozen

@@ -86,6 +86,10 @@ class ErrorCode(StrEnum):
     ILLEGAL_TRANSITION = "ILLEGAL_TRANSITION"
     ORDER_NOT_CANCELABLE = "ORDER_NOT_CANCELABLE"
 
+    # events (issue 17)
+    REPLAY_EXPIRED = "REPLAY_EXPIRED"  # the range asked for is older than the retention
+    REPLAY_UNAVAILABLE = "REPLAY_UNAVAILABLE"  # this daemon keeps no event log
+
     INTERNAL = "INTERNAL"
 
 
@@ -132,6 +136,13 @@ class ShuttingDownError(OexecError):
 
 class NotFoundError(OexecError):
     code = ErrorCode.NOT_FOUND
+
+
+class ReplayExpiredError(OexecError):
+    """A replay asked for events the log no longer keeps (older than its retention);
+    ``details``: ``from_seq`` and ``oldest_seq`` (the oldest event still kept)."""
+
+    code = ErrorCode.REPLAY_EXPIRED
 
 
 # --- pre-trade rejections (business: never count against the breaker) -------------------

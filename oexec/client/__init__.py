@@ -16,6 +16,7 @@ from oexec.client.errors import (
     OrderRejectedError,
     OrderStateError,
     ProtocolError,
+    ReplayError,
     ServerError,
     StoreFailureError,
     ThrottledError,
@@ -25,7 +26,7 @@ from oexec.client.errors import (
     VenueFailureError,
     error_for,
 )
-from oexec.client.replay import StreamReplay, StreamSubscriber
+from oexec.client.replay import DaemonReplay, StreamReplay, StreamSubscriber
 from oexec.client.requests import new_request_id
 from oexec.client.subscriber import Event, Gap, Subscriber
 from oexec.client.sync import Client
@@ -35,6 +36,7 @@ __all__ = [
     "Client",
     "ClientError",
     "ClientTimeoutError",
+    "DaemonReplay",
     "DuplicateRequestError",
     "Event",
     "Gap",
@@ -43,6 +45,7 @@ __all__ = [
     "OrderRejectedError",
     "OrderStateError",
     "ProtocolError",
+    "ReplayError",
     "ServerError",
     "StoreFailureError",
     "StreamReplay",

@@ -12,6 +12,7 @@ import contextlib
 import itertools
 import logging
 import os
+from collections.abc import Sequence
 from typing import Any
 
 import zmq
@@ -20,6 +21,7 @@ import zmq.asyncio
 from oexec.client import requests as rq
 from oexec.client.curve import CurveKeys
 from oexec.client.errors import ClientError, ClientTimeoutError
+from oexec.client.subscriber import Subscriber
 from oexec.errors import ErrorCode, OexecError
 from oexec.models import Order, OrderType, Side, TimeInForce
 from oexec.wire import ErrorReply, Reply, decode_reply, encode_request
@@ -118,6 +120,20 @@ class AsyncClient:
             "CLIENT_TIMEOUT", f"no reply from {self.endpoint} after {self.retries + 1} tries"
         )
 
+    def close_nowait(self) -> None:
+        """Close without waiting (from synchronous code): the reader is cancelled, the
+        socket closed, pending requests fail with CLOSED."""
+        if self._reader is not None:
+            self._reader.cancel()
+            self._reader = None
+        for future in self._pending.values():
+            if not future.done():
+                future.set_exception(ClientError("CLOSED", "client closed"))
+        self._pending.clear()
+        if self._socket is not None:
+            self._socket.close(linger=0)
+            self._socket = None
+
     async def close(self) -> None:
         if self._reader is not None:
             self._reader.cancel()
@@ -204,6 +220,38 @@ class AsyncClient:
 
     async def health(self) -> dict[str, Any]:
         return await self.call("health", {})
+
+    # --- events ---------------------------------------------------------------------------
+    async def replay(
+        self, from_seq: int, *, topics: Sequence[str] = (), limit: int = 500
+    ) -> dict[str, Any]:
+        """One page of published events with seq >= ``from_seq`` (docs/wire.md, "replay")."""
+        fields: dict[str, Any] = {"from_seq": from_seq, "limit": limit}
+        if topics:
+            fields["topics"] = list(topics)
+        return await self.call("replay", fields)
+
+    def subscribe(
+        self,
+        endpoint: str,
+        topics: Sequence[str] = (),
+        *,
+        from_seq: int | None = None,
+        drop_repeats: bool = True,
+    ) -> Subscriber:
+        """A Subscriber on the daemon's PUB ``endpoint`` that heals its gaps with this
+        client's ``replay`` op; with ``from_seq``, every event after it comes first."""
+        from oexec.client.replay import DaemonReplay  # replay.py builds on this module
+
+        return Subscriber(
+            endpoint,
+            topics,
+            context=self._context,
+            replay=DaemonReplay(self),
+            from_seq=from_seq,
+            curve=self.curve,
+            drop_repeats=drop_repeats,
+        )
 
     async def halt(self, cancel_all: bool = False) -> dict[str, Any]:
         return await self.call("halt", {"cancel_all": cancel_all})

@@ -64,6 +64,11 @@ class OrderStateError(ClientError):
     """The order's state does not allow this (e.g. cancelling a filled order)."""
 
 
+class ReplayError(ClientError):
+    """REPLAY_EXPIRED (the range is older than the daemon's retention; ``details``:
+    ``from_seq``, ``oldest_seq``) or REPLAY_UNAVAILABLE (the daemon keeps no event log)."""
+
+
 class ServerError(ClientError):
     """INTERNAL, or a code this client does not know."""
 
@@ -118,6 +123,7 @@ _FAMILIES: dict[type[ClientError], tuple[C, ...]] = {
     StoreFailureError: (C.STORE_UNAVAILABLE, C.STORE_CONFLICT),
     OrderStateError: (C.ILLEGAL_TRANSITION, C.ORDER_NOT_CANCELABLE),
     ServerError: (C.INTERNAL,),
+    ReplayError: (C.REPLAY_EXPIRED, C.REPLAY_UNAVAILABLE),
 }
 #: Families by the shape of a code, for codes not listed above (new rules keep these).
 _PREFIXES: tuple[tuple[str, type[ClientError]], ...] = (

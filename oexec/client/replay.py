@@ -1,4 +1,7 @@
-"""Replay events from the daemon's Redis Stream, then follow it live (docs/wire.md, gaps).
+"""Replay events: through the daemon's ``replay`` op, or from its Redis Stream.
+
+- ``DaemonReplay(request_endpoint)``: range reads with the ``replay`` op, on either
+  store; ``Subscriber(..., daemon=endpoint)`` uses one to heal its gaps.
 
 The stream holds every event with its ``seq`` as entry id (``<seq>-0``), bounded by
 MAXLEN. With several daemons on one Redis (docs/deployment.md) it is the one gap-free
@@ -20,8 +23,13 @@ from collections.abc import Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
+import zmq.asyncio
 
+from oexec.client.aio import AsyncClient
+from oexec.client.curve import CurveKeys
+from oexec.client.errors import ReplayError
 from oexec.client.subscriber import Event, Gap
+from oexec.errors import ErrorCode
 from oexec.events.sequence import decode_entry
 
 DEFAULT_STREAM_KEY = "oexec:events"
@@ -45,6 +53,71 @@ def _client(redis: aioredis.Redis | str) -> tuple[aioredis.Redis, bool]:
     return redis, False
 
 
+class DaemonReplay:
+    """Range reads through the daemon's ``replay`` op (request socket; either store).
+
+    Pages until the range is covered. A range older than the daemon's retention is
+    reported, not raised: the first event after it carries it as ``gap``.
+    """
+
+    def __init__(
+        self,
+        client: AsyncClient | str,
+        *,
+        page: int = 1000,
+        context: zmq.asyncio.Context | None = None,
+        curve: CurveKeys | None = None,
+    ) -> None:
+        if isinstance(client, str):
+            client = AsyncClient(client, context=context, curve=curve)
+            self._owned = True
+        else:
+            self._owned = False
+        self.client = client
+        self.page = page
+
+    async def between(
+        self, after: int, before: int | None, *, topics: Sequence[str] = ()
+    ) -> list[Event]:
+        out: list[Event] = []
+        from_seq = after + 1
+        lost: Gap | None = None
+        while before is None or from_seq < before:
+            fields: dict[str, Any] = {"from_seq": from_seq, "limit": self.page}
+            if topics:
+                fields["topics"] = list(topics)
+            try:
+                page = await self.client.call("replay", fields)
+            except ReplayError as exc:
+                oldest = int(exc.details.get("oldest_seq", 0))
+                if exc.code != ErrorCode.REPLAY_EXPIRED or oldest <= from_seq:
+                    raise
+                last = oldest - 1 if before is None else min(oldest - 1, before - 1)
+                lost = Gap(from_seq, last)
+                from_seq = oldest
+                continue
+            for data in page["events"]:
+                seq = int(data["seq"])
+                if before is not None and seq >= before:
+                    return out
+                out.append(event_from(str(data.get("topic", "")), data, lost))
+                lost = None
+            next_seq = int(page["next_seq"])
+            if next_seq > int(page["last_seq"]) or next_seq <= from_seq:
+                break
+            from_seq = next_seq
+        return out
+
+    def close_now(self) -> None:
+        """Close an owned client at once (Subscriber.close is synchronous)."""
+        if self._owned:
+            self.client.close_nowait()
+
+    async def close(self) -> None:
+        if self._owned:
+            await self.client.close()
+
+
 class StreamReplay:
     """Range reads of the event stream."""
 
@@ -52,8 +125,11 @@ class StreamReplay:
         self.redis, self._owned = _client(redis)
         self.key = key
 
-    async def between(self, after: int, before: int | None, *, page: int = 1000) -> list[Event]:
+    async def between(
+        self, after: int, before: int | None, *, topics: Sequence[str] = (), page: int = 1000
+    ) -> list[Event]:
         """Events with ``after`` < seq < ``before`` (None: up to the newest), in order."""
+        prefixes = tuple(t for t in topics if t)
         out: list[Event] = []
         low = after
         high = "+" if before is None else f"({before}-0"
@@ -61,10 +137,11 @@ class StreamReplay:
             entries: Any = await self.redis.xrange(self.key, min=f"({low}-0", max=high, count=page)
             for _, fields in entries:
                 topic, data = decode_entry(fields)
-                out.append(event_from(topic, data))
+                low = int(data["seq"])
+                if not prefixes or topic.startswith(prefixes):
+                    out.append(event_from(topic, data))
             if len(entries) < page:
                 return out
-            low = out[-1].seq
 
     async def close(self) -> None:
         if self._owned:

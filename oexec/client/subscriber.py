@@ -1,17 +1,28 @@
-"""Event subscriber: an async iterator over the daemon's PUB stream with gap detection.
+"""Event subscriber: an async iterator over the daemon's PUB stream that heals its gaps.
 
-Gap rule (docs/wire.md, "Sequence and gaps"): subscribed to every topic, each event's
-``seq`` must be the previous one + 1; subscribed to some topics, each topic's
-``topic_seq`` must be that topic's previous + 1. A jump is reported on the event as
-``gap``. A new ``src`` means the daemon restarted: counters start afresh, no gap. The
-first event seen after connecting has nothing to compare with (ZeroMQ's slow joiner).
+Gap rule (docs/wire.md, "Sequence and gaps"): ``seq`` is one sequence per event log
+(``epoch``) and continues across daemon restarts; subscribed to every topic, each
+event's ``seq`` must be the previous one + 1; subscribed to some topics, each topic's
+``topic_seq`` must be that topic's previous + 1. A new ``epoch`` means the sequence
+started again (the log was lost): counters start afresh. Events of a daemon without
+an event log carry no ``epoch``: there a new ``src`` (run) starts counting afresh.
+
+Healing (``replay=``, e.g. ``DaemonReplay``, the daemon's ``replay`` op): a jump, the
+first event of a topic not seen since the last delivered one, and every (re)connect of
+the PUB socket make the subscriber ask for the events after the last one it delivered;
+it delivers them in order, then the live event, each once. Only what the log no longer
+has is reported as ``gap``. Without ``replay=`` a jump is reported as ``gap`` on the
+event that revealed it (ZeroMQ's slow joiner: the first event has nothing to compare
+with).
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections import OrderedDict, deque
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import attrs
 import msgpack
@@ -19,13 +30,11 @@ import zmq
 import zmq.asyncio
 
 from oexec.client.curve import CurveKeys
+from oexec.client.errors import ClientError
 from oexec.models import Fill, Order
 from oexec.wire import fill_from_wire, order_from_wire
 
-if TYPE_CHECKING:
-    from oexec.client.replay import StreamReplay
-
-
+log = logging.getLogger(__name__)
 REMEMBERED_KEYS = 100_000
 
 
@@ -120,16 +129,33 @@ def parse_event(frames: Sequence[bytes]) -> tuple[str, dict[str, Any]]:
     return frames[0].decode(), data
 
 
+class Replayer(Protocol):
+    """A source of logged events: ``DaemonReplay`` (the ``replay`` op, either store) or
+    ``StreamReplay`` (the Redis Stream)."""
+
+    async def between(
+        self, after: int, before: int | None, *, topics: Sequence[str] = ()
+    ) -> list[Event]:
+        """Events with ``after`` < seq < ``before`` (None: up to the newest), in order,
+        whose topic starts with one of ``topics`` (all when empty). An event after a
+        range the log no longer holds carries that range as its ``gap``."""
+        ...
+
+
+RETRY_MIN_S = 0.2
+RETRY_MAX_S = 2.0
+
+
 class Subscriber:
     """``async for event in Subscriber("tcp://127.0.0.1:5556", ["order."]): ...``
 
     ``topics`` are ZeroMQ prefixes; empty (the default) means every topic.
     Malformed messages are skipped and counted in ``malformed``.
 
-    With ``replay`` (a ``StreamReplay`` on the daemon's Redis Stream; every topic only)
-    a gap is filled from the stream before the event that revealed it, and with
-    ``from_seq`` too the events after it are replayed first: each event is delivered
-    exactly once, in sequence (``gap`` is then set only for what the stream lost).
+    With ``replay`` (or ``daemon``, the request endpoint: a ``DaemonReplay`` on it) the
+    subscriber heals (module doc): each event is delivered exactly once, in sequence;
+    ``gap`` is set only for what the log lost. With ``from_seq`` too, every event after
+    it is replayed first ("everything since SEQ"), then the live ones follow.
     """
 
     def __init__(
@@ -138,7 +164,8 @@ class Subscriber:
         topics: Sequence[str] = (),
         *,
         context: zmq.asyncio.Context | None = None,
-        replay: StreamReplay | None = None,
+        replay: Replayer | None = None,
+        daemon: str | None = None,
         from_seq: int | None = None,
         curve: CurveKeys | None = None,
         drop_repeats: bool = True,
@@ -147,23 +174,42 @@ class Subscriber:
         self._socket = self._context.socket(zmq.SUB)
         self._socket.setsockopt(zmq.LINGER, 0)
         every = not topics or "" in topics
+        self._topics: tuple[str, ...] = () if every else tuple(topics)
         for topic in [""] if every else topics:
             self._socket.setsockopt(zmq.SUBSCRIBE, topic.encode())
         if curve is not None:
             curve.apply(self._socket)
+        if replay is None and daemon is not None:
+            from oexec.client.replay import DaemonReplay  # replay.py builds on this module
+
+            replay = DaemonReplay(daemon, context=self._context, curve=curve)
+        self._replay = replay
+        self._monitor: zmq.asyncio.Socket | None = None
+        self._poller: zmq.asyncio.Poller | None = None
+        if replay is not None:  # a (re)connect of the PUB socket triggers a catch-up
+            self._monitor = self._socket.get_monitor_socket(zmq.EVENT_CONNECTED)
+            self._poller = zmq.asyncio.Poller()
+            self._poller.register(self._socket, zmq.POLLIN)
+            self._poller.register(self._monitor, zmq.POLLIN)
         self._socket.connect(endpoint)
         self._tracker = GapTracker(by_topic=not every)
         self.malformed = 0
-        if replay is not None and not every:
-            raise ValueError("replay needs every topic (the stream is one sequence)")
-        self._replay = replay
         self._delivered: int | None = from_seq  # last seq handed out (replay mode)
-        self._src: str | None = None
+        self._catch_up = from_seq is not None
+        self._epoch: str | None = None
+        self._topic_seen: dict[str, int] = {}
         self._pending: deque[Event] = deque()
         self._drop_repeats = drop_repeats
         self._seen: OrderedDict[tuple[str, ...], None] = OrderedDict()
         self._carried_gap: Gap | None = None
         self.repeats_dropped = 0
+        self.replayed = 0  # events delivered from the log, not from PUB
+        self.already_delivered = 0  # PUB events skipped: the log had delivered them
+
+    @property
+    def last_seq(self) -> int | None:
+        """The last seq delivered (replay mode): resume from it with ``from_seq``."""
+        return self._delivered
 
     def __aiter__(self) -> Subscriber:
         return self
@@ -194,7 +240,14 @@ class Subscriber:
 
     async def _receive_any(self) -> Event:
         while not self._pending:
-            frames = await self._socket.recv_multipart()
+            if self._catch_up and self._replay is not None:
+                self._catch_up = False
+                if self._delivered is not None:
+                    await self._fill(self._delivered, None)
+                continue
+            frames = await self._next_frames()
+            if frames is None:
+                continue
             try:
                 topic, data = parse_event(frames)
             except (ValueError, UnicodeDecodeError, msgpack.UnpackException):
@@ -202,35 +255,91 @@ class Subscriber:
                 continue
             src = str(data.get("src", ""))
             seq, topic_seq = data["seq"], data["topic_seq"]
+            event = Event(topic, seq, topic_seq, data["ts"], src, data)
             if self._replay is not None:
-                await self._with_replay(Event(topic, seq, topic_seq, data["ts"], src, data))
+                await self._with_replay(event)
                 continue
-            gap = self._tracker.observe(src, topic, seq, topic_seq)
-            return Event(topic, seq, topic_seq, data["ts"], src, data, gap)
+            identity = str(data.get("epoch") or src)
+            return attrs.evolve(event, gap=self._tracker.observe(identity, topic, seq, topic_seq))
         return self._pending.popleft()
 
+    async def _next_frames(self) -> list[bytes] | None:
+        """The next PUB message; None after a (re)connect was seen (catch-up flagged)."""
+        if self._poller is None or self._monitor is None:
+            return list(await self._socket.recv_multipart())
+        ready = dict(await self._poller.poll())
+        if self._monitor in ready:
+            await self._monitor.recv_multipart()  # EVENT_CONNECTED: the only one asked for
+            self._catch_up = True
+            return None
+        if self._socket in ready:
+            return list(await self._socket.recv_multipart())
+        return None
+
     async def _with_replay(self, event: Event) -> None:
-        """Queue what the stream has between the last delivered seq and ``event``, then it."""
-        assert self._replay is not None
-        if self._src is not None and event.src != self._src:
+        """Queue what the log has between the last delivered event and ``event``, then it."""
+        epoch = str(event.data.get("epoch") or event.src)
+        if self._epoch is not None and epoch != self._epoch:
             self._delivered = None  # the sequence started again
-        self._src = event.src
+            self._topic_seen.clear()
+        self._epoch = epoch
         last = self._delivered
         if last is not None and event.seq <= last:
-            return  # already delivered from the stream
-        if last is not None and event.seq > last + 1:
-            expected = last + 1
-            for missed in await self._replay.between(last, event.seq):
-                gap = Gap(expected, missed.seq - 1) if missed.seq > expected else None
-                self._pending.append(attrs.evolve(missed, gap=gap))
-                expected = missed.seq + 1
-            if event.seq > expected:
-                event = attrs.evolve(event, gap=Gap(expected, event.seq - 1))
+            self.already_delivered += 1
+            return
+        if last is not None and self._missed_before(event, last):
+            await self._fill(last, event.seq)
+        last = self._delivered
+        if last is not None and event.seq <= last:
+            self.already_delivered += 1
+            return
+        if not self._topics and last is not None and event.seq > last + 1:
+            event = attrs.evolve(event, gap=Gap(last + 1, event.seq - 1))
+        self._deliver(event)
+
+    def _missed_before(self, event: Event, last: int) -> bool:
+        if not self._topics:
+            return event.seq > last + 1
+        previous = self._topic_seen.get(event.topic)
+        return previous is None or event.topic_seq > previous + 1
+
+    def _deliver(self, event: Event) -> None:
         self._pending.append(event)
         self._delivered = event.seq
+        self._topic_seen[event.topic] = event.topic_seq
+
+    async def _fill(self, after: int, before: int | None) -> None:
+        """Deliver the logged events after ``after`` (and before ``before``); a failed
+        request is retried until it is answered (live events wait in the socket)."""
+        assert self._replay is not None
+        delay = RETRY_MIN_S
+        while True:
+            try:
+                missed = await self._replay.between(after, before, topics=self._topics)
+                break
+            except ClientError as exc:
+                log.warning("replay after seq %d failed (%s); retrying", after, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX_S)
+        expected = after + 1
+        for event in missed:
+            if event.seq < expected:
+                continue
+            if not self._topics and event.gap is None and event.seq > expected:
+                event = attrs.evolve(event, gap=Gap(expected, event.seq - 1))
+            self._deliver(event)
+            self.replayed += 1
+            expected = event.seq + 1
 
     def close(self) -> None:
+        if self._monitor is not None:
+            self._socket.disable_monitor()
+            self._monitor.close(linger=0)
+            self._monitor = None
         self._socket.close(linger=0)
+        closer = getattr(self._replay, "close_now", None)
+        if closer is not None:
+            closer()
 
     def __enter__(self) -> Subscriber:
         return self

@@ -155,6 +155,12 @@ class ZmqEventSink:
             self._mirror.offer(seq, topic, data)
         return seq
 
+    async def replay(self, from_seq: int, topics: Sequence[str], limit: int) -> dict[str, Any]:
+        """The ``replay`` op: this sink keeps no log (LoggedSequenceSink does)."""
+        from oexec.events.logged import no_event_log  # logged.py builds on this module
+
+        raise no_event_log()
+
     async def flush(self) -> None:
         """PUB sends at once; wait only for the Redis Stream mirror to write what it was
         given. (The NATS mirror is a copy of the stream, not waited for.)"""

@@ -10,16 +10,15 @@ daemons. Only then is the event put on this daemon's PUB socket, with the same
 events); it fills them from the stream, or follows the stream itself
 (``oexec.client.StreamSubscriber``, ``oexec watch --from SEQ``).
 
-Off the order path: ``publish`` queues the event and returns 0 (its sequence is not
-known yet); one task per daemon appends batches (one script call each, consecutive
-sequences) and sends them on PUB in sequence order. A lost reply is retried safely:
-the script remembers, per daemon run (``src``), the highest local event number it
-appended, and answers a repeat with the sequences already given instead of appending
-twice. When Redis is down the batch waits and retries with back-off; when the queue is
-full an event is dropped (counted, logged) rather than blocking order handling.
+The queueing, batching and PUB side are LoggedSequenceSink's (oexec/events/logged.py);
+here only the Redis log. A lost reply is retried safely: the script remembers, per
+daemon run, the highest local event number it appended, and answers a repeat with the
+sequences already given instead of appending twice.
 
-Every event carries ``src`` = the deployment's id (kept in Redis), the same for all
-daemons: a new ``src`` still means "sequences started again" (the Redis data was lost).
+Every event carries ``epoch`` = the deployment's id (kept in Redis), the same for all
+daemons: a new ``epoch`` means "sequences started again" (the Redis data was lost);
+``src`` names the daemon run that published it. The stream is trimmed by MAXLEN at each
+append and by age (``[events] retention_s``, the event's ``ts``) once a minute.
 
 Entry fields: ``seq``, ``topic_seq``, ``topic``, ``data`` (msgpack of the event without
 ``seq``/``topic_seq``); ``decode_entry`` rebuilds the event.
@@ -27,9 +26,7 @@ Entry fields: ``seq``, ``topic_seq``, ``topic``, ``data`` (msgpack of the event 
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -38,15 +35,14 @@ import msgpack
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from oexec.events.mirror import Watermark, seq_of
-from oexec.events.publisher import ZmqEventSink, merge_packed_maps, pack_event
-from oexec.tasks import cancel_and_wait
-from oexec.wire import WIRE_VERSION, pack
+from oexec.config import FrontConfig
+from oexec.events.logged import DEFAULT_RETENTION_S, LoggedSequenceSink, LogRow
+from oexec.events.mirror import seq_of
+from oexec.wire import pack
 
 log = logging.getLogger(__name__)
 
-BATCH = 256
-MAX_BACKOFF_S = 1.0
+TRIM_PAGE = 500
 ACKS_TTL_MS = 7 * 86_400_000
 REDIS_FAILURES = (RedisError, OSError, TimeoutError)
 
@@ -100,10 +96,6 @@ return counter
 """
 
 
-_Queued = tuple[int, str, bytes, dict[str, Any] | None]
-_NUMBERS = frozenset(("seq", "topic_seq"))
-
-
 def stream_keys(prefix: str) -> dict[str, str]:
     """The stream keeps the single-daemon mirror's name; the rest share its hash slot."""
     return {
@@ -128,8 +120,13 @@ def decode_entry(fields: dict[bytes, bytes] | dict[str, Any]) -> tuple[str, dict
     return (topic.decode() if isinstance(topic, bytes) else str(topic)), event
 
 
-class SharedSequenceSink(ZmqEventSink):
-    """EventSink for a daemon among several: stream first (shared ``seq``), then PUB."""
+class SharedSequenceSink(LoggedSequenceSink):
+    """EventSink for a daemon among several: stream first (shared ``seq``), then PUB.
+
+    ``epoch`` is the deployment's id (kept in Redis); ``src`` names this daemon's run.
+    """
+
+    TRANSIENT = REDIS_FAILURES
 
     def __init__(
         self,
@@ -140,103 +137,92 @@ class SharedSequenceSink(ZmqEventSink):
         maxlen: int = 1_000_000,
         buffer_size: int = 10_000,
         flush_timeout_s: float = 5.0,
+        retention_s: float = DEFAULT_RETENTION_S,
+        curve: FrontConfig | None = None,
     ) -> None:
-        super().__init__(endpoints, flush_timeout_s=flush_timeout_s)
+        super().__init__(
+            endpoints,
+            retention_s=retention_s,
+            retention_events=maxlen,
+            buffer_size=buffer_size,
+            flush_timeout_s=flush_timeout_s,
+            curve=curve,
+        )
         self._redis = redis
         self.keys = stream_keys(prefix)
         self._maxlen = maxlen
         self._append = redis.register_script(APPEND)
-        #: (local number, topic, packed event without seq/topic_seq, the event as a dict
-        #: only when its payload has a seq or topic_seq key of its own)
-        self._queue: asyncio.Queue[_Queued] = asyncio.Queue(buffer_size)
         self._run_id = uuid.uuid4().hex[:16]  # this run's key in the acks hash
-        self._local_no = 0
-        self._task: asyncio.Task[None] | None = None
-        self.dropped = 0
-        self.appended = 0
-        self._watermark = Watermark()
 
-    async def start(self) -> None:
+    async def _open_log(self) -> tuple[int, str]:
         keys = self.keys
-        self._seq = int(await self._redis.eval(INIT, 2, keys["seq"], keys["stream"]))
+        seq = int(await self._redis.eval(INIT, 2, keys["seq"], keys["stream"]))
         await self._redis.set(keys["src"], uuid.uuid4().hex[:16], nx=True)
-        src = await self._redis.get(keys["src"])
-        self.src = src.decode() if isinstance(src, bytes) else str(src)
-        await super().start()
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="event-sequence")
+        epoch = await self._redis.get(keys["src"])
+        return seq, epoch.decode() if isinstance(epoch, bytes) else str(epoch)
 
-    async def publish(self, topic: str, payload: dict[str, Any]) -> int:
-        """Queue the event; returns 0: the sequence is assigned when it is appended."""
-        self._local_no += 1
-        envelope = {
-            "v": WIRE_VERSION,
-            "topic": topic,
-            "ts": time.time_ns() // 1_000_000,
-            "src": self.src,
-        }
-        data = pack_event(payload, envelope)
-        plain = None if _NUMBERS.isdisjoint(payload) else {**payload, **envelope}
-        try:
-            self._queue.put_nowait((self._local_no, topic, data, plain))
-            self._watermark.mark_put()
-        except asyncio.QueueFull:
-            self.dropped += 1
-            log.error("event sequence queue full; event dropped", extra={"topic": topic})
-        return 0
-
-    async def flush(self) -> None:
-        """Wait until every event published so far is appended and on PUB."""
-        await self._watermark.wait()
-
-    async def close(self) -> None:
-        if self._task is not None:
-            try:
-                await asyncio.wait_for(self._queue.join(), self._flush_timeout_s)
-            except TimeoutError:
-                self.dropped += self._queue.qsize()
-                log.error("event sequence not flushed", extra={"left": self._queue.qsize()})
-            await cancel_and_wait([self._task])
-            self._task = None
-        await super().close()
-
-    async def _run(self) -> None:
-        while True:
-            batch = [await self._queue.get()]
-            while len(batch) < BATCH and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
-            numbers = await self._append_until_done([item[:3] for item in batch])
-            for (_, topic, data, plain), (seq, topic_seq) in zip(batch, numbers, strict=True):
-                self._seq = max(self._seq, seq)
-                numbers_map = {"seq": seq, "topic_seq": topic_seq}
-                if plain is None:  # the stream's bytes plus the two numbers
-                    self._put(topic, seq, merge_packed_maps(data, pack(numbers_map)))
-                else:
-                    await self.send(topic, {**plain, **numbers_map})
-            self.appended += len(batch)
-            self._watermark.mark_done(len(batch))
-            for _ in batch:
-                self._queue.task_done()
-
-    async def _append_until_done(
-        self, batch: Sequence[tuple[int, str, bytes | dict[str, Any]]]
-    ) -> list[tuple[int, int]]:
-        """Append (local number, topic, event without seq/topic_seq, packed or not)."""
+    async def _append_once(self, batch: Sequence[tuple[int, str, bytes]]) -> list[tuple[int, int]]:
+        """One script call; a repeat after a lost reply gets the sequences already given."""
         keys = self.keys
         args: list[Any] = [self._run_id, self._maxlen]
         for number, topic, data in batch:
-            args += [number, topic, data if isinstance(data, bytes) else pack(data)]
-        backoff = 0.05
-        while True:
-            try:
-                flat = await self._append(
-                    keys=[keys["seq"], keys["topic_seqs"], keys["stream"], keys["acks"]],
-                    args=args,
-                )
-                return [(int(flat[i]), int(flat[i + 1])) for i in range(0, len(flat), 2)]
-            except REDIS_FAILURES as exc:
-                log.warning("event sequence: redis unavailable: %r", exc)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, MAX_BACKOFF_S)
+            args += [number, topic, data]
+        flat = await self._append(
+            keys=[keys["seq"], keys["topic_seqs"], keys["stream"], keys["acks"]], args=args
+        )
+        return [(int(flat[i]), int(flat[i + 1])) for i in range(0, len(flat), 2)]
+
+    async def _read_log(self, from_seq: int, limit: int) -> tuple[list[LogRow], int, int]:
+        return await read_log(self._redis, self.keys, from_seq, limit)
+
+    async def _trim_log(self, older_than_ms: int, max_events: int) -> int:
+        """MAXLEN bounds the size at every append; here only the age: the oldest entries
+        whose ``ts`` is before the cutoff go (XTRIM MINID)."""
+        return await trim_older(self._redis, self.keys["stream"], older_than_ms)
+
+
+async def read_log(
+    redis: aioredis.Redis, keys: dict[str, str], from_seq: int, limit: int
+) -> tuple[list[LogRow], int, int]:
+    """(rows with seq >= from_seq, trimmed_through, last seq), read in one MULTI."""
+    pipe = redis.pipeline(transaction=True)
+    pipe.xrange(keys["stream"], min=f"{from_seq}-0", max="+", count=limit)
+    pipe.xrange(keys["stream"], min="-", max="+", count=1)
+    pipe.get(keys["seq"])
+    entries, first, counter = await pipe.execute()
+    rows: list[LogRow] = []
+    for _, fields in entries:
+        topic, event = decode_entry(fields)
+        seq, topic_seq = int(event.pop("seq")), int(event.pop("topic_seq", 0))
+        rows.append((seq, topic, topic_seq, pack(event)))
+    last = int(counter or 0)
+    if first:
+        last = max(last, seq_of(first[0][0]))
+        trimmed = seq_of(first[0][0]) - 1
+    else:
+        trimmed = last  # nothing kept: everything numbered so far is gone
+    return rows, trimmed, last
+
+
+async def trim_older(redis: aioredis.Redis, stream_key: str, older_than_ms: int) -> int:
+    """Trim stream entries whose event ``ts`` is before ``older_than_ms``; returns how many."""
+    gone = 0
+    while True:
+        entries: Any = await redis.xrange(stream_key, min="-", max="+", count=TRIM_PAGE)
+        keep_from: int | None = None
+        for entry_id, fields in entries:
+            _, event = decode_entry(fields)
+            if int(event.get("ts", 0)) >= older_than_ms:
+                keep_from = seq_of(entry_id)
+                break
+        if keep_from is None and entries:
+            keep_from = seq_of(entries[-1][0]) + 1
+        if keep_from is None:
+            return gone
+        removed = int(await redis.xtrim(stream_key, minid=f"{keep_from}-0"))
+        gone += removed
+        if removed < TRIM_PAGE or len(entries) < TRIM_PAGE:
+            return gone
 
 
 async def read_after(

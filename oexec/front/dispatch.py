@@ -20,6 +20,7 @@ from oexec.wire import (
     OpenOrders,
     OrderHistory,
     PlaceOrder,
+    Replay,
     Request,
     Resume,
     Trace,
@@ -81,6 +82,12 @@ async def _resume(service: OrderService, request: Resume) -> Result:
     return dict(await service.resume())
 
 
+async def _replay(service: OrderService, request: Replay) -> Result:
+    return dict(
+        await service.replay(request.from_seq, topics=request.topics, limit=request.limit)
+    )
+
+
 Handler = Callable[[OrderService, Any], Awaitable[Result]]
 
 HANDLERS: dict[type[Request], Handler] = {
@@ -94,6 +101,7 @@ HANDLERS: dict[type[Request], Handler] = {
     Health: _health,
     Halt: _halt,
     Resume: _resume,
+    Replay: _replay,
 }
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import attrs
@@ -41,6 +42,12 @@ class InMemoryOrderService:
             await self.gate.wait()
         if self.fail_with is not None:
             raise self.fail_with
+
+    async def replay(
+        self, from_seq: int, *, topics: Sequence[str] = (), limit: int = 500
+    ) -> dict[str, Any]:
+        await self._enter("replay")
+        raise OexecError("no event log in memory", code=ErrorCode.REPLAY_UNAVAILABLE)
 
     async def place_order(self, intent: OrderIntent) -> Order:
         await self._enter("place_order")

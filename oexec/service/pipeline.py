@@ -29,7 +29,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, Protocol, TypeVar
 
 import attrs
@@ -58,7 +58,7 @@ from oexec.service.apply import PRE_VENUE_STATES, apply_venue_order, with_state
 from oexec.service.client_ids import client_order_id_for
 from oexec.service.journal import Journal, build_trace
 from oexec.service.market import MarketState
-from oexec.service.ports import OrderStore, Venue, VenueOrderRequest
+from oexec.service.ports import EventReplay, OrderStore, Venue, VenueOrderRequest
 from oexec.service.resolver import UnknownOutcomeResolver
 from oexec.service.rules.risk import RiskManager, is_reducing
 from oexec.service.rules.symbol_book import SymbolRulesBook
@@ -152,8 +152,10 @@ class OrderPipeline:
         observer: PipelineObserver | None = None,
         now_ms: Callable[[], int] = lambda: int(time.time() * 1000),
         journal: Journal | None = None,
+        event_replay: EventReplay | None = None,
     ) -> None:
         self.store = store
+        self.event_replay = event_replay
         self.venue = venue
         self.journal = journal
         self.writer = writer
@@ -606,6 +608,14 @@ class OrderPipeline:
         self.risk.resume()
         log.warning("trading resumed")
         return {"halted": False}
+
+    async def replay(
+        self, from_seq: int, *, topics: Sequence[str] = (), limit: int = 500
+    ) -> dict[str, Any]:
+        """Published events from ``from_seq`` on, one page (the event log, issue 17)."""
+        if self.event_replay is None:
+            raise OexecError("this daemon keeps no event log", code=ErrorCode.REPLAY_UNAVAILABLE)
+        return await self.event_replay.replay(from_seq, topics, limit)
 
 
 def _differs(intent: OrderIntent, first: Order) -> bool:

@@ -284,6 +284,16 @@ class EventSink(Protocol):
     async def close(self) -> None: ...
 
 
+class EventReplay(Protocol):
+    """The event log behind the ``replay`` op (issue 17; docs/wire.md, "replay")."""
+
+    async def replay(self, from_seq: int, topics: Sequence[str], limit: int) -> dict[str, Any]:
+        """One page of logged events with seq >= ``from_seq``: ``events``, ``next_seq``,
+        ``last_seq``, ``oldest_seq``. Raises ReplayExpiredError (older than the
+        retention) or OexecError REPLAY_UNAVAILABLE (no log)."""
+        ...
+
+
 class EventTopics:
     ORDER_CREATED = "order.created"
     ORDER_UPDATED = "order.updated"
@@ -343,3 +353,10 @@ class OrderService(Protocol):
     async def halt(self, *, cancel_all: bool = False) -> dict[str, Any]: ...
 
     async def resume(self) -> dict[str, Any]: ...
+
+    # -- events (issue 17) -------------------------------------------------------------------
+    async def replay(
+        self, from_seq: int, *, topics: Sequence[str] = (), limit: int = 500
+    ) -> dict[str, Any]:
+        """Published events from ``from_seq`` on, one page (EventReplay)."""
+        ...

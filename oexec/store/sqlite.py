@@ -216,6 +216,24 @@ class SqliteStore:
         if entry_ids:
             await self._call("update", SqliteDb.outbox_ack, list(entry_ids))
 
+    # --- the event log (not part of OrderStore: the SQLite event sink's own) ------------
+    async def events_open(self) -> tuple[int, str]:
+        """(last assigned seq, the log's epoch)."""
+        return await self._call("update", SqliteDb.events_open)
+
+    async def events_append(self, batch: Sequence[tuple[str, bytes, int]]) -> list[tuple[int, int]]:
+        """Append (topic, packed event, stamp ms) in order; returns (seq, topic_seq) each."""
+        return await self._call("update", SqliteDb.events_append, list(batch))
+
+    async def events_read(
+        self, from_seq: int, limit: int
+    ) -> tuple[list[tuple[int, str, int, bytes]], int, int]:
+        """(events with seq >= from_seq, trimmed_through, last seq)."""
+        return await self._call("read", SqliteDb.events_read, from_seq, limit)
+
+    async def events_trim(self, older_than_ms: int, max_events: int) -> int:
+        return await self._call("update", SqliteDb.events_trim, older_than_ms, max_events)
+
     async def owed_fills(self) -> list[str]:
         return await self._call("read", SqliteDb.owed_fills)
 

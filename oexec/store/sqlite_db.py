@@ -28,7 +28,7 @@ from oexec.service.ports import (
     outbox_id_for_fill,
     outbox_id_for_order,
 )
-from oexec.store import codec, failures
+from oexec.store import codec, failures, sqlite_events
 from oexec.store.keys import JOURNAL_MAX_ENTRIES
 from oexec.store.sqlite_thread import BatchJob, Outcome, attempt
 
@@ -152,7 +152,7 @@ class SqliteDb:
         self._conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         self._conn.execute(f"PRAGMA synchronous = {synchronous.upper()}")
         _while_busy(lambda: self._conn.execute("PRAGMA journal_mode = WAL"))
-        _while_busy(lambda: self._conn.executescript(SCHEMA))
+        _while_busy(lambda: self._conn.executescript(SCHEMA + sqlite_events.SCHEMA))
         self._next_purge = 0.0
         self.purge()
 
@@ -418,6 +418,22 @@ class SqliteDb:
     def outbox_ack(self, entry_ids: list[str]) -> None:
         with self._write() as db:
             db.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in entry_ids])
+
+    # --- the event log (oexec/store/sqlite_events.py) ------------------------------------
+    def events_open(self) -> tuple[int, str]:
+        with self._write() as db:
+            return sqlite_events.open_log(db)
+
+    def events_append(self, batch: list[sqlite_events.Appended]) -> list[tuple[int, int]]:
+        with self._write() as db:
+            return sqlite_events.append(db, batch)
+
+    def events_read(self, from_seq: int, limit: int) -> tuple[list[sqlite_events.Row], int, int]:
+        return sqlite_events.read(self._conn, from_seq, limit)
+
+    def events_trim(self, older_than_ms: int, max_events: int) -> int:
+        with self._write() as db:
+            return sqlite_events.trim(db, older_than_ms, max_events)
 
     def owed_fills(self) -> list[str]:
         rows = self._conn.execute("SELECT order_id FROM owed_fills ORDER BY order_id").fetchall()

@@ -36,6 +36,7 @@ from oexec.wire.messages import (
     OpenOrders,
     OrderHistory,
     PlaceOrder,
+    Replay,
     Reply,
     Request,
     Resume,
@@ -166,6 +167,27 @@ def _order_history(data: Mapping[str, Any]) -> OrderHistory:
     )
 
 
+MAX_REPLAY_LIMIT = 1000
+MAX_REPLAY_TOPICS = 16
+
+
+def _replay(data: Mapping[str, Any]) -> Replay:
+    limit = f.integer(data, "limit", required=False, minimum=1, maximum=MAX_REPLAY_LIMIT)
+    raw_topics = data.get("topics")
+    if raw_topics is not None and (
+        not isinstance(raw_topics, list)
+        or len(raw_topics) > MAX_REPLAY_TOPICS
+        or not all(isinstance(t, str) and len(t) <= 64 for t in raw_topics)
+    ):
+        raise f.bad("topics", f"expected at most {MAX_REPLAY_TOPICS} topic prefixes (strings)")
+    from_seq = f.integer(data, "from_seq", required=False, minimum=0)
+    return Replay(
+        from_seq=0 if from_seq is None else from_seq,
+        topics=tuple(raw_topics or ()),
+        limit=500 if limit is None else limit,
+    )
+
+
 #: op -> builder of its typed record from the (already enveloped-checked) map.
 _BUILDERS: dict[str, Callable[[Mapping[str, Any]], Request]] = {
     PlaceOrder.OP: _place_order,
@@ -178,6 +200,7 @@ _BUILDERS: dict[str, Callable[[Mapping[str, Any]], Request]] = {
     Health.OP: lambda data: Health(),
     Halt.OP: lambda data: Halt(cancel_all=f.boolean(data, "cancel_all")),
     Resume.OP: lambda data: Resume(),
+    Replay.OP: _replay,
 }
 assert set(_BUILDERS) == set(OPS), "every op needs a builder"
 

@@ -88,6 +88,17 @@ class Resume:
     OP: ClassVar[str] = "resume"
 
 
+@attrs.frozen(slots=True)
+class Replay:
+    """Published events with seq >= ``from_seq`` (0: from the oldest kept), one page of
+    at most ``limit``; ``topics`` are prefixes (empty: every topic). Issue 17."""
+
+    OP: ClassVar[str] = "replay"
+    from_seq: int = 0
+    topics: tuple[str, ...] = ()
+    limit: int = 500
+
+
 Request = (
     PlaceOrder
     | GetOrder
@@ -99,6 +110,7 @@ Request = (
     | Health
     | Halt
     | Resume
+    | Replay
 )
 
 REQUEST_TYPES: tuple[type[Request], ...] = (
@@ -112,6 +124,7 @@ REQUEST_TYPES: tuple[type[Request], ...] = (
     Health,
     Halt,
     Resume,
+    Replay,
 )
 #: op name -> record class; the codec dispatches on it.
 OPS: dict[str, type[Request]] = {cls.OP: cls for cls in REQUEST_TYPES}

@@ -10,7 +10,7 @@ import pytest
 
 binance = pytest.importorskip("binance")
 
-from binance import AsyncClient  # noqa: E402
+from binance.async_client import AsyncClient  # noqa: E402
 from binance.exceptions import BinanceAPIException  # noqa: E402
 
 from oexec.sim.app import SimServer  # noqa: E402

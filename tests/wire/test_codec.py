@@ -131,6 +131,7 @@ def test_every_op_is_decodable() -> None:
         "health",
         "halt",
         "resume",
+        "replay",
     }
 
 
@@ -344,3 +345,29 @@ def test_peek_envelope_reads_id_and_op_only_and_agrees_with_the_full_decode() ->
         with pytest.raises(RequestError):
             decode_request(msgpack.packb(envelope))
     assert peek_envelope(b"\xc1 not msgpack") is None
+
+
+# --- replay (issue 17) -------------------------------------------------------------------
+def test_replay_defaults_and_fields() -> None:
+    from oexec.wire import Replay
+
+    assert decode({"v": 1, "id": 1, "op": "replay"}).request == Replay(0, (), 500)
+    got = decode({"v": 1, "id": 1, "op": "replay", "from_seq": 7, "topics": ["fill"], "limit": 9})
+    assert got.request == Replay(7, ("fill",), 9)
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"from_seq": -1}, "from_seq"),
+        ({"from_seq": "1"}, "from_seq"),
+        ({"limit": 0}, "limit"),
+        ({"limit": 1001}, "limit"),
+        ({"topics": "fill"}, "topics"),
+        ({"topics": [1]}, "topics"),
+        ({"topics": ["x"] * 17}, "topics"),
+    ],
+)
+def test_replay_bad_fields(fields: dict[str, Any], field: str) -> None:
+    err = fails(msgpack.packb({"v": 1, "id": 1, "op": "replay", **fields}), ErrorCode.BAD_REQUEST)
+    assert err.details["field"] == field

@@ -1,0 +1,124 @@
+"""The embedded store's event log: one sequence that survives restarts, and replay.
+
+Why (issue 17). A daemon on SQLite numbered its events in memory: after a restart it
+counted from 1 again, and the events its outbox redelivered at start went out as "seq
+1-4 of a new run" before any subscriber had reconnected; nobody could tell what was
+missed, and nothing could be asked for again. Here every event is appended to the
+store file *before* it goes on PUB, in one transaction per batch that also assigns its
+``seq`` and ``topic_seq`` (so both continue across restarts), and is kept for the
+retention window for the ``replay`` op.
+
+Tables (created with the store's schema):
+
+- ``events``: ``seq`` (primary key), ``topic``, ``topic_seq``, ``stamp`` (ms, when
+  appended: what the retention window is measured on), ``data`` (the packed event map
+  without ``seq``/``topic_seq``, exactly as the Redis Stream keeps it).
+- ``event_state``: ``seq`` (the last assigned), ``trimmed_through`` (the highest ``seq``
+  ever trimmed: a replay from at or below it is refused as expired), ``epoch`` (this
+  log's id: a new epoch means the sequence started again, the file was replaced).
+- ``event_topic_seqs``: the last ``topic_seq`` of each topic.
+
+Plain functions on a connection inside the caller's transaction; ``SqliteDb`` opens it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY,
+    topic TEXT NOT NULL,
+    topic_seq INTEGER NOT NULL,
+    stamp INTEGER NOT NULL,
+    data BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_stamp ON events (stamp);
+CREATE TABLE IF NOT EXISTS event_state (
+    name TEXT PRIMARY KEY,
+    value
+);
+CREATE TABLE IF NOT EXISTS event_topic_seqs (
+    topic TEXT PRIMARY KEY,
+    last INTEGER NOT NULL
+);
+"""
+
+#: (topic, packed event without seq/topic_seq, stamp ms)
+Appended = tuple[str, bytes, int]
+#: (seq, topic, topic_seq, data)
+Row = tuple[int, str, int, bytes]
+
+
+def _state(db: sqlite3.Connection, name: str) -> Any:
+    row = db.execute("SELECT value FROM event_state WHERE name = ?", (name,)).fetchone()
+    return None if row is None else row[0]
+
+
+def _set_state(db: sqlite3.Connection, name: str, value: object) -> None:
+    db.execute("INSERT OR REPLACE INTO event_state (name, value) VALUES (?, ?)", (name, value))
+
+
+def open_log(db: sqlite3.Connection) -> tuple[int, str]:
+    """(last assigned seq, epoch); creates the epoch on first use. In a write transaction."""
+    epoch = _state(db, "epoch")
+    if epoch is None:
+        epoch = uuid.uuid4().hex[:16]
+        _set_state(db, "epoch", epoch)
+    return int(_state(db, "seq") or 0), str(epoch)
+
+
+def append(db: sqlite3.Connection, batch: Sequence[Appended]) -> list[tuple[int, int]]:
+    """Assign the next ``seq`` and ``topic_seq`` to each event, store it; returns them."""
+    seq = int(_state(db, "seq") or 0)
+    topic_last: dict[str, int] = {}
+    numbers: list[tuple[int, int]] = []
+    rows: list[tuple[int, str, int, int, bytes]] = []
+    for topic, data, stamp in batch:
+        if topic not in topic_last:
+            row = db.execute(
+                "SELECT last FROM event_topic_seqs WHERE topic = ?", (topic,)
+            ).fetchone()
+            topic_last[topic] = 0 if row is None else int(row[0])
+        seq += 1
+        topic_last[topic] += 1
+        numbers.append((seq, topic_last[topic]))
+        rows.append((seq, topic, topic_last[topic], stamp, data))
+    db.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?)", rows)
+    db.executemany(
+        "INSERT OR REPLACE INTO event_topic_seqs (topic, last) VALUES (?, ?)",
+        list(topic_last.items()),
+    )
+    _set_state(db, "seq", seq)
+    return numbers
+
+
+def read(db: sqlite3.Connection, from_seq: int, limit: int) -> tuple[list[Row], int, int]:
+    """(up to ``limit`` events with seq >= ``from_seq`` in order, trimmed_through, last seq)."""
+    rows = db.execute(
+        "SELECT seq, topic, topic_seq, data FROM events WHERE seq >= ? ORDER BY seq LIMIT ?",
+        (from_seq, limit),
+    ).fetchall()
+    trimmed = int(_state(db, "trimmed_through") or 0)
+    last = int(_state(db, "seq") or 0)
+    return [(int(r[0]), str(r[1]), int(r[2]), bytes(r[3])) for r in rows], trimmed, last
+
+
+def trim(db: sqlite3.Connection, older_than_ms: int, max_events: int) -> int:
+    """Delete events stamped before ``older_than_ms`` and all but the newest
+    ``max_events``; remember the highest seq deleted. Returns how many went."""
+    last = int(_state(db, "seq") or 0)
+    young = db.execute("SELECT MIN(seq) FROM events WHERE stamp >= ?", (older_than_ms,)).fetchone()[
+        0
+    ]
+    # every event older than the window when none is young
+    floor = last + 1 if young is None else int(young)
+    keep_from = max(last - max_events + 1, 1, floor)
+    gone = db.execute("DELETE FROM events WHERE seq < ?", (keep_from,)).rowcount
+    if gone:
+        trimmed = int(_state(db, "trimmed_through") or 0)
+        _set_state(db, "trimmed_through", max(trimmed, keep_from - 1))
+    return int(gone)

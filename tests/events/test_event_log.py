@@ -1,0 +1,216 @@
+"""Issue 17: one sequence that survives restarts, replay on either store, healing.
+
+Real stores (a SQLite file, the test Redis under a per-test prefix), real PUB/SUB and a
+real request socket (FrontEnd) serving the ``replay`` op from the sink's log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+
+from oexec.client import AsyncClient, ReplayError, Subscriber
+from oexec.config import FrontConfig
+from oexec.errors import ErrorCode, ReplayExpiredError
+from oexec.events.logged import LoggedSequenceSink, replay_page
+from oexec.events.sequence import SharedSequenceSink
+from oexec.events.store_log import StoreSequenceSink
+from oexec.front.router import FrontEnd
+from oexec.front.testing import InMemoryOrderService
+from oexec.store import SqliteStore
+
+from ..ports import free_port
+
+pytestmark = pytest.mark.timeout(60)
+
+SinkFactory = Callable[[str], Awaitable[LoggedSequenceSink]]
+
+
+class ReplayService(InMemoryOrderService):
+    """The in-memory service with the real ``replay`` of a sink's log."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sink: LoggedSequenceSink | None = None
+
+    async def replay(
+        self, from_seq: int, *, topics: Sequence[str] = (), limit: int = 500
+    ) -> dict[str, Any]:
+        assert self.sink is not None
+        return await self.sink.replay(from_seq, topics, limit)
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+async def make_sink(
+    request: pytest.FixtureRequest, tmp_path: Path, redis: aioredis.Redis, prefix: str
+) -> AsyncIterator[SinkFactory]:
+    """Opens sinks on one store (each call: a new daemon run on the same data)."""
+    opened: list[Any] = []
+    if request.param == "sqlite":
+        store = SqliteStore(str(tmp_path / "events.sqlite"))
+        await store.start()
+
+        async def sqlite_sink(endpoint: str) -> LoggedSequenceSink:
+            sink = StoreSequenceSink([endpoint], store=store, retention_events=100_000)
+            await sink.start()
+            opened.append(sink)
+            return sink
+
+        yield sqlite_sink
+        for sink in opened:
+            await sink.close()
+        await store.close()
+        return
+    async def redis_sink(endpoint: str) -> LoggedSequenceSink:
+        sink = SharedSequenceSink([endpoint], redis=redis, prefix=prefix)
+        await sink.start()
+        opened.append(sink)
+        return sink
+
+    yield redis_sink
+    for sink in opened:
+        await sink.close()
+
+
+async def publish(sink: LoggedSequenceSink, count: int, start: int = 0) -> None:
+    for n in range(start, start + count):
+        topic = "fill" if n % 3 == 0 else "order.updated"
+        await sink.publish(topic, {"n": n})
+    await sink.flush()
+
+
+async def test_sequence_continues_after_a_restart_and_replay_pages(make_sink: SinkFactory) -> None:
+    first = await make_sink(f"tcp://127.0.0.1:{free_port()}")
+    await publish(first, 5)
+    run_one = first.src
+    await first.close()
+    second = await make_sink(f"tcp://127.0.0.1:{free_port()}")
+    assert second.last_seq == 5 and second.src != run_one and second.epoch == first.epoch
+    await publish(second, 5, start=5)
+    assert second.last_seq == 10
+
+    page = await second.replay(1, (), 4)
+    assert [e["seq"] for e in page["events"]] == [1, 2, 3, 4]
+    assert page["next_seq"] == 5 and page["last_seq"] == 10 and page["oldest_seq"] == 1
+    rest = await second.replay(page["next_seq"], (), 100)
+    assert [e["n"] for e in rest["events"]] == list(range(4, 10))
+    assert rest["next_seq"] == 11
+    assert {e["src"] for e in rest["events"]} == {run_one, second.src}
+    fills = await second.replay(0, ("fill",), 100)
+    assert [e["n"] for e in fills["events"]] == [0, 3, 6, 9]
+    assert [e["topic_seq"] for e in fills["events"]] == [1, 2, 3, 4]  # continued too
+
+
+async def test_replay_older_than_retention_is_a_typed_error(make_sink: SinkFactory) -> None:
+    sink = await make_sink(f"tcp://127.0.0.1:{free_port()}")
+    await publish(sink, 6)
+    sink.retention_s = 0.0  # every event is now past the window
+    await asyncio.sleep(0.01)
+    assert await sink.trim() == 6
+    with pytest.raises(ReplayExpiredError) as caught:
+        await sink.replay(3, (), 10)
+    assert caught.value.code is ErrorCode.REPLAY_EXPIRED
+    assert caught.value.details == {"from_seq": 3, "oldest_seq": 7}
+    assert "retention" in caught.value.message
+    await publish(sink, 2, start=6)
+    assert [e["seq"] for e in (await sink.replay(7, (), 10))["events"]] == [7, 8]
+    assert [e["seq"] for e in (await sink.replay(0, (), 10))["events"]] == [7, 8]
+
+
+def test_replay_page_is_pure() -> None:
+    with pytest.raises(ReplayExpiredError):
+        replay_page([], from_seq=2, topics=(), limit=5, trimmed_through=2, last_seq=9)
+    page = replay_page([], from_seq=20, topics=(), limit=5, trimmed_through=0, last_seq=9)
+    assert page == {"events": [], "next_seq": 20, "last_seq": 9, "oldest_seq": 1}
+
+
+async def _front(service: ReplayService) -> FrontEnd:
+    front = FrontEnd(service, FrontConfig(listen=(f"tcp://127.0.0.1:{free_port()}",)))
+    await front.start()
+    return front
+
+
+async def _collect(sub: Subscriber, count: int, timeout_s: float = 10.0) -> list[Any]:
+    async with asyncio.timeout(timeout_s):
+        return [await sub.receive() for _ in range(count)]
+
+
+async def test_late_subscriber_replays_1000_then_follows_live(make_sink: SinkFactory) -> None:
+    pub = f"tcp://127.0.0.1:{free_port()}"
+    sink = await make_sink(pub)
+    service = ReplayService()
+    service.sink = sink
+    front = await _front(service)
+    try:
+        await publish(sink, 1000)
+        started = time.monotonic()
+        async with AsyncClient(front.endpoints[0]) as client:
+            with client.subscribe(pub, from_seq=0) as sub:
+                replayed = await _collect(sub, 1000)
+                assert [e.seq for e in replayed] == list(range(1, 1001))
+                assert sub.replayed == 1000
+                await asyncio.sleep(0.3)  # the SUB socket joins
+                await publish(sink, 50, start=1000)
+                live = await _collect(sub, 50)
+        assert [e.seq for e in live] == list(range(1001, 1051))
+        assert all(e.gap is None for e in replayed + live)
+        assert time.monotonic() - started < 20
+    finally:
+        await front.stop()
+
+
+async def test_subscriber_heals_across_a_restart(make_sink: SinkFactory) -> None:
+    """Events published while the subscriber cannot hear them (the daemon restarted on the
+    same PUB port, redelivering at once) come back through replay, in order, once."""
+    pub = f"tcp://127.0.0.1:{free_port()}"
+    sink = await make_sink(pub)
+    service = ReplayService()
+    service.sink = sink
+    front = await _front(service)
+    try:
+        async with AsyncClient(front.endpoints[0]) as client:
+            with client.subscribe(pub, from_seq=0) as sub:
+                await asyncio.sleep(0.3)
+                await publish(sink, 10)
+                before = await _collect(sub, 10)
+                await sink.close()
+                restarted = await make_sink(pub)  # same port: the SUB reconnects
+                service.sink = restarted
+                await publish(restarted, 20, start=10)  # before the reconnect: unheard
+                await asyncio.sleep(0.5)
+                await publish(restarted, 5, start=30)
+                after = await _collect(sub, 25)
+        events = before + after
+        assert [e.seq for e in events] == list(range(1, 36))
+        assert [e.data["n"] for e in events] == list(range(35))
+        assert all(e.gap is None for e in events)
+    finally:
+        await front.stop()
+
+
+async def test_replay_op_on_the_wire(make_sink: SinkFactory) -> None:
+    sink = await make_sink(f"tcp://127.0.0.1:{free_port()}")
+    service = ReplayService()
+    service.sink = sink
+    front = await _front(service)
+    try:
+        await publish(sink, 4)
+        async with AsyncClient(front.endpoints[0]) as client:
+            page = await client.replay(2, topics=["order."], limit=10)
+            assert [e["seq"] for e in page["events"]] == [2, 3]
+            sink.retention_s = 0.0
+            await asyncio.sleep(0.01)
+            await sink.trim()
+            with pytest.raises(ReplayError) as caught:
+                await client.replay(1)
+            assert caught.value.code == "REPLAY_EXPIRED"
+            with pytest.raises(Exception, match="limit"):
+                await client.replay(1, limit=5000)
+    finally:
+        await front.stop()
