@@ -378,6 +378,9 @@ class Daemon:
         }
         if self.nats is not None:  # [nats] url set: the JetStream mirror's connection
             checks["nats"] = self.nats.ping
+        ws_api = getattr(self.venue, "ws_api", None)
+        if ws_api is not None:  # [venue] order_transport = "ws": its connection
+            checks["ws_api"] = ws_api.health_check
         return checks
 
     def dashboard_extra(self) -> dict[str, Any]:
@@ -388,6 +391,7 @@ class Daemon:
             "breaker": self.breaker.state,
             "venue_paused_s": round(self.limiter.paused_for(), 3),
             "queued": self.front.queued if hasattr(self, "front") else 0,
+            **_transport_state(self.venue),
         }
 
     def _note_stream_state(self) -> None:
@@ -431,3 +435,9 @@ class Daemon:
 
 async def _sleep_until(deadline: float) -> None:
     await asyncio.sleep(max(0.0, deadline - time.monotonic()))
+
+
+def _transport_state(venue: object) -> dict[str, object]:
+    """Which transport orders go over and, with the WebSocket API, its connection."""
+    ws_api = getattr(venue, "ws_api", None)
+    return ws_api.describe() if ws_api is not None else {"order_transport": "rest"}

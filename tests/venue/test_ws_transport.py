@@ -29,9 +29,10 @@ from oexec.models import OrderTerms, OrderType, Side, TimeInForce, VenueOrderSta
 from oexec.service.ports import VenueOrderRequest
 from oexec.sim.app import SimServer
 from oexec.sim.config import AccountConfig, FaultConfig, SimConfig
-from oexec.venue.binance import BinanceUsdmVenue
+from oexec.venue.binance import BinanceUsdmVenue, ws_transport
 from oexec.venue.binance.ws_transport import rate_limit_usage, signing_payload, ws_api_url_for
 
+from ..ports import free_port
 from .conftest import RecordingGate
 
 ED = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
@@ -197,3 +198,20 @@ async def wait_for(condition: Callable[[], bool], timeout_s: float) -> None:
             return
         await asyncio.sleep(0.01)
     raise AssertionError("condition not met in time")
+
+
+async def test_never_connected_orders_go_over_rest_and_health_says_why(
+    open_venue: VenueFactory, sim: SimServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dead = f"ws://127.0.0.1:{free_port()}/ws-fapi/v1"
+    venue = await open_venue(ws_api_url=dead, connect_timeout_s=0.2)
+    ws_api = venue.ws_api
+    assert ws_api is not None and not ws_api.ready
+    await ws_api.health_check()  # within the grace: REST carries the orders
+    placed = await venue.place_order(order("rest-only"))
+    assert placed.status is VenueOrderStatus.NEW and ws_api.fallbacks == 1
+    assert paths(sim)["/fapi/v1/order"] == 1
+    assert ws_api.describe()["order_transport"] == "rest"
+    monkeypatch.setattr(ws_transport, "HEALTH_GRACE_S", 0.0)
+    with pytest.raises(RuntimeError, match="orders go over REST"):
+        await ws_api.health_check()

@@ -63,6 +63,9 @@ KNOWN_WS_API_URLS = {
     "fapi.binance.com": "wss://ws-fapi.binance.com/ws-fapi/v1",
     "testnet.binancefuture.com": "wss://testnet.binancefuture.com/ws-fapi/v1",
 }
+#: /health reports the connection unhealthy once it has been down this long (REST
+#: carries the orders meanwhile, slower; a reconnect normally takes well under a second).
+HEALTH_GRACE_S = 30.0
 _CLOSED_TYPES = (
     aiohttp.WSMsgType.CLOSE,
     aiohttp.WSMsgType.CLOSED,
@@ -140,6 +143,7 @@ class BinanceWsApi:
         self.logged_on = False
         self.reconnects = 0
         self.fallbacks = 0  # requests sent over REST because the connection was not up
+        self.down_since: float | None = None  # monotonic time it stopped being connected
 
     @classmethod
     def for_transport(cls, transport: BinanceTransport) -> BinanceWsApi:
@@ -163,6 +167,27 @@ class BinanceWsApi:
             await asyncio.wait_for(self._up.wait(), wait_s)
         except TimeoutError:
             log.warning("WebSocket API not up after %.1fs; orders go over REST meanwhile", wait_s)
+
+    async def health_check(self) -> None:
+        """A /health check: fails once the connection has been down ``HEALTH_GRACE_S``."""
+        if self.ready or self.down_since is None:
+            return
+        down_s = time.monotonic() - self.down_since
+        if down_s > HEALTH_GRACE_S:
+            raise RuntimeError(
+                f"WebSocket API {self.state} for {down_s:.0f}s ({self.reconnects} reconnects);"
+                " orders go over REST"
+            )
+
+    def describe(self) -> dict[str, object]:
+        """Transport state for the dashboard."""
+        return {
+            "order_transport": "ws" if self.ready else "rest",
+            "ws_api_state": self.state,
+            "ws_api_logged_on": self.logged_on,
+            "ws_api_reconnects": self.reconnects,
+            "ws_api_fallbacks": self.fallbacks,
+        }
 
     async def close(self) -> None:
         self._closing = True
@@ -388,5 +413,9 @@ class BinanceWsApi:
 
     def _set_state(self, state: str) -> None:
         self.state = state
-        if state != "connected":
+        if state == "connected":
+            self.down_since = None
+        else:
             self._up.clear()
+            if self.down_since is None:
+                self.down_since = time.monotonic()
