@@ -72,6 +72,8 @@ class PositionUpdate:
     amount: Decimal  # signed
     entry_price: Decimal
     unrealized_pnl: Decimal
+    break_even_price: Decimal | None = None  # None: the event did not carry it
+    margin_type: str | None = None  # "cross" | "isolated"; None: not carried
 
 
 @attrs.frozen(slots=True)

@@ -22,7 +22,14 @@ import aiohttp
 from oexec.config import VenueConfig
 from oexec.errors import VenueError, VenueRejectedError, VenueUnknownOutcomeError
 from oexec.models import ExchangeInfo, Side, VenueOrder, VenueTrade
+from oexec.models.account import AccountSettingChange, Balance, Position
 from oexec.service.ports import RequestGate, VenueOrderRequest
+from oexec.venue.binance.account import (
+    MARGIN_TYPES,
+    parse_account_balances,
+    parse_leverage_change,
+    parse_position_risk,
+)
 from oexec.venue.binance.endpoints import MAX_BATCH_CANCEL, MAX_BATCH_PLACE, Ep
 from oexec.venue.binance.errors import batch_element_error
 from oexec.venue.binance.filters import parse_exchange_info
@@ -45,6 +52,8 @@ from oexec.venue.binance.transport import BinanceTransport, Params, VenueObserve
 from oexec.venue.binance.ws_transport import BinanceWsApi
 
 log = logging.getLogger(__name__)
+#: -4046 "No need to change margin type": the account already has it.
+NO_NEED_TO_CHANGE_MARGIN_TYPE = -4046
 
 
 class BinanceUsdmVenue:
@@ -196,6 +205,34 @@ class BinanceUsdmVenue:
             params.append(("orderId", order_id))
         params.append(("limit", str(limit)))
         return parse_user_trades(await self.transport.call(Ep.USER_TRADES, params))
+
+    # --- account ----------------------------------------------------------------------
+    async def position_risk(self, symbol: str | None = None) -> list[Position]:
+        """Every position leg (flat ones too), with leverage and margin type (§3.7)."""
+        params = [("symbol", symbol)] if symbol else []
+        return parse_position_risk(await self.transport.call(Ep.POSITION_RISK, params))
+
+    async def account_balances(self) -> list[Balance]:
+        """Wallet, available and margin balance per asset (``/fapi/v2/account``)."""
+        return parse_account_balances(await self.transport.call(Ep.ACCOUNT, ()))
+
+    async def set_leverage(self, symbol: str, leverage: int) -> AccountSettingChange:
+        params = [("symbol", symbol), ("leverage", str(leverage))]
+        return parse_leverage_change(await self.transport.call(Ep.CHANGE_LEVERAGE, params))
+
+    async def set_margin_type(self, symbol: str, margin_type: str) -> AccountSettingChange:
+        """``margin_type`` cross|isolated; asking for the current one is not an error."""
+        wanted = MARGIN_TYPES.get(margin_type.lower())
+        if wanted is None:
+            raise VenueRejectedError(f"margin type must be cross or isolated: {margin_type!r}")
+        venue_name = "CROSSED" if wanted == "cross" else "ISOLATED"
+        params = [("symbol", symbol), ("marginType", venue_name)]
+        try:
+            await self.transport.call(Ep.CHANGE_MARGIN_TYPE, params)
+        except VenueRejectedError as exc:
+            if exc.venue_code != NO_NEED_TO_CHANGE_MARGIN_TYPE:
+                raise
+        return AccountSettingChange(symbol=symbol, margin_type=wanted)
 
     # --- user stream keys --------------------------------------------------------------
     async def create_listen_key(self) -> str:

@@ -273,6 +273,8 @@ def parse_account_update(event: Mapping[str, Any]) -> AccountUpdate:
             amount=dec(p, "pa"),
             entry_price=dec(p, "ep", ZERO),
             unrealized_pnl=dec(p, "up", ZERO),
+            break_even_price=dec(p, "bep") if p.get("bep") not in (None, "") else None,
+            margin_type=str(p["mt"]).lower() if isinstance(p.get("mt"), str) else None,
         )
         for p in _objects(a.get("P"))
     )
