@@ -147,9 +147,14 @@ class RiskConfig:
 
 @attrs.frozen
 class ValidationConfig:
-    """exchangeInfo is the source; per-symbol overrides (filter field -> value) win."""
+    """exchangeInfo is the source; per-symbol overrides (filter field -> value) win.
+
+    ``symbols``: the allow-list (plan §4); empty = every symbol the venue lists. An order
+    for another symbol is refused (SYMBOL_NOT_ALLOWED) before any I/O.
+    """
 
     overrides: dict[str, dict[str, str]] = attrs.field(factory=dict)
+    symbols: tuple[str, ...] = ()
 
 
 @attrs.frozen

@@ -90,6 +90,10 @@ class ErrorCode(StrEnum):
     REPLAY_EXPIRED = "REPLAY_EXPIRED"  # the range asked for is older than the retention
     REPLAY_UNAVAILABLE = "REPLAY_UNAVAILABLE"  # this daemon keeps no event log
 
+    # strategy ops beyond one order (issue 16)
+    SYMBOL_NOT_ALLOWED = "SYMBOL_NOT_ALLOWED"  # not in [validation] symbols
+    ORDER_NOT_AMENDABLE = "ORDER_NOT_AMENDABLE"  # not a resting LIMIT order, or closed
+
     INTERNAL = "INTERNAL"
 
 
