@@ -60,22 +60,14 @@ class InMemoryOrderService:
                 )
             return self.orders[existing]
         now = _now_ms()
-        order = Order(
+        order = Order.from_terms(
+            intent.terms,
             id=f"o{next(self._ids)}",
             request_id=intent.request_id,
             client_order_id=f"x-{intent.request_id}"[:36],
-            symbol=intent.symbol,
-            side=intent.side,
-            type=intent.type,
-            quantity=intent.quantity,
             state=OrderState.NEW,
             created_at=now,
             updated_at=now,
-            price=intent.price,
-            time_in_force=intent.time_in_force,
-            stop_price=intent.stop_price,
-            reduce_only=intent.reduce_only,
-            position_side=intent.position_side,
             exchange_order_id=str(1000 + len(self.orders)),
             version=1,
         )

@@ -11,7 +11,7 @@ from oexec.models.enums import (
     WorkingType,
 )
 from oexec.models.market import ExchangeInfo, RateLimitRule, SymbolRules
-from oexec.models.order import Fill, Order, OrderIntent
+from oexec.models.order import Fill, Order, OrderIntent, OrderTerms
 from oexec.models.venue import AccountUpdate, OrderUpdate, VenueOrder, VenueTrade
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "Order",
     "OrderIntent",
     "OrderState",
+    "OrderTerms",
     "OrderType",
     "OrderUpdate",
     "PositionSide",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import attrs
 
@@ -10,13 +11,15 @@ from oexec.models.enums import OrderState, OrderType, PositionSide, Side, TimeIn
 
 
 @attrs.frozen(slots=True)
-class OrderIntent:
-    """What a strategy asked for, after wire decoding (types checked, decimals parsed).
+class OrderTerms:
+    """What an order is: the terms a strategy asks for and the venue is sent.
 
-    Pre-trade rules judge this; nothing about it has touched the venue yet.
+    One record carried from the wire's intent through the stored order to the venue
+    request, so the terms are named once (the wire keeps its flat shape; ``Order``
+    stores them flat for the stores' indexes and the order's wire/event map, and
+    converts with ``Order.terms`` / ``Order.from_terms``, generically over these fields).
     """
 
-    request_id: str
     symbol: str
     side: Side
     type: OrderType
@@ -30,7 +33,24 @@ class OrderIntent:
     callback_rate: Decimal | None = None
     activation_price: Decimal | None = None
     good_till_date: int | None = None  # ms since epoch, GTD only
-    deadline_ms: int | None = None  # client's deadline: reject rather than send late
+
+
+#: The names of the terms, in order (what ``Order`` copies from and to ``OrderTerms``).
+TERM_NAMES: tuple[str, ...] = tuple(a.name for a in attrs.fields(OrderTerms))
+
+
+@attrs.frozen(slots=True)
+class OrderIntent:
+    """What a strategy asked for, after wire decoding (types checked, decimals parsed).
+
+    Pre-trade rules judge its terms; nothing about it has touched the venue yet.
+    ``deadline_ms``: how long (ms, from when the daemon starts on it) the order may take
+    to be sent; past it the answer is DEADLINE_EXCEEDED and nothing is sent.
+    """
+
+    request_id: str
+    terms: OrderTerms
+    deadline_ms: int | None = None
 
 
 @attrs.define(slots=True)
@@ -71,6 +91,16 @@ class Order:
     venue_status: str | None = None
     venue_update_time: int | None = None  # venue's T/updateTime; orders stream updates
     version: int = 0
+
+    @property
+    def terms(self) -> OrderTerms:
+        """The order's terms as one record (what the venue request carries)."""
+        return OrderTerms(**{name: getattr(self, name) for name in TERM_NAMES})
+
+    @classmethod
+    def from_terms(cls, terms: OrderTerms, **record: Any) -> Order:
+        """A new order of ``terms``; ``record`` holds the rest (ids, state, times)."""
+        return cls(**{name: getattr(terms, name) for name in TERM_NAMES}, **record)
 
     @property
     def is_terminal(self) -> bool:

@@ -17,7 +17,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 
-from oexec.models import Order, OrderIntent
+from oexec.models import Order, OrderTerms
 from oexec.models.venue import AccountUpdate
 from oexec.service.rules.context import MarketContext
 from oexec.tasks import cancel_and_wait
@@ -109,11 +109,11 @@ class MarketState:
     def open_orders(self, symbol: str) -> int:
         return self._open[symbol]
 
-    async def context_for(self, intent: OrderIntent, now_ms: int) -> MarketContext:
+    async def context_for(self, terms: OrderTerms, now_ms: int) -> MarketContext:
         return MarketContext(
-            mark_price=await self.mark_price(intent.symbol),
-            open_orders=self._open[intent.symbol],
-            open_algo_orders=self._open_algo[intent.symbol],
-            position=self._positions.get(intent.symbol, Decimal(0)),
+            mark_price=await self.mark_price(terms.symbol),
+            open_orders=self._open[terms.symbol],
+            open_algo_orders=self._open_algo[terms.symbol],
+            position=self._positions.get(terms.symbol, Decimal(0)),
             now_ms=now_ms,
         )

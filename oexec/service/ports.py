@@ -13,8 +13,15 @@ from typing import Any, Protocol
 
 import attrs
 
-from oexec.models import ExchangeInfo, Fill, Order, OrderIntent, VenueOrder, VenueTrade
-from oexec.models.enums import OrderType, PositionSide, Side, TimeInForce, WorkingType
+from oexec.models import (
+    ExchangeInfo,
+    Fill,
+    Order,
+    OrderIntent,
+    OrderTerms,
+    VenueOrder,
+    VenueTrade,
+)
 from oexec.models.venue import AccountUpdate, OrderUpdate, StreamGap
 
 
@@ -202,22 +209,10 @@ class RequestGate(Protocol):
 
 @attrs.frozen(slots=True)
 class VenueOrderRequest:
-    """A new order as sent to the venue; the client order id is already derived."""
+    """A new order as sent to the venue: its terms and the client order id derived for it."""
 
-    symbol: str
-    side: Side
-    type: OrderType
     client_order_id: str
-    quantity: Decimal
-    price: Decimal | None = None
-    time_in_force: TimeInForce | None = None
-    stop_price: Decimal | None = None
-    reduce_only: bool = False
-    position_side: PositionSide = PositionSide.BOTH
-    working_type: WorkingType | None = None
-    callback_rate: Decimal | None = None
-    activation_price: Decimal | None = None
-    good_till_date: int | None = None
+    terms: OrderTerms
 
 
 class Venue(Protocol):
@@ -235,7 +230,13 @@ class Venue(Protocol):
 
     async def mark_price(self, symbol: str) -> Decimal: ...
 
-    async def place_order(self, request: VenueOrderRequest) -> VenueOrder: ...
+    async def place_order(
+        self, request: VenueOrderRequest, *, deadline_s: float | None = None
+    ) -> VenueOrder:
+        """``deadline_s``: how long the request may wait (rate-limit gate) before it is
+        sent; past it the request is refused unsent (ThrottleError). None: the venue's
+        default wait."""
+        ...
 
     async def query_order(
         self, symbol: str, *, client_order_id: str | None = None, order_id: str | None = None

@@ -18,7 +18,7 @@ import attrs
 import msgpack
 
 from oexec.errors import ErrorCode, OexecError, WireError
-from oexec.models import OrderIntent, format_decimal
+from oexec.models import OrderIntent, OrderTerms, format_decimal
 from oexec.models.enums import OrderType, PositionSide, Side, TimeInForce, WorkingType
 from oexec.models.serde import converter
 from oexec.wire import fields as f
@@ -108,8 +108,8 @@ def _place_order(data: Mapping[str, Any]) -> PlaceOrder:
     # Optional fields are mostly absent (nil counts as absent): their readers run only
     # for the ones sent, which halves the cost of decoding a typical order.
     get = data.get
-    intent = OrderIntent(
-        request_id=f.present(f.request_id(data)),
+    request_id = f.present(f.request_id(data))  # checked first, as the wire lists it
+    terms = OrderTerms(
         symbol=f.present(f.symbol(data)),
         side=f.present(f.enum(data, "side", Side)),
         type=f.present(f.enum(data, "type", OrderType)),
@@ -131,6 +131,10 @@ def _place_order(data: Mapping[str, Any]) -> PlaceOrder:
         if get("activation_price") is None
         else f.decimal(data, "activation_price"),
         good_till_date=None if get("good_till_date") is None else f.integer(data, "good_till_date"),
+    )
+    intent = OrderIntent(
+        request_id=request_id,
+        terms=terms,
         deadline_ms=None if get("deadline_ms") is None else f.integer(data, "deadline_ms"),
     )
     return PlaceOrder(intent)

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import asyncio
 
-import attrs
 import pytest
 
 from oexec.errors import OexecError
 from oexec.models import OrderState
 from oexec.service.apply import with_state
+from oexec.service.claim import order_for
 from oexec.service.pipeline import PipelineSettings
 
 from ..service.test_pipeline import build, limit
@@ -23,9 +23,9 @@ LONG_WAIT_S = 60.0  # the old behaviour would sit this long; the test allows a t
 async def _claimed_then_settled(state: OrderState) -> tuple[object, object]:
     """A pipeline whose store holds a claim the venue settled without a cached reply."""
     pipeline, store, _, _ = build()
-    pipeline.settings = attrs.evolve(pipeline.settings, duplicate_wait_s=LONG_WAIT_S)
+    pipeline.settings.duplicate_wait_s = LONG_WAIT_S  # shared by the pipeline's stages
     intent = limit("killed-mid-submit")
-    order = pipeline._new_order(intent, pipeline.now_ms(), None)
+    order = order_for(intent, pipeline.now_ms(), None)
     assert (await store.claim(order, 3600)).claimed  # the first attempt, then SIGKILL
     settled = with_state(order, state, pipeline.now_ms(), error_code="VENUE_REJECTED")
     await pipeline.writer.update(order, lambda _o: settled, reason="resolver")

@@ -202,6 +202,7 @@ class ScriptedVenue:
     script: list[Any] = attrs.Factory(list)
     accepted: dict[str, VenueOrder] = attrs.Factory(dict)
     placed: list[VenueOrderRequest] = attrs.Factory(list)
+    deadlines: list[float | None] = attrs.Factory(list)  # deadline_s of each place_order
     queries: int = 0
     hidden_queries: int = 0  # answer -2013 this many times first (read-after-write lag)
     gate: asyncio.Event | None = None
@@ -210,17 +211,18 @@ class ScriptedVenue:
     def accept(
         self, request: VenueOrderRequest, status: VenueOrderStatus = VenueOrderStatus.NEW
     ) -> VenueOrder:
+        terms = request.terms
         order = VenueOrder(
-            symbol=request.symbol,
+            symbol=terms.symbol,
             exchange_order_id=str(1000 + len(self.accepted)),
             client_order_id=request.client_order_id,
             status=status,
-            side=request.side,
-            type=request.type,
-            quantity=request.quantity,
-            executed_quantity=request.quantity if status is VenueOrderStatus.FILLED else Decimal(0),
-            price=request.price or Decimal(0),
-            average_price=request.price or Decimal(0)
+            side=terms.side,
+            type=terms.type,
+            quantity=terms.quantity,
+            executed_quantity=terms.quantity if status is VenueOrderStatus.FILLED else Decimal(0),
+            price=terms.price or Decimal(0),
+            average_price=terms.price or Decimal(0)
             if status is VenueOrderStatus.FILLED
             else Decimal(0),
             cumulative_quote=Decimal(0),
@@ -229,8 +231,11 @@ class ScriptedVenue:
         self.accepted[request.client_order_id] = order
         return order
 
-    async def place_order(self, request: VenueOrderRequest) -> VenueOrder:
+    async def place_order(
+        self, request: VenueOrderRequest, *, deadline_s: float | None = None
+    ) -> VenueOrder:
         self.placed.append(request)
+        self.deadlines.append(deadline_s)
         if self.gate is not None:
             await self.gate.wait()
         step = self.script.pop(0) if self.script else None

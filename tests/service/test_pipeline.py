@@ -6,6 +6,7 @@ import asyncio
 from decimal import Decimal
 from typing import Any
 
+import attrs
 import pytest
 
 from oexec.breaker import VenueBreaker
@@ -14,11 +15,21 @@ from oexec.errors import (
     ErrorCode,
     OexecError,
     StoreError,
+    ThrottleError,
     VenueRejectedError,
     VenueUnavailableError,
     VenueUnknownOutcomeError,
 )
-from oexec.models import ExchangeInfo, Order, OrderIntent, OrderState, OrderType, Side, TimeInForce
+from oexec.models import (
+    ExchangeInfo,
+    Order,
+    OrderIntent,
+    OrderState,
+    OrderTerms,
+    OrderType,
+    Side,
+    TimeInForce,
+)
 from oexec.service.market import MarketState
 from oexec.service.pipeline import OrderPipeline, PipelineSettings
 from oexec.service.resolver import ResolverPolicy, UnknownOutcomeResolver
@@ -75,13 +86,15 @@ def limit(
 ) -> OrderIntent:
     return OrderIntent(
         request_id=request_id,
-        symbol="BTCUSDT",
-        side=Side.BUY,
-        type=OrderType.LIMIT,
-        quantity=Decimal(qty),
-        price=Decimal(price),
-        time_in_force=TimeInForce.GTC,
-        reduce_only=reduce_only,
+        terms=OrderTerms(
+            symbol="BTCUSDT",
+            side=Side.BUY,
+            type=OrderType.LIMIT,
+            quantity=Decimal(qty),
+            price=Decimal(price),
+            time_in_force=TimeInForce.GTC,
+            reduce_only=reduce_only,
+        ),
     )
 
 
@@ -262,7 +275,7 @@ async def test_cancel_all_answers_the_orders_it_closed_even_when_the_stream_was_
         async def cancel_all(self, symbol: str) -> None:
             await super().cancel_all(symbol)
             for order in await store.open_orders(symbol):  # what the tracker does meanwhile
-                await pipeline._refresh(order)
+                await pipeline.cancels.refresh(order)
 
     pipeline, store, _, _ = build(venue=StreamFirst())
     first = await pipeline.place_order(limit("a"))
@@ -321,3 +334,40 @@ async def test_an_answer_the_store_cannot_take_is_learned_again_by_the_resolver(
     stored = await store.get(claimed.id)
     assert stored is not None and stored.state is OrderState.NEW
     assert len(venue.placed) == 1  # learned by query, never resent
+
+
+# --- deadline_ms: honoured up to the send, never after ---------------------------------------
+async def test_a_spent_deadline_records_and_sends_nothing() -> None:
+    pipeline, store, venue, sink = build()
+    with pytest.raises(ThrottleError) as info:
+        await pipeline.place_order(attrs.evolve(limit(), deadline_ms=0))
+    assert info.value.code is ErrorCode.DEADLINE_EXCEEDED
+    assert store.orders == {} and venue.placed == [] and sink.topics() == []
+    assert (await pipeline.place_order(limit())).state is OrderState.NEW  # a fresh attempt
+
+
+async def test_the_venue_call_waits_at_most_what_the_deadline_leaves() -> None:
+    pipeline, _, venue, _ = build()
+    await pipeline.place_order(attrs.evolve(limit("a"), deadline_ms=5_000))
+    await pipeline.place_order(limit("b"))
+    with_deadline, without = venue.deadlines
+    assert with_deadline is not None and 4.0 < with_deadline <= 5.0
+    assert without is None  # the venue's default token wait
+
+
+@pytest.mark.parametrize("deadline_ms", [None, 300])
+async def test_no_token_before_the_deadline_is_deadline_exceeded_and_unsent(
+    deadline_ms: int | None,
+) -> None:
+    """The gate refuses (RATE_LIMITED) when no token comes in time; when the request set
+    its own deadline, that deadline decided: DEADLINE_EXCEEDED. Either way the claim is
+    released (never sent), so a retry is a fresh attempt."""
+    refused = ThrottleError("no room", retry_after_s=0.4)
+    pipeline, store, venue, _ = build(venue=ScriptedVenue(script=[refused]))
+    with pytest.raises(ThrottleError) as info:
+        await pipeline.place_order(attrs.evolve(limit(), deadline_ms=deadline_ms))
+    expected = ErrorCode.RATE_LIMITED if deadline_ms is None else ErrorCode.DEADLINE_EXCEEDED
+    assert info.value.code is expected and info.value.retry_after_s == 0.4
+    assert store.orders == {}  # released
+    assert (await pipeline.place_order(limit())).state is OrderState.NEW
+    assert len(venue.placed) == 2

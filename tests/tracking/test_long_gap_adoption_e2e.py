@@ -20,7 +20,7 @@ import pytest
 
 from oexec.client import AsyncClient
 from oexec.config import TrackingConfig, VenueConfig
-from oexec.models import OrderState, OrderType, Side, TimeInForce
+from oexec.models import OrderState, OrderTerms, OrderType, Side, TimeInForce
 from oexec.service.ports import VenueOrderRequest
 from oexec.service.reconcile import compare
 from oexec.sim.app import SimServer
@@ -44,13 +44,15 @@ async def _place_directly(sim: SimServer, coid: str, price: str) -> None:
     try:
         await venue.place_order(
             VenueOrderRequest(
-                symbol="BTCUSDT",
-                side=Side.BUY,
-                type=OrderType.LIMIT,
                 client_order_id=coid,
-                quantity=Decimal("0.005"),
-                price=Decimal(price),
-                time_in_force=TimeInForce.GTC,
+                terms=OrderTerms(
+                    symbol="BTCUSDT",
+                    side=Side.BUY,
+                    type=OrderType.LIMIT,
+                    quantity=Decimal("0.005"),
+                    price=Decimal(price),
+                    time_in_force=TimeInForce.GTC,
+                ),
             )
         )
     finally:

@@ -15,7 +15,7 @@ from oexec.app import Daemon
 from oexec.cli.main import main
 from oexec.client import AsyncClient
 from oexec.config import TrackingConfig, VenueConfig
-from oexec.models import OrderState, OrderType, Side, TimeInForce
+from oexec.models import OrderState, OrderTerms, OrderType, Side, TimeInForce
 from oexec.service.ports import VenueOrderRequest
 from oexec.service.reconcile import compare
 from oexec.sim.app import SimServer
@@ -154,13 +154,15 @@ async def test_cancel_with_unknown_outcome_is_resolved_by_query(
 
 def _foreign(coid: str, price: str = "48000") -> VenueOrderRequest:
     return VenueOrderRequest(
-        symbol="BTCUSDT",
-        side=Side.BUY,
-        type=OrderType.LIMIT,
         client_order_id=coid,
-        quantity=Decimal("0.005"),
-        price=Decimal(price),
-        time_in_force=TimeInForce.GTC,
+        terms=OrderTerms(
+            symbol="BTCUSDT",
+            side=Side.BUY,
+            type=OrderType.LIMIT,
+            quantity=Decimal("0.005"),
+            price=Decimal(price),
+            time_in_force=TimeInForce.GTC,
+        ),
     )
 
 

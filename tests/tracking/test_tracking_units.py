@@ -17,6 +17,7 @@ from oexec.errors import VenueUnavailableError, VenueUnknownOutcomeError
 from oexec.models import (
     Order,
     OrderState,
+    OrderTerms,
     OrderType,
     OrderUpdate,
     Side,
@@ -41,13 +42,15 @@ from ..store.helpers import make_order
 
 def _request(coid: str = "ox-1") -> VenueOrderRequest:
     return VenueOrderRequest(
-        symbol="BTCUSDT",
-        side=Side.BUY,
-        type=OrderType.LIMIT,
         client_order_id=coid,
-        quantity=Decimal("0.010"),
-        price=Decimal("50000.10"),
-        time_in_force=TimeInForce.GTC,
+        terms=OrderTerms(
+            symbol="BTCUSDT",
+            side=Side.BUY,
+            type=OrderType.LIMIT,
+            quantity=Decimal("0.010"),
+            price=Decimal("50000.10"),
+            time_in_force=TimeInForce.GTC,
+        ),
     )
 
 

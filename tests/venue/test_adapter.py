@@ -20,7 +20,7 @@ from oexec.errors import (
     VenueUnavailableError,
     VenueUnknownOutcomeError,
 )
-from oexec.models import OrderType, Side, TimeInForce, VenueOrderStatus
+from oexec.models import OrderTerms, OrderType, Side, TimeInForce, VenueOrderStatus
 from oexec.service.ports import VenueOrderRequest
 from oexec.venue.binance import BinanceUsdmVenue, ListenKeyExpiredError, VenueParseError
 from tests.venue.conftest import API_KEY, SECRET, RecordingGate, ScriptedVenue, load
@@ -45,13 +45,15 @@ async def venue(
 
 
 REQ = VenueOrderRequest(
-    symbol="BTCUSDT",
-    side=Side.BUY,
-    type=OrderType.LIMIT,
     client_order_id="oexec-abc123",
-    quantity=Decimal("0.010"),
-    price=Decimal("43000.10"),
-    time_in_force=TimeInForce.GTC,
+    terms=OrderTerms(
+        symbol="BTCUSDT",
+        side=Side.BUY,
+        type=OrderType.LIMIT,
+        quantity=Decimal("0.010"),
+        price=Decimal("43000.10"),
+        time_in_force=TimeInForce.GTC,
+    ),
 )
 
 
@@ -97,8 +99,8 @@ async def test_place_order_sends_signed_body(
 
 
 async def test_optional_order_fields(venue: BinanceUsdmVenue, server: ScriptedVenue) -> None:
-    req = attrs.evolve(
-        REQ,
+    terms = attrs.evolve(
+        REQ.terms,
         type=OrderType.TRAILING_STOP_MARKET,
         price=None,
         time_in_force=None,
@@ -109,7 +111,7 @@ async def test_optional_order_fields(venue: BinanceUsdmVenue, server: ScriptedVe
     )
     m = server
     m.add("POST", "/fapi/v1/order", payload=load("order_new_limit.json"))
-    await venue.place_order(req)
+    await venue.place_order(attrs.evolve(REQ, terms=terms))
     (call,) = m.calls("POST", "/fapi/v1/order")
     values = dict(call.params())
     assert values["reduceOnly"] == "true" and values["callbackRate"] == "0.5"

@@ -10,7 +10,7 @@ import pytest
 
 from oexec.config import VenueConfig
 from oexec.errors import VenueOrderNotFoundError
-from oexec.models import OrderType, Side, TimeInForce, VenueOrderStatus
+from oexec.models import OrderTerms, OrderType, Side, TimeInForce, VenueOrderStatus
 from oexec.models.venue import OrderUpdate
 from oexec.service.ports import VenueOrderRequest
 from oexec.venue.binance import BinanceUsdmVenue, BinanceUserStream, StreamGap
@@ -45,13 +45,15 @@ async def test_place_query_cancel_open_orders_and_stream(sim_venue: BinanceUsdmV
     first = await asyncio.wait_for(anext(events), 5)
     assert isinstance(first, StreamGap)
     request = VenueOrderRequest(
-        symbol="BTCUSDT",
-        side=Side.BUY,
-        type=OrderType.LIMIT,
         client_order_id="oexec-int-1",
-        quantity=qty,
-        price=price,
-        time_in_force=TimeInForce.GTC,
+        terms=OrderTerms(
+            symbol="BTCUSDT",
+            side=Side.BUY,
+            type=OrderType.LIMIT,
+            quantity=qty,
+            price=price,
+            time_in_force=TimeInForce.GTC,
+        ),
     )
     placed = await venue.place_order(request)
     assert placed.status is VenueOrderStatus.NEW and placed.client_order_id == "oexec-int-1"

@@ -70,19 +70,19 @@ def test_place_order_round_trip() -> None:
     assert env.id == 7 and env.op == "place_order"
     assert isinstance(env.request, PlaceOrder)
     intent = env.request.intent
-    assert intent.request_id == "strat-1:abc.1"
-    assert intent.side is Side.BUY and intent.type is OrderType.LIMIT
-    assert intent.quantity == Decimal("0.010") and str(intent.quantity) == "0.010"
-    assert intent.price == Decimal("50000.5")
-    assert intent.time_in_force is TimeInForce.GTC
-    assert intent.reduce_only is True and intent.position_side is PositionSide.LONG
-    assert intent.deadline_ms == 500
+    assert intent.request_id == "strat-1:abc.1" and intent.deadline_ms == 500
+    terms = intent.terms
+    assert terms.side is Side.BUY and terms.type is OrderType.LIMIT
+    assert terms.quantity == Decimal("0.010") and str(terms.quantity) == "0.010"
+    assert terms.price == Decimal("50000.5")
+    assert terms.time_in_force is TimeInForce.GTC
+    assert terms.reduce_only is True and terms.position_side is PositionSide.LONG
 
 
 def test_nil_optional_fields_mean_absent() -> None:
     env = decode(place(price=None, time_in_force=None, reduce_only=None, type="MARKET"))
-    intent = env.request.intent  # type: ignore[union-attr]
-    assert intent.price is None and intent.time_in_force is None and not intent.reduce_only
+    terms = env.request.intent.terms  # type: ignore[union-attr]
+    assert terms.price is None and terms.time_in_force is None and not terms.reduce_only
 
 
 def test_unknown_extra_fields_ignored() -> None:

@@ -12,7 +12,7 @@ from enum import Enum
 from typing import ClassVar, NoReturn, Protocol
 
 from oexec.errors import ErrorCode, ValidationError
-from oexec.models import OrderIntent, SymbolRules, format_decimal, is_multiple
+from oexec.models import OrderTerms, SymbolRules, format_decimal, is_multiple
 from oexec.service.rules.context import MarketContext
 
 ZERO = Decimal(0)
@@ -26,7 +26,7 @@ class Rule(Protocol):
 
     name: ClassVar[str]
 
-    def check(self, intent: OrderIntent, rules: SymbolRules, ctx: MarketContext) -> None: ...
+    def check(self, terms: OrderTerms, rules: SymbolRules, ctx: MarketContext) -> None: ...
 
 
 def as_detail(value: object) -> object:
@@ -71,17 +71,17 @@ def below(value: Decimal, limit: Decimal) -> bool:
     return limit > 0 and value < limit
 
 
-def reference_price(intent: OrderIntent, mark_price: Decimal | None) -> Decimal | None:
+def reference_price(terms: OrderTerms, mark_price: Decimal | None) -> Decimal | None:
     """The price an order's notional is judged at.
 
     The limit price if the order has one; else the trigger (stop) price of a conditional
     market order; else the mark price (MARKET and trailing stops, as the venue does).
     None when nothing is known.
     """
-    if intent.price is not None:
-        return intent.price
-    if intent.stop_price is not None:
-        return intent.stop_price
+    if terms.price is not None:
+        return terms.price
+    if terms.stop_price is not None:
+        return terms.stop_price
     return mark_price
 
 

@@ -32,8 +32,14 @@ MAX_REASON_CHARS = 200
 
 
 def encode_request(intent: OrderIntent) -> bytes:
-    """The request body: the intent with decimals as strings and enums as values."""
-    packed: bytes = msgpack.packb({"intent": converter.unstructure(intent)}, use_bin_type=True)
+    """The request body: the intent, flat (request_id, the terms, deadline_ms), decimals as
+    strings and enums as values."""
+    flat = {
+        "request_id": intent.request_id,
+        **converter.unstructure(intent.terms),
+        "deadline_ms": intent.deadline_ms,
+    }
+    packed: bytes = msgpack.packb({"intent": flat}, use_bin_type=True)
     return packed
 
 

@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import ClassVar
 
 from oexec.errors import ErrorCode
-from oexec.models import OrderIntent, SymbolRules
+from oexec.models import OrderTerms, SymbolRules
 from oexec.models.enums import OrderType, Side
 from oexec.service.rules.base import (
     ZERO,
@@ -47,7 +47,7 @@ class SymbolTradable:
 
     name: ClassVar[str] = "symbol_tradable"
 
-    def check(self, intent: OrderIntent, rules: SymbolRules, ctx: MarketContext) -> None:
+    def check(self, terms: OrderTerms, rules: SymbolRules, ctx: MarketContext) -> None:
         if rules.status != TRADING:
             fail(
                 self.name,
@@ -55,7 +55,7 @@ class SymbolTradable:
                 "symbol",
                 rules.status,
                 TRADING,
-                f"{intent.symbol} is {rules.status}, not {TRADING}",
+                f"{terms.symbol} is {rules.status}, not {TRADING}",
             )
 
 
@@ -65,8 +65,8 @@ class OrderTypeAllowed:
 
     name: ClassVar[str] = "order_type"
 
-    def check(self, intent: OrderIntent, rules: SymbolRules, ctx: MarketContext) -> None:
-        kind, tif = intent.type, intent.time_in_force
+    def check(self, terms: OrderTerms, rules: SymbolRules, ctx: MarketContext) -> None:
+        kind, tif = terms.type, terms.time_in_force
         if kind not in rules.order_types:
             allowed = ",".join(sorted(t.value for t in rules.order_types))
             fail(
@@ -75,7 +75,7 @@ class OrderTypeAllowed:
                 "type",
                 kind,
                 allowed,
-                f"order type {kind.value} is not allowed on {intent.symbol}",
+                f"order type {kind.value} is not allowed on {terms.symbol}",
             )
         if tif is None:
             if kind in TIME_IN_FORCE_REQUIRED:
@@ -105,15 +105,15 @@ class OrderTypeAllowed:
                 "time_in_force",
                 tif,
                 allowed,
-                f"time in force {tif.value} is not allowed on {intent.symbol}",
+                f"time in force {tif.value} is not allowed on {terms.symbol}",
             )
 
 
-def _lot(intent: OrderIntent, rules: SymbolRules) -> tuple[str, Decimal, Decimal, Decimal]:
+def _lot(terms: OrderTerms, rules: SymbolRules) -> tuple[str, Decimal, Decimal, Decimal]:
     """(filter name, min, max, step): MARKET_LOT_SIZE for types that execute at market
     (MARKET and the conditional market types) when the venue lists it."""
     market = (rules.market_min_qty, rules.market_max_qty, rules.market_step_size)
-    if intent.type in MARKET_LOT_TYPES and any(market):
+    if terms.type in MARKET_LOT_TYPES and any(market):
         return ("MARKET_LOT_SIZE", *market)
     return ("LOT_SIZE", rules.min_qty, rules.max_qty, rules.step_size)
 
@@ -123,9 +123,9 @@ class QuantityFilter:
 
     name: ClassVar[str] = "quantity"
 
-    def check(self, intent: OrderIntent, rules: SymbolRules, ctx: MarketContext) -> None:
-        qty = intent.quantity
-        lot, minimum, maximum, step = _lot(intent, rules)
+    def check(self, terms: OrderTerms, rules: SymbolRules, ctx: MarketContext) -> None:
+        qty = terms.quantity
+        lot, minimum, maximum, step = _lot(terms, rules)
         if qty <= ZERO or below(qty, minimum):
             fail(
                 self.name,
@@ -163,9 +163,9 @@ class PriceFilter:
 
     name: ClassVar[str] = "price"
 
-    def check(self, intent: OrderIntent, rules: SymbolRules, ctx: MarketContext) -> None:
-        kind = intent.type
-        if kind.needs_price and intent.price is None:
+    def check(self, terms: OrderTerms, rules: SymbolRules, ctx: MarketContext) -> None:
+        kind = terms.type
+        if kind.needs_price and terms.price is None:
             fail(
                 self.name,
                 ErrorCode.PRICE_REQUIRED,
@@ -174,19 +174,19 @@ class PriceFilter:
                 "required",
                 f"{kind.value} orders need a price",
             )
-        if not kind.needs_price and intent.price is not None:
+        if not kind.needs_price and terms.price is not None:
             fail(
                 self.name,
                 ErrorCode.PRICE_NOT_ALLOWED,
                 "price",
-                intent.price,
+                terms.price,
                 "none",
                 f"{kind.value} orders take no price",
             )
         for field, value in (
-            ("price", intent.price),
-            ("stop_price", intent.stop_price),
-            ("activation_price", intent.activation_price),
+            ("price", terms.price),
+            ("stop_price", terms.stop_price),
+            ("activation_price", terms.activation_price),
         ):
             if value is not None:
                 self._check_one(field, value, rules)
@@ -226,13 +226,13 @@ class MinNotional:
 
     name: ClassVar[str] = "min_notional"
 
-    def check(self, intent: OrderIntent, rules: SymbolRules, ctx: MarketContext) -> None:
-        if rules.min_notional <= ZERO or intent.reduce_only:
+    def check(self, terms: OrderTerms, rules: SymbolRules, ctx: MarketContext) -> None:
+        if rules.min_notional <= ZERO or terms.reduce_only:
             return
-        price = reference_price(intent, ctx.mark_price)
+        price = reference_price(terms, ctx.mark_price)
         if price is None:
             return  # no price known: the venue judges
-        notional = multiply(intent.quantity, price)
+        notional = multiply(terms.quantity, price)
         if notional < rules.min_notional:
             fail(
                 self.name,
@@ -249,11 +249,11 @@ class PercentPrice:
 
     name: ClassVar[str] = "percent_price"
 
-    def check(self, intent: OrderIntent, rules: SymbolRules, ctx: MarketContext) -> None:
-        price, mark = intent.price, ctx.mark_price
+    def check(self, terms: OrderTerms, rules: SymbolRules, ctx: MarketContext) -> None:
+        price, mark = terms.price, ctx.mark_price
         if price is None or mark is None:
             return
-        if intent.side is Side.BUY:
+        if terms.side is Side.BUY:
             cap = multiply(mark, rules.multiplier_up)
             if rules.multiplier_up > ZERO and price > cap:
                 fail(
@@ -282,7 +282,7 @@ class MaxNumOrders:
 
     name: ClassVar[str] = "max_num_orders"
 
-    def check(self, intent: OrderIntent, rules: SymbolRules, ctx: MarketContext) -> None:
+    def check(self, terms: OrderTerms, rules: SymbolRules, ctx: MarketContext) -> None:
         total = ctx.open_orders + ctx.open_algo_orders
         if rules.max_num_orders > 0 and total >= rules.max_num_orders:
             fail(
@@ -291,10 +291,10 @@ class MaxNumOrders:
                 "open_orders",
                 total,
                 rules.max_num_orders,
-                f"{total} open orders on {intent.symbol}: limit reached",
+                f"{total} open orders on {terms.symbol}: limit reached",
             )
         if (
-            intent.type.is_conditional
+            terms.type.is_conditional
             and rules.max_num_algo_orders > 0
             and ctx.open_algo_orders >= rules.max_num_algo_orders
         ):
@@ -304,5 +304,5 @@ class MaxNumOrders:
                 "open_algo_orders",
                 ctx.open_algo_orders,
                 rules.max_num_algo_orders,
-                f"{ctx.open_algo_orders} open conditional orders on {intent.symbol}",
+                f"{ctx.open_algo_orders} open conditional orders on {terms.symbol}",
             )

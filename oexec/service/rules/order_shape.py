@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from oexec.errors import ErrorCode
-from oexec.models import OrderIntent, SymbolRules
+from oexec.models import OrderTerms, SymbolRules
 from oexec.models.enums import OrderType, PositionSide, TimeInForce
 from oexec.service.rules.base import ZERO, fail
 from oexec.service.rules.context import MarketContext
@@ -27,8 +27,8 @@ class PositionSideConsistency:
 
     name: ClassVar[str] = "position_side"
 
-    def check(self, intent: OrderIntent, rules: SymbolRules, ctx: MarketContext) -> None:
-        side = intent.position_side
+    def check(self, terms: OrderTerms, rules: SymbolRules, ctx: MarketContext) -> None:
+        side = terms.position_side
         hedge = ctx.dual_side_position
         if hedge == (side is PositionSide.BOTH):
             wanted = "LONG|SHORT" if hedge else "BOTH"
@@ -40,7 +40,7 @@ class PositionSideConsistency:
                 wanted,
                 f"position side {side.value} does not fit the account mode ({wanted})",
             )
-        if not intent.reduce_only:
+        if not terms.reduce_only:
             return
         if hedge:
             fail(
@@ -51,14 +51,14 @@ class PositionSideConsistency:
                 "hedge mode",
                 "reduce-only is not accepted in hedge mode; close with the opposite side",
             )
-        if ctx.position != ZERO and (ctx.position > ZERO) == (intent.side.sign > 0):
+        if ctx.position != ZERO and (ctx.position > ZERO) == (terms.side.sign > 0):
             fail(
                 self.name,
                 ErrorCode.REDUCE_ONLY_CONFLICT,
                 "reduce_only",
                 True,
                 ctx.position,
-                f"reduce-only {intent.side.value} would increase position {ctx.position}",
+                f"reduce-only {terms.side.value} would increase position {ctx.position}",
             )
 
 
@@ -68,9 +68,9 @@ class StopPricePresence:
 
     name: ClassVar[str] = "stop_price"
 
-    def check(self, intent: OrderIntent, rules: SymbolRules, ctx: MarketContext) -> None:
-        kind = intent.type
-        if kind.needs_stop_price and intent.stop_price is None:
+    def check(self, terms: OrderTerms, rules: SymbolRules, ctx: MarketContext) -> None:
+        kind = terms.type
+        if kind.needs_stop_price and terms.stop_price is None:
             fail(
                 self.name,
                 ErrorCode.STOP_PRICE_REQUIRED,
@@ -79,16 +79,16 @@ class StopPricePresence:
                 "required",
                 f"{kind.value} orders need a stop price",
             )
-        if not kind.needs_stop_price and intent.stop_price is not None:
+        if not kind.needs_stop_price and terms.stop_price is not None:
             fail(
                 self.name,
                 ErrorCode.STOP_PRICE_NOT_ALLOWED,
                 "stop_price",
-                intent.stop_price,
+                terms.stop_price,
                 "none",
                 f"{kind.value} orders take no stop price",
             )
-        if kind is OrderType.TRAILING_STOP_MARKET and intent.callback_rate is None:
+        if kind is OrderType.TRAILING_STOP_MARKET and terms.callback_rate is None:
             fail(
                 self.name,
                 ErrorCode.CALLBACK_RATE_REQUIRED,
@@ -108,9 +108,9 @@ class GoodTillDate:
 
     name: ClassVar[str] = "good_till_date"
 
-    def check(self, intent: OrderIntent, rules: SymbolRules, ctx: MarketContext) -> None:
-        gtd = intent.good_till_date
-        if intent.time_in_force is not TimeInForce.GTD:
+    def check(self, terms: OrderTerms, rules: SymbolRules, ctx: MarketContext) -> None:
+        gtd = terms.good_till_date
+        if terms.time_in_force is not TimeInForce.GTD:
             if gtd is not None:
                 fail(
                     self.name,

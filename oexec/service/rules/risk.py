@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from oexec.config import RiskConfig
 from oexec.errors import ErrorCode, RiskError
-from oexec.models import OrderIntent
+from oexec.models import OrderIntent, OrderTerms
 from oexec.models.enums import PositionSide, Side
 from oexec.service.rules.base import ZERO, as_detail, multiply, reference_price
 from oexec.service.rules.context import MarketContext
@@ -23,7 +23,7 @@ from oexec.service.rules.external_risk import ExternalRiskClient
 
 log = logging.getLogger("oexec.risk")
 
-RiskRule = Callable[[OrderIntent, MarketContext, RiskConfig], None]
+RiskRule = Callable[[OrderTerms, MarketContext, RiskConfig], None]
 
 
 def _refuse(code: ErrorCode, rule: str, value: object, limit: object, message: str) -> RiskError:
@@ -34,22 +34,22 @@ def _refuse(code: ErrorCode, rule: str, value: object, limit: object, message: s
     )
 
 
-def is_reducing(intent: OrderIntent, ctx: MarketContext) -> bool:
+def is_reducing(terms: OrderTerms, ctx: MarketContext) -> bool:
     """True for orders that can only shrink a position: reduce-only, or in hedge mode the
     closing side of a leg (SELL on LONG, BUY on SHORT)."""
-    if intent.reduce_only:
+    if terms.reduce_only:
         return True
     if not ctx.dual_side_position:
         return False
     closing = {Side.SELL: PositionSide.LONG, Side.BUY: PositionSide.SHORT}
-    return closing[intent.side] is intent.position_side
+    return closing[terms.side] is terms.position_side
 
 
-def check_max_notional(intent: OrderIntent, ctx: MarketContext, config: RiskConfig) -> None:
+def check_max_notional(terms: OrderTerms, ctx: MarketContext, config: RiskConfig) -> None:
     limit = config.max_order_notional
     if limit <= ZERO:
         return
-    price = reference_price(intent, ctx.mark_price)
+    price = reference_price(terms, ctx.mark_price)
     if price is None:
         raise _refuse(
             ErrorCode.RISK_MAX_NOTIONAL,
@@ -58,7 +58,7 @@ def check_max_notional(intent: OrderIntent, ctx: MarketContext, config: RiskConf
             limit,
             "order notional cannot be judged: no price and no mark price",
         )
-    notional = multiply(intent.quantity, price)
+    notional = multiply(terms.quantity, price)
     if notional > limit:
         raise _refuse(
             ErrorCode.RISK_MAX_NOTIONAL,
@@ -69,14 +69,14 @@ def check_max_notional(intent: OrderIntent, ctx: MarketContext, config: RiskConf
         )
 
 
-def check_max_position(intent: OrderIntent, ctx: MarketContext, config: RiskConfig) -> None:
+def check_max_position(terms: OrderTerms, ctx: MarketContext, config: RiskConfig) -> None:
     """The position after a full fill stays within ±limit, unless the order only shrinks
     it (towards zero, without crossing to the other side)."""
     limit = config.max_position
     if limit <= ZERO:
         return
     before = ctx.position
-    after = before + intent.side.sign * intent.quantity
+    after = before + terms.side.sign * terms.quantity
     shrinking = abs(after) <= abs(before) and after * before >= ZERO
     if abs(after) > limit and not shrinking:
         raise _refuse(
@@ -88,7 +88,7 @@ def check_max_position(intent: OrderIntent, ctx: MarketContext, config: RiskConf
         )
 
 
-def check_max_open_orders(intent: OrderIntent, ctx: MarketContext, config: RiskConfig) -> None:
+def check_max_open_orders(terms: OrderTerms, ctx: MarketContext, config: RiskConfig) -> None:
     """Per symbol, plain and conditional orders together."""
     limit = config.max_open_orders
     total = ctx.open_orders + ctx.open_algo_orders
@@ -98,13 +98,13 @@ def check_max_open_orders(intent: OrderIntent, ctx: MarketContext, config: RiskC
             "max_open_orders",
             total,
             limit,
-            f"{total} open orders on {intent.symbol}: the limit is {limit}",
+            f"{total} open orders on {terms.symbol}: the limit is {limit}",
         )
 
 
-def check_price_band(intent: OrderIntent, ctx: MarketContext, config: RiskConfig) -> None:
+def check_price_band(terms: OrderTerms, ctx: MarketContext, config: RiskConfig) -> None:
     """A limit price within ±band of the mark price (band is a fraction, 0.05 = 5 %)."""
-    band, price, mark = config.price_band, intent.price, ctx.mark_price
+    band, price, mark = config.price_band, terms.price, ctx.mark_price
     if band <= ZERO or price is None:
         return
     if mark is None or mark <= ZERO:
@@ -165,7 +165,8 @@ class RiskManager:
 
     async def check(self, intent: OrderIntent, ctx: MarketContext) -> None:
         """Raise RiskError if the order breaks a limit (codes RISK_*)."""
-        reducing = is_reducing(intent, ctx)
+        terms = intent.terms
+        reducing = is_reducing(terms, ctx)
         if self._halted and not reducing:
             raise _refuse(
                 ErrorCode.RISK_HALTED,
@@ -175,7 +176,7 @@ class RiskManager:
                 "trading is halted; only reduce-only orders are accepted",
             )
         for rule in ALWAYS_RULES if reducing else ALWAYS_RULES + EXPOSURE_RULES:
-            rule(intent, ctx, self.config)
+            rule(terms, ctx, self.config)
         if self.external is not None and not reducing:
             await self.external.check(intent)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from oexec.errors import ErrorCode
-from oexec.models import OrderIntent, SymbolRules
+from oexec.models import OrderTerms, SymbolRules
 from oexec.service.rules.base import Rule, fail
 from oexec.service.rules.context import MarketContext
 from oexec.service.rules.filters import (
@@ -51,9 +51,9 @@ class ValidationPipeline:
         self.rules = tuple(rules)
 
     def check(
-        self, intent: OrderIntent, symbol_rules: SymbolRules | None, ctx: MarketContext
+        self, terms: OrderTerms, symbol_rules: SymbolRules | None, ctx: MarketContext
     ) -> None:
-        """Raise ValidationError if any rule refuses ``intent``.
+        """Raise ValidationError if any rule refuses ``terms``.
 
         An unknown symbol (``symbol_rules`` None) fails as SYMBOL_UNKNOWN before any rule.
         """
@@ -62,12 +62,12 @@ class ValidationPipeline:
                 SymbolTradable.name,
                 ErrorCode.SYMBOL_UNKNOWN,
                 "symbol",
-                intent.symbol,
+                terms.symbol,
                 "listed",
-                f"unknown symbol {intent.symbol}",
+                f"unknown symbol {terms.symbol}",
             )
         for rule in self.rules:
-            rule.check(intent, symbol_rules, ctx)
+            rule.check(terms, symbol_rules, ctx)
 
 
 __all__ = ["DEFAULT_RULES", "Rule", "SymbolRulesBook", "ValidationPipeline"]

@@ -28,26 +28,27 @@ NEW_ORDER_RESP_TYPE = "RESULT"
 
 def order_fields(req: VenueOrderRequest) -> list[Param]:
     """The fields of one new order, as for ``POST /fapi/v1/order`` (§C.2)."""
+    terms = req.terms
     fields: list[Param] = [
-        ("symbol", req.symbol),
-        ("side", req.side.value),
-        ("type", req.type.value),
+        ("symbol", terms.symbol),
+        ("side", terms.side.value),
+        ("type", terms.type.value),
         ("newClientOrderId", req.client_order_id),
-        ("quantity", format_decimal(req.quantity)),
+        ("quantity", format_decimal(terms.quantity)),
     ]
     optional: list[tuple[str, str | None]] = [
-        ("price", _dec(req.price)),
-        ("timeInForce", req.time_in_force.value if req.time_in_force else None),
-        ("stopPrice", _dec(req.stop_price)),
-        ("reduceOnly", "true" if req.reduce_only else None),
+        ("price", _dec(terms.price)),
+        ("timeInForce", terms.time_in_force.value if terms.time_in_force else None),
+        ("stopPrice", _dec(terms.stop_price)),
+        ("reduceOnly", "true" if terms.reduce_only else None),
         (
             "positionSide",
-            None if req.position_side is PositionSide.BOTH else req.position_side.value,
+            None if terms.position_side is PositionSide.BOTH else terms.position_side.value,
         ),
-        ("workingType", req.working_type.value if req.working_type else None),
-        ("callbackRate", _dec(req.callback_rate)),
-        ("activationPrice", _dec(req.activation_price)),
-        ("goodTillDate", str(req.good_till_date) if req.good_till_date is not None else None),
+        ("workingType", terms.working_type.value if terms.working_type else None),
+        ("callbackRate", _dec(terms.callback_rate)),
+        ("activationPrice", _dec(terms.activation_price)),
+        ("goodTillDate", str(terms.good_till_date) if terms.good_till_date is not None else None),
     ]
     fields += [(name, value) for name, value in optional if value is not None]
     fields.append(("newOrderRespType", NEW_ORDER_RESP_TYPE))

@@ -7,7 +7,7 @@ from typing import Any
 
 import attrs
 
-from oexec.models import OrderIntent, SymbolRules
+from oexec.models import OrderIntent, OrderTerms, SymbolRules
 from oexec.models.enums import OrderType, Side, TimeInForce
 from oexec.service.rules.context import MarketContext
 
@@ -48,14 +48,17 @@ def limit(**changes: Any) -> OrderIntent:
     """A valid LIMIT BUY 0.01 @ 50000 GTC."""
     base = OrderIntent(
         request_id="r-1",
-        symbol="BTCUSDT",
-        side=Side.BUY,
-        type=OrderType.LIMIT,
-        quantity=D("0.010"),
-        price=D("50000.0"),
-        time_in_force=TimeInForce.GTC,
+        terms=OrderTerms(
+            symbol="BTCUSDT",
+            side=Side.BUY,
+            type=OrderType.LIMIT,
+            quantity=D("0.010"),
+            price=D("50000.0"),
+            time_in_force=TimeInForce.GTC,
+        ),
     )
-    return attrs.evolve(base, **changes)
+    own = {k: changes.pop(k) for k in ("request_id", "deadline_ms") if k in changes}
+    return attrs.evolve(base, terms=attrs.evolve(base.terms, **changes), **own)
 
 
 def market(**changes: Any) -> OrderIntent:

@@ -136,7 +136,7 @@ def test_is_reducing(
     side: Side, position_side: PositionSide, dual: bool, reduce_only: bool, expected: bool
 ) -> None:
     intent = limit(side=side, position_side=position_side, reduce_only=reduce_only)
-    assert is_reducing(intent, ctx(dual_side_position=dual)) is expected
+    assert is_reducing(intent.terms, ctx(dual_side_position=dual)) is expected
 
 
 async def test_conditional_market_notional_uses_stop_price() -> None:

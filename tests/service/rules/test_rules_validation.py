@@ -25,7 +25,9 @@ def check(
     symbol_rules: SymbolRules | None = None,
     context: MarketContext | None = None,
 ) -> None:
-    PIPELINE.check(intent, symbol_rules if symbol_rules is not None else rules(), context or ctx())
+    PIPELINE.check(
+        intent.terms, symbol_rules if symbol_rules is not None else rules(), context or ctx()
+    )
 
 
 def refused(intent: OrderIntent, **kwargs: Any) -> ValidationError:
@@ -45,7 +47,7 @@ def test_a_valid_limit_order_passes() -> None:
 
 def test_unknown_symbol() -> None:
     with pytest.raises(ValidationError) as caught:
-        PIPELINE.check(limit(symbol="NOPEUSDT"), None, ctx())
+        PIPELINE.check(limit(symbol="NOPEUSDT").terms, None, ctx())
     assert caught.value.code is ErrorCode.SYMBOL_UNKNOWN
     assert caught.value.details["value"] == "NOPEUSDT"
 
@@ -81,9 +83,9 @@ def test_rules_run_in_the_documented_order() -> None:
 
 def test_a_custom_rule_list_is_honoured() -> None:
     only_types = ValidationPipeline([DEFAULT_RULES[1]])
-    only_types.check(limit(quantity=D("99999")), rules(), ctx())  # no quantity rule
+    only_types.check(limit(quantity=D("99999")).terms, rules(), ctx())  # no quantity rule
     with pytest.raises(ValidationError):
-        only_types.check(limit(time_in_force=None), rules(), ctx())
+        only_types.check(limit(time_in_force=None).terms, rules(), ctx())
 
 
 # -- symbol tradable --------------------------------------------------------------------
