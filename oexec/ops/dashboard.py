@@ -1,7 +1,9 @@
 """The live dashboard: a static page at /dashboard fed by Server-Sent Events.
 
-``/dashboard/stream`` pushes one JSON snapshot (oexec/ops/snapshot.py, plus whatever
-the daemon's ``snapshot_provider`` adds under ``extra``) every ``interval_s``. One
+``/dashboard/stream`` pushes one JSON snapshot (oexec/ops/snapshot.py, the account
+view's positions and balances under ``account`` (oexec/ops/account_panel.py; null
+without one), plus whatever the daemon's ``snapshot_provider`` adds under ``extra``)
+every ``interval_s``. One
 snapshot is built per interval however many browsers watch, so the latency window
 advances at a steady pace; the dependency checks are the health monitor's latest (it
 re-runs them on its own timer, oexec/ops/health.py), never run per viewer.
@@ -21,6 +23,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from oexec.ops.account_panel import AccountSource, account_panel
 from oexec.ops.health import HealthMonitor
 from oexec.ops.metrics import Metrics
 from oexec.ops.snapshot import SnapshotBuilder
@@ -30,6 +33,7 @@ SnapshotProvider = Callable[[], Mapping[str, Any]]
 STATIC_FILES: Mapping[str, str] = {
     "dashboard.js": "text/javascript",
     "dashboard.css": "text/css",
+    "favicon.svg": "image/svg+xml",
 }
 
 
@@ -47,10 +51,12 @@ class DashboardFeed:
         provider: SnapshotProvider | None,
         *,
         interval_s: float = 1.0,
+        account: AccountSource | None = None,
     ) -> None:
         self.metrics = metrics
         self.health = health
         self.provider = provider
+        self.account = account
         self.interval_s = interval_s
         self.builder = SnapshotBuilder(metrics)
         self.closing = asyncio.Event()
@@ -65,6 +71,7 @@ class DashboardFeed:
                 checks = (await self.health.current()).checks if self.health.checks else {}
                 snap = self.builder.build()
                 snap["health"]["checks"] = dict(checks)
+                snap["account"] = account_panel(self.account()) if self.account else None
                 snap["extra"] = dict(self.provider()) if self.provider is not None else {}
                 self._latest, self._built_at = snap, now
             return self._latest

@@ -24,6 +24,7 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from oexec.ops.account_panel import AccountSource
 from oexec.ops.dashboard import DashboardFeed, SnapshotProvider, add_dashboard_routes
 from oexec.ops.health import DEFAULT_CHECK_TIMEOUT_S, DEFAULT_REFRESH_S, Check, HealthMonitor
 from oexec.ops.metrics import Metrics
@@ -84,6 +85,7 @@ def build_ops_app(
     snapshot_provider: SnapshotProvider | None = None,
     dashboard_interval_s: float = 1.0,
     health_refresh_s: float = DEFAULT_REFRESH_S,
+    account_source: AccountSource | None = None,
 ) -> web.Application:
     """Build the ops app.
 
@@ -94,6 +96,7 @@ def build_ops_app(
     added to each snapshot under ``extra`` (e.g. the risk kill switch). While the app
     runs, the dependency checks re-run every ``health_refresh_s`` (``HealthMonitor``),
     so ``dependency_up`` is current without anyone requesting /health.
+    ``account_source`` feeds the dashboard's positions and balances panels.
     """
     app = web.Application(middlewares=[_auth_middleware(bearer_token)])
     app[METRICS_KEY] = metrics
@@ -136,7 +139,13 @@ def build_ops_app(
     app.router.add_get("/health", health)
     app.router.add_get("/ready", ready)
     app.router.add_get("/metrics", metrics_text)
-    feed = DashboardFeed(metrics, monitor, snapshot_provider, interval_s=dashboard_interval_s)
+    feed = DashboardFeed(
+        metrics,
+        monitor,
+        snapshot_provider,
+        interval_s=dashboard_interval_s,
+        account=account_source,
+    )
     app[FEED_KEY] = feed
     add_dashboard_routes(app, feed)
     return app

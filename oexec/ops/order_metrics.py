@@ -3,13 +3,18 @@
 The writer reports every persisted change; from it we derive placed / filled / rejected
 counts and the open-orders-by-state gauge, so no pipeline stage has to remember to
 count. State counts are kept per order id (not by trusting ``before``): a change we
-missed, or an order seeded at start-up, cannot drive a count negative. The recent
-changes ring feeds the dashboard's live order panel.
+missed, or an order seeded at start-up, cannot drive a count negative.
+
+The live dashboard's order panel reads two views kept here: one row per open order
+(keyed by order id, replaced on each change, so a canceled order leaves the list
+instead of lingering as a stale NEW row), bounded to the most recently changed
+``ACTIVE_ROWS`` (the open count stays exact); and the orders that reached a final state,
+newest first, as the recent activity.
 """
 
 from __future__ import annotations
 
-from collections import Counter, deque
+from collections import Counter, OrderedDict, deque
 from enum import StrEnum
 from typing import Any
 
@@ -36,7 +41,11 @@ ACKNOWLEDGED = frozenset(
         OrderState.EXPIRED,
     }
 )
-RECENT_CHANGES = 50
+#: Open orders the live view keeps a row for (the most recently changed); memory stays
+#: bounded however many orders rest on the venue.
+ACTIVE_ROWS = 200
+#: Orders that reached a final state, newest first, for the recent-activity list.
+RECENT_FINISHED = 50
 
 
 class OrderEvent(StrEnum):
@@ -62,14 +71,18 @@ def classify(before: Order | None, after: Order) -> tuple[OrderEvent, ...]:
 
 
 class OrderBook:
-    """Current state of every non-terminal order this daemon knows, and recent changes."""
+    """Current state of every non-terminal order this daemon knows, and the live view."""
 
     def __init__(self) -> None:
         self._state: dict[str, OrderState] = {}
         self.counts: Counter[OrderState] = Counter()
-        self.recent: deque[dict[str, Any]] = deque(maxlen=RECENT_CHANGES)
+        #: open orders' rows by order id, least recently changed first
+        self.active: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        #: final orders' rows, newest first
+        self.finished: deque[dict[str, Any]] = deque(maxlen=RECENT_FINISHED)
 
     def apply(self, order: Order) -> None:
+        """Count the order in its state and show it in the live view (no events)."""
         previous = self._state.pop(order.id, None)
         if previous is not None:
             self.counts[previous] -= 1
@@ -78,24 +91,53 @@ class OrderBook:
         if not order.state.is_terminal:
             self._state[order.id] = order.state
             self.counts[order.state] += 1
+        self._show(order)
 
     def record(self, order: Order) -> None:
-        """Apply and remember the change for the live view."""
+        """A persisted change (the writer's hook); same as :meth:`apply`."""
         self.apply(order)
-        self.recent.appendleft(
-            {
-                "id": order.id,
-                "symbol": order.symbol,
-                "side": order.side.value,
-                "type": order.type.value,
-                "state": order.state.value,
-                "quantity": str(order.quantity),
-                "filled": str(order.filled_quantity),
-                "price": None if order.price is None else str(order.price),
-                "error_code": order.error_code,
-                "updated_at": order.updated_at,
-            }
-        )
+
+    def _show(self, order: Order) -> None:
+        shown = self.active.get(order.id)
+        if shown is not None and shown["version"] > order.version:
+            return  # an older change reported late: the row already shows a newer one
+        row = order_row(order)
+        if order.state.is_terminal:
+            self.active.pop(order.id, None)
+            for kept in [r for r in self.finished if r["id"] == order.id]:
+                self.finished.remove(kept)  # a final state reported twice: one row
+            self.finished.appendleft(row)
+            return
+        self.active[order.id] = row
+        self.active.move_to_end(order.id)
+        while len(self.active) > ACTIVE_ROWS:
+            self.active.popitem(last=False)
+
+    def open_rows(self, limit: int) -> list[dict[str, Any]]:
+        """Up to ``limit`` open orders, the most recently changed first."""
+        out: list[dict[str, Any]] = []
+        for row in reversed(self.active.values()):
+            if len(out) == limit:
+                break
+            out.append(row)
+        return out
 
     def open_count(self) -> int:
         return sum(n for state, n in self.counts.items() if state.is_open)
+
+
+def order_row(order: Order) -> dict[str, Any]:
+    """One order as the live view shows it (JSON-safe: decimals as strings)."""
+    return {
+        "id": order.id,
+        "symbol": order.symbol,
+        "side": order.side.value,
+        "type": order.type.value,
+        "state": order.state.value,
+        "quantity": str(order.quantity),
+        "filled": str(order.filled_quantity),
+        "price": None if order.price is None else str(order.price),
+        "error_code": order.error_code,
+        "updated_at": order.updated_at,
+        "version": order.version,
+    }

@@ -21,7 +21,8 @@ from oexec.ops.metrics import Metrics
 
 QUANTILES = (0.5, 0.95, 0.99)
 LATENCY_WINDOW_S = 30.0
-RECENT_ORDERS = 20
+#: Rows of each order list one snapshot carries (the page shows what fits).
+OPEN_ORDERS_LISTED = 100
 
 
 def bucket_quantile(q: float, bounds: Sequence[float], cumulative: Sequence[float]) -> float | None:
@@ -113,7 +114,10 @@ class SnapshotBuilder:
                 "by_state": {s.value: n for s, n in sorted(m.orders.counts.items())},
                 "placed_total": sum(_by(m.orders_placed).values()),
                 "filled_total": sum(_by(m.orders_filled).values()),
-                "recent": list(m.orders.recent)[:RECENT_ORDERS],
+                # one row per open order, the most recently changed first
+                "orders": m.orders.open_rows(OPEN_ORDERS_LISTED),
+                # orders that reached a final state, newest first
+                "recent_activity": list(m.orders.finished),
             },
             "latency": self.latency.update(m.order_submission_duration, now),
             "breaker": {

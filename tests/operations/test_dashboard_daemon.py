@@ -1,6 +1,7 @@
 """The live dashboard of a REAL daemon in headless Chromium: all seven panels show the
 orders the test drives through the daemon (fills as maker and taker, rejections,
-cancels, a breaker trip and recovery); the screenshot is kept as
+cancels, a breaker trip and recovery), canceled orders leave the open list for the
+recent activity, and no request of the page fails; the screenshot is kept as
 ``artifacts/dashboard-daemon.png``. Skipped when Debian's ``chromium`` is missing
 (scripts/test installs it)."""
 
@@ -86,15 +87,30 @@ async def test_dashboard_of_a_real_daemon_shows_all_seven_panels(
                 " && Number(document.getElementById('maker-count').textContent) > 0",
                 timeout_s=30,
             )
+            await page.wait_for(
+                "document.getElementById('recent-activity').textContent.includes('CANCELED')"
+            )
             t = await page.texts_by_id()
+            open_ids = await page.evaluate(
+                "[...document.querySelectorAll('#open-orders tr')].map(tr => tr.dataset.key)"
+            )
+            activity = await page.evaluate(
+                "[...document.querySelectorAll('#recent-activity tr')]"
+                ".map(tr => [tr.dataset.key, tr.children[3].textContent])"
+            )
+            failed = await page.failed_requests()
             ARTIFACTS.mkdir(exist_ok=True)
             SCREENSHOT.write_bytes(await page.screenshot())
     finally:
         driver.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await driver
+    assert not failed, failed  # the page's every request succeeded (favicon included)
     assert int(t["open-count"]) > 0 and "NEW" in t["states"]  # 1. active orders
-    assert "BTCUSDT" in t["recent-orders"] and "CANCELED" in t["recent-orders"]
+    assert "BTCUSDT" in t["open-orders"] and "CANCELED" not in t["open-orders"]
+    assert len(open_ids) == len(set(open_ids))  # one row per order
+    canceled = {oid for oid, state in activity if state == "CANCELED"}
+    assert canceled and not canceled & set(open_ids)  # final orders left the open list
     assert "ms binance_usdm" in t["latency-kpis"]  # 2. submission latency
     assert any(ch.isdigit() for ch in t["latency-kpis"])
     assert "closed → open" in t["breaker-history"]  # 3. breaker with history

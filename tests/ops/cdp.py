@@ -25,6 +25,7 @@ class Page:
     def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         self._ws = ws
         self._ids = itertools.count(1)
+        self.events: list[dict[str, Any]] = []  # protocol events seen so far, in order
 
     async def call(self, method: str, **params: Any) -> dict[str, Any]:
         call_id = next(self._ids)
@@ -34,7 +35,9 @@ class Page:
             if msg.type != aiohttp.WSMsgType.TEXT:
                 raise RuntimeError(f"devtools socket closed: {msg.type}")
             data = json.loads(msg.data)
-            if data.get("id") == call_id:
+            if "method" in data and "id" not in data:
+                self.events.append(data)
+            elif data.get("id") == call_id:
                 if "error" in data:
                     raise RuntimeError(data["error"])
                 result: dict[str, Any] = data["result"]
@@ -59,6 +62,30 @@ class Page:
         )
         texts: dict[str, str] = json.loads(await self.evaluate(script))
         return texts
+
+    async def failed_requests(self) -> list[str]:
+        """Every request of the page that failed or got a 4xx/5xx (Network domain events)."""
+        await self.evaluate("1")  # read the events that arrived since the last call
+        failed = []
+        urls = {}
+        for event in self.events:
+            params = event.get("params", {})
+            if event["method"] == "Network.requestWillBeSent":
+                urls[params["requestId"]] = params["request"]["url"]
+            elif event["method"] == "Network.responseReceived":
+                if params["response"]["status"] >= 400:
+                    failed.append(f"{params['response']['status']} {params['response']['url']}")
+            elif event["method"] == "Network.loadingFailed" and not params.get("canceled"):
+                failed.append(f"{params.get('errorText')} {urls.get(params['requestId'], '?')}")
+        return failed
+
+    def requested(self) -> list[str]:
+        """URLs the page requested, in order."""
+        return [
+            e["params"]["request"]["url"]
+            for e in self.events
+            if e["method"] == "Network.requestWillBeSent"
+        ]
 
     async def screenshot(self) -> bytes:
         result = await self.call("Page.captureScreenshot", format="png", captureBeyondViewport=True)
@@ -111,6 +138,7 @@ async def open_page(
                         deviceScaleFactor=1,
                         mobile=False,
                     )
+                    await page.call("Network.enable")
                     await page.call("Page.navigate", url=url)
                     yield page
             drain.cancel()

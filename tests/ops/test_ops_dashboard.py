@@ -11,13 +11,16 @@ from decimal import Decimal
 from typing import Any
 
 import aiohttp
+import attrs
 import pytest
 from aiohttp import web
 
 from oexec.models.enums import OrderState
+from oexec.ops.account_panel import account_panel
 from oexec.ops.dashboard import STATIC_FILES, _static
 from oexec.ops.http import FEED_KEY, build_ops_app, start_ops_server
 from oexec.ops.metrics import Liquidity, Metrics, RateWindow
+from oexec.ops.order_metrics import ACTIVE_ROWS, OrderBook
 from oexec.ops.snapshot import LatencyWindow, SnapshotBuilder, bucket_quantile
 
 from .factories import order
@@ -30,6 +33,8 @@ PANEL_IDS = (
     "panel-rejections",
     "panel-limits",
     "panel-health",
+    "panel-positions",
+    "panel-balances",
 )
 
 
@@ -83,7 +88,10 @@ def test_snapshot_has_every_panel() -> None:
     assert snap["active_orders"]["open"] == 1
     assert snap["active_orders"]["by_state"] == {"NEW": 1}
     assert snap["active_orders"]["placed_total"] == 1
-    assert [o["id"] for o in snap["active_orders"]["recent"]] == ["b", "a", "a"]
+    assert [(o["id"], o["state"]) for o in snap["active_orders"]["orders"]] == [("a", "NEW")]
+    assert [(o["id"], o["state"]) for o in snap["active_orders"]["recent_activity"]] == [
+        ("b", "REJECTED")
+    ]
     assert snap["latency"]["binance_usdm"]["p50"] is not None
     assert snap["breaker"]["state"] == {"venue": 2}
     assert snap["breaker"]["failures"] == {"venue": 5}
@@ -100,6 +108,99 @@ def test_snapshot_has_every_panel() -> None:
     assert snap["health"]["venue_errors"] == {"-2019": 1}
     assert snap["health"]["user_stream_connected"] == 1
     json.dumps(snap)  # JSON-safe as is
+
+
+def test_canceled_order_leaves_the_open_list_for_the_recent_activity() -> None:
+    """Today's bug: a canceled order showed as CANCELED and, in a stale row, as NEW."""
+    m = Metrics()
+    m.order_change(None, order(OrderState.SUBMITTING, "a", version=1))
+    m.order_change(order(OrderState.SUBMITTING, "a"), order(OrderState.NEW, "a", version=2))
+    m.order_change(None, order(OrderState.NEW, "b", version=2))
+    m.order_change(order(OrderState.NEW, "a"), order(OrderState.CANCELED, "a", version=3))
+    snap = SnapshotBuilder(m).build()["active_orders"]
+    assert [(o["id"], o["state"]) for o in snap["orders"]] == [("b", "NEW")]
+    assert [(o["id"], o["state"]) for o in snap["recent_activity"]] == [("a", "CANCELED")]
+    assert snap["open"] == 1
+
+
+def test_open_rows_one_per_order_newest_change_first_and_bounded() -> None:
+    book = OrderBook()
+    book.apply(order(OrderState.NEW, "a", version=2))
+    book.apply(order(OrderState.NEW, "b", version=2))
+    book.apply(order(OrderState.PARTIALLY_FILLED, "a", version=3, filled_quantity=Decimal(1)))
+    assert [(r["id"], r["state"], r["filled"]) for r in book.open_rows(10)] == [
+        ("a", "PARTIALLY_FILLED", "1"),
+        ("b", "NEW", "0"),
+    ]
+    book.apply(order(OrderState.NEW, "a", version=2))  # an older change reported late
+    assert book.open_rows(1)[0]["state"] == "PARTIALLY_FILLED"
+    book.apply(order(OrderState.FILLED, "a", version=4))
+    book.apply(order(OrderState.FILLED, "a", version=4))  # reported twice: one row
+    assert [r["id"] for r in book.finished] == ["a"]
+    for i in range(ACTIVE_ROWS + 5):
+        book.apply(order(OrderState.NEW, f"n{i}", version=1))
+    assert len(book.active) == ACTIVE_ROWS  # memory bounded; the count stays exact
+    assert book.open_count() == ACTIVE_ROWS + 6
+    assert book.open_rows(2)[0]["id"] == f"n{ACTIVE_ROWS + 4}"
+
+
+@attrs.frozen
+class Leg:
+    symbol: str
+    position_side: str
+    amount: Decimal
+    entry_price: Decimal = Decimal(1)
+    break_even_price: Decimal = Decimal(1)
+    unrealized_pnl: Decimal = Decimal("-0.5")
+    liquidation_price: Decimal = Decimal(0)
+    mark_price: Decimal = Decimal(1)
+    leverage: int = 5
+    margin_type: str = "isolated"
+
+
+@attrs.frozen
+class Asset:
+    asset: str
+    wallet_balance: Decimal
+    available_balance: Decimal = Decimal(0)
+    margin_balance: Decimal = Decimal(0)
+    unrealized_pnl: Decimal = Decimal(0)
+
+
+@attrs.frozen
+class Account:
+    positions: dict[tuple[str, str], Leg]
+    balances: dict[str, Asset]
+    stale: bool = True
+    refreshed_at: int = 0
+
+
+def test_account_panel_lists_open_legs_and_funded_assets_as_strings() -> None:
+    assert account_panel(None) is None
+    panel = account_panel(
+        Account(
+            positions={
+                ("ETHUSDT", "SHORT"): Leg("ETHUSDT", "SHORT", Decimal("-2.5")),
+                ("BTCUSDT", "BOTH"): Leg("BTCUSDT", "BOTH", Decimal(0)),
+            },
+            balances={"USDT": Asset("USDT", Decimal("10.10")), "BNB": Asset("BNB", Decimal(0))},
+        )
+    )
+    assert panel is not None
+    assert [(p["symbol"], p["amount"], p["leverage"]) for p in panel["positions"]] == [
+        ("ETHUSDT", "-2.5", 5)
+    ]
+    assert panel["balances"] == [
+        {
+            "asset": "USDT",
+            "wallet_balance": "10.10",
+            "available_balance": "0",
+            "margin_balance": "0",
+            "unrealized_pnl": "0",
+        }
+    ]
+    assert panel["stale"] is True
+    json.dumps(panel)
 
 
 def test_page_has_seven_panels_and_no_external_assets() -> None:
@@ -160,6 +261,7 @@ async def test_stream_pushes_live_snapshots(
             assert first["active_orders"]["open"] == 0
             assert first["health"]["checks"] == {"store": "healthy"}
             assert first["extra"] == {"halted": False}
+            assert first["account"] is None  # no account view given
             drive(metrics)
             later = await read_events(resp, 2)
         assert later[-1]["active_orders"]["open"] == 1
@@ -177,6 +279,9 @@ async def test_page_and_assets_are_served(server: tuple[web.Application, str, Me
         async with http.get(base + "/dashboard/static/dashboard.js") as resp:
             assert resp.status == 200
             assert resp.content_type == "text/javascript"
+        async with http.get(base + "/dashboard/static/favicon.svg") as resp:
+            assert resp.status == 200  # open, like the other assets: no failed request
+            assert resp.content_type == "image/svg+xml"
         async with http.get(base + "/dashboard/static/secrets.env") as resp:
             assert resp.status == 404
 

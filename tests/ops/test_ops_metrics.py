@@ -330,8 +330,8 @@ def test_order_change_counts_lifecycle() -> None:
     assert value("orders_filled_total", {"symbol": "BTCUSDT", "side": "BUY"}) == 1
     for state in ("SUBMITTING", "NEW", "PARTIALLY_FILLED"):
         assert value("open_orders", {"state": state}) == 0
-    assert m.orders.recent[0]["state"] == "FILLED"
-    assert len(m.orders.recent) == 5
+    assert [(r["id"], r["state"]) for r in m.orders.finished] == [("o-1", "FILLED")]
+    assert not m.orders.active  # a final order leaves the open rows
 
 
 def test_order_change_rejections_and_unknown() -> None:

@@ -5,7 +5,8 @@
 const HISTORY = 300; // points kept per chart (5 min at 1 s)
 const MIN_POINTS = 60; // charts span at least this many points, newest at the right
 const RATE_WINDOW_S = 5; // rates are averaged over this many seconds
-const RECENT_ROWS = 12;
+const OPEN_ROWS = 15; // open orders listed (the most recently changed)
+const ACTIVITY_ROWS = 10; // final orders listed in the recent activity
 const COLORS = ["#58a6ff", "#d29922", "#f85149"];
 const series = { latency: [[], [], []], fills: [[], []], rejects: [[]] };
 const totals = {}; // key -> [[time, value], ...] for rates
@@ -81,6 +82,30 @@ function rate(key, time, value) {
   return time > t0 ? Math.max(0, value - v0) / (time - t0) : null;
 }
 
+// One <tr> per key, updated in place: rows whose key left the list are removed, new
+// ones created, and the rest keep their element (and so their place in the DOM).
+function keyedRows(tbody, items, key, cells) {
+  const keep = new Set(items.map(key));
+  for (const tr of [...tbody.children]) if (!keep.has(tr.dataset.key)) tr.remove();
+  const existing = new Map([...tbody.children].map((tr) => [tr.dataset.key, tr]));
+  items.forEach((item, i) => {
+    let tr = existing.get(key(item));
+    if (!tr) { tr = document.createElement("tr"); tr.dataset.key = key(item); }
+    const values = cells(item);
+    while (tr.children.length > values.length) tr.lastChild.remove();
+    values.forEach((v, c) => {
+      let td = tr.children[c];
+      if (!td) { td = document.createElement("td"); tr.appendChild(td); }
+      if (v instanceof Node) { if (td.firstChild?.textContent !== v.textContent || td.firstChild?.className !== v.className) td.replaceChildren(v); }
+      else if (td.textContent !== String(v)) td.textContent = v;
+    });
+    if (tbody.children[i] !== tr) tbody.insertBefore(tr, tbody.children[i] || null);
+  });
+}
+
+const stateChip = (o) => text("span", o.state + (o.error_code ? ` (${o.error_code})` : ""), "chip");
+const signed = (v) => text("span", v, Number(v) < 0 ? "neg" : Number(v) > 0 ? "pos" : "");
+
 const BREAKER = { 0: ["closed", "ok"], 1: ["half-open", "warn"], 2: ["open", "bad"] };
 
 function render(s) {
@@ -92,8 +117,12 @@ function render(s) {
   $("filled-count").textContent = num(a.filled_total);
   $("states").replaceChildren(...Object.entries(a.by_state).map(
     ([state, n]) => text("span", `${state} ${n}`, "chip" + (state === "UNKNOWN" ? " bad" : ""))));
-  rows($("recent-orders"), a.recent.slice(0, RECENT_ROWS).map((o) => [o.id, o.symbol, o.side, o.type,
-    text("span", o.state + (o.error_code ? ` (${o.error_code})` : ""), "chip"), o.quantity, o.filled, o.price ?? "–"]));
+  const open = a.orders.slice(0, OPEN_ROWS);
+  keyedRows($("open-orders"), open, (o) => o.id,
+    (o) => [o.id, o.symbol, o.side, o.type, stateChip(o), o.quantity, o.filled, o.price ?? "–"]);
+  $("open-shown").textContent = a.open > open.length ? `showing the ${open.length} most recently changed of ${a.open}` : "";
+  keyedRows($("recent-activity"), a.recent_activity.slice(0, ACTIVITY_ROWS), (o) => o.id,
+    (o) => [o.id, o.symbol, o.side, stateChip(o), `${o.filled} / ${o.quantity}`, o.price ?? "–"]);
 
   // 2. latency (first exchange drives the chart; all are listed)
   const exchanges = Object.entries(s.latency);
@@ -159,12 +188,22 @@ function render(s) {
   $("in-flight").textContent = num(h.in_flight);
   const deps = Object.keys(h.checks).length ? Object.entries(h.checks)
     : Object.entries(h.dependencies).map(([k, v]) => [k, v ? "healthy" : "unhealthy"]);
-  deps.push(["user_stream", h.user_stream_connected ? `connected, lag ${h.user_stream_lag_seconds.toFixed(2)} s` : "disconnected"]);
+  deps.push(["user_stream socket", h.user_stream_connected ? `connected, lag ${h.user_stream_lag_seconds.toFixed(2)} s` : "disconnected"]);
   rows($("dependencies"), deps.map(([k, v]) => [k, text("span", v, "chip " + (v === "healthy" || v.startsWith("connected") ? "ok" : "bad"))]));
   rows($("errors"), [
     ...Object.entries(h.requests_by_code).filter(([k]) => k !== "ok").map(([k, v]) => [k, num(v)]),
     ...Object.entries(h.venue_errors).map(([k, v]) => ["venue " + k, num(v)]),
   ]);
+
+  // 8. positions and 9. balances (the daemon's own account view; no venue round trip)
+  const acct = s.account;
+  $("account-state").textContent = !acct ? "no account view" : acct.stale ? "refreshing" : "current";
+  $("account-state").className = "chip " + (!acct ? "" : acct.stale ? "warn" : "ok");
+  keyedRows($("positions"), acct ? acct.positions : [], (p) => p.symbol + "/" + p.position_side,
+    (p) => [p.symbol, p.position_side, signed(p.amount), p.entry_price, p.break_even_price, p.mark_price,
+      signed(p.unrealized_pnl), p.liquidation_price, p.leverage ? p.leverage + "x" : "–", p.margin_type || "–"]);
+  keyedRows($("balances"), acct ? acct.balances : [], (b) => b.asset,
+    (b) => [b.asset, b.wallet_balance, b.available_balance, b.margin_balance, signed(b.unrealized_pnl)]);
 
   $("updated").textContent = "updated " + new Date(s.time * 1000).toLocaleTimeString();
   document.body.dataset.snapshots = String(Number(document.body.dataset.snapshots || 0) + 1);
