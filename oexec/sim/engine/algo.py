@@ -7,6 +7,7 @@ follows ordinary ORDER_TRADE_UPDATE events (§C.3 "Algo service migration", §H.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
@@ -16,11 +17,11 @@ from oexec.sim.engine import matching, placement
 from oexec.sim.engine import params as p
 from oexec.sim.engine.accounts import Account
 from oexec.sim.engine.errors import SimError
-from oexec.sim.engine.numbers import fmt, money
+from oexec.sim.engine.numbers import ZERO, fmt, money
 from oexec.sim.engine.orders import Order, Status
 from oexec.sim.engine.params import OrderType
 from oexec.sim.engine.state import State
-from oexec.sim.engine.triggers import CONDITIONAL, WORKING_TYPE, observe
+from oexec.sim.engine.triggers import CONDITIONAL, WORKING_TYPE, Trigger, observe
 
 Json = dict[str, Any]
 
@@ -43,6 +44,7 @@ class AlgoOrder:
     update_time: int = 0
     trigger_time: int = 0
     order_id: int = 0
+    actual_price: Decimal = ZERO  # average price of the placed order once it ended
 
     @property
     def account_id(self) -> str:
@@ -75,21 +77,36 @@ class AlgoOrder:
             "quantity": fmt(d.orig_qty),
             "algoStatus": self.status.value,
             "actualOrderId": str(self.order_id) if self.order_id else "",
+            "actualPrice": fmt(money(self.actual_price)),
             "triggerPrice": fmt(money(trigger.stop_price)),
             "price": fmt(d.price),
             "icebergQuantity": None,
+            "tpTriggerPrice": "0",
+            "tpPrice": "0",
+            "slTriggerPrice": "0",
+            "slPrice": "0",
+            "tpOrderType": "",
             "selfTradePreventionMode": d.stp_mode.value,
             "workingType": trigger.working_type.value,
             "priceMatch": "NONE",
             "closePosition": d.close_position,
             "priceProtect": trigger.price_protect,
             "reduceOnly": d.reduce_only,
-            "activatePrice": fmt(trigger.activate_price) if trigger.activate_price else "",
-            "callbackRate": fmt(trigger.callback_rate) if trigger.callback_rate else "",
             "createTime": d.time,
             "updateTime": self.update_time,
             "triggerTime": self.trigger_time,
             "goodTillDate": d.good_till_date,
+        } | self._trailing(trigger)
+
+    @staticmethod
+    def _trailing(trigger: Trigger) -> Json:
+        """``activatePrice``/``callbackRate``: TRAILING_STOP_MARKET orders only."""
+        if trigger.callback_rate is None:
+            return {}
+        activate = trigger.activate_price
+        return {
+            "activatePrice": fmt(activate) if activate else "",
+            "callbackRate": fmt(trigger.callback_rate),
         }
 
     def event(self, now: int) -> Json:
@@ -177,6 +194,7 @@ def on_price(state: State, symbol: str) -> None:
     for algo in [a for a in state.algos.values() if a.symbol == symbol]:
         if algo.status is AlgoStatus.TRIGGERED and not state.orders[algo.order_id].is_open:
             algo.status = AlgoStatus.FINISHED
+            algo.actual_price = state.orders[algo.order_id].avg_price
             _publish(state, algo)
             continue
         trigger = algo.draft.trigger
@@ -211,4 +229,5 @@ def _fire(state: State, algo: AlgoOrder) -> None:
         matching.start(state, child)
     if not child.is_open:
         algo.status = AlgoStatus.FINISHED
+        algo.actual_price = child.avg_price
         _publish(state, algo)

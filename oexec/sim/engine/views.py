@@ -217,7 +217,6 @@ def _account_position(state: State, account: Account, pos: Position, version: in
         "leverage": str(lev),
         "isolated": pos.symbol in account.isolated,
         "entryPrice": fmt(pos.entry_price),
-        "breakEvenPrice": fmt(pos.entry_price),
         "maxNotional": str(max_notional(lev)),
         "bidNotional": fmt(bids),
         "askNotional": fmt(asks),
