@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
@@ -197,15 +196,23 @@ def register(subparsers: Any) -> None:
         dest="from_seq",
         type=int,
         metavar="SEQ",
-        help="replay every event after SEQ from the Redis Stream, then follow it live",
+        help="replay every event after SEQ (the daemon's replay op, either store), then "
+        "follow live; without it, gaps seen live are healed the same way",
     )
+    p.add_argument(
+        "--daemon",
+        default="tcp://127.0.0.1:5555",
+        metavar="ENDPOINT",
+        help="the daemon's request socket, for replay (default tcp://127.0.0.1:5555)",
+    )
+    p.add_argument("--no-heal", action="store_true", help="report gaps instead of replaying them")
     p.add_argument(
         "--redis",
-        default=os.environ.get("OEXEC_STORE_URL", "redis://127.0.0.1:6379/0"),
-        help="the daemons' Redis (with --from; default $OEXEC_STORE_URL)",
+        default=None,
+        help="read the Redis Stream directly instead of the daemon (with --from)",
     )
     p.add_argument(
-        "--stream-key", default="oexec:events", help="<[cluster] key_prefix>events (with --from)"
+        "--stream-key", default="oexec:events", help="<[cluster] key_prefix>events (with --redis)"
     )
     p.set_defaults(func=cmd_watch)
 
@@ -216,10 +223,14 @@ def cmd_watch(args: argparse.Namespace) -> int:
     from oexec.client import StreamSubscriber, Subscriber
 
     def source() -> Any:
-        if args.from_seq is None:
+        if args.from_seq is not None and args.redis:
+            return StreamSubscriber(
+                args.redis, args.stream_key, from_seq=args.from_seq, topics=args.topic or ()
+            )
+        if args.no_heal:
             return Subscriber(args.endpoint, topics=args.topic or [""])
-        return StreamSubscriber(
-            args.redis, args.stream_key, from_seq=args.from_seq, topics=args.topic or ()
+        return Subscriber(
+            args.endpoint, topics=args.topic or [""], daemon=args.daemon, from_seq=args.from_seq
         )
 
     async def run() -> int:

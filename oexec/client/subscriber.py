@@ -203,6 +203,8 @@ class Subscriber:
         self._seen: OrderedDict[tuple[str, ...], None] = OrderedDict()
         self._carried_gap: Gap | None = None
         self.repeats_dropped = 0
+        #: seqs of the latest dropped repeats: what explains a jump an application sees
+        self.dropped_seqs: deque[int] = deque(maxlen=REMEMBERED_KEYS)
         self.replayed = 0  # events delivered from the log, not from PUB
         self.already_delivered = 0  # PUB events skipped: the log had delivered them
 
@@ -227,6 +229,7 @@ class Subscriber:
             key = event_key(event.topic, event.data)
             if key is not None and key in self._seen and event.data.get("redelivered"):
                 self.repeats_dropped += 1
+                self.dropped_seqs.append(event.seq)
                 self._carried_gap = self._carried_gap or event.gap
                 continue
             if key is not None:

@@ -17,6 +17,11 @@ After each round new orders pause until every client has its answer, and the tim
 until the daemon's store agrees with the venue again is one reconciliation time. At
 the end the faults are cleared, the store is compared with the venue's ground truth
 (chaos_audit.py) and the table is printed.
+
+A strategy's subscriber stays connected throughout (chaos_events.py, issue 17) and is
+held to the same ground truth: every venue fill delivered exactly once, every order's
+final state delivered, no unexplained gap. ``store = "sqlite"`` runs the daemon on its
+embedded store instead (no Redis to restart).
 """
 
 from __future__ import annotations
@@ -34,14 +39,14 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-import msgpack
-import redis.asyncio as aioredis
 
+from oexec.client import DaemonReplay
 from oexec.config import StoreConfig
 from oexec.service.ports import OrderStore
 from oexec.store import open_store
 
 from .chaos_audit import Report, audit, snapshot
+from .chaos_events import EventWatch
 from .chaos_load import SYMBOLS, LoadClient, LoadStats, move_prices
 from .procs import DaemonProc, RedisServer, SimHost
 
@@ -72,6 +77,10 @@ class ChaosPlan:
     settle_timeout_s: float = 90.0
     #: Extra OEXEC_* settings for the daemon (the CI form sweeps more often).
     daemon_env: dict[str, str] | None = None
+    #: "redis" (the run's own redis-server) or "sqlite" (the daemon's embedded store)
+    store: str = "redis"
+    #: the actions struck in turn (restart_redis is skipped on SQLite)
+    actions: tuple[str, ...] = ACTIONS
 
 
 Progress = Callable[[str], None]
@@ -96,7 +105,8 @@ class ChaosRun:
         self.workdir = workdir
         self.say = progress
         self.rng = random.Random(plan.seed)
-        self.redis = RedisServer(workdir)
+        self.redis = RedisServer(workdir) if plan.store == "redis" else None
+        self.watch: EventWatch | None = None
         self.sim = SimHost(workdir, seed=plan.seed)
         self.daemon: DaemonProc | None = None
         self.load = LoadStats()
@@ -110,12 +120,16 @@ class ChaosRun:
 
     # --- processes ------------------------------------------------------------------------
     def start_processes(self) -> None:
-        self.redis.start()
+        if self.redis is not None:
+            self.redis.start()
         self.sim.start()
         if self.plan.venue_limits:
             self.sim.control("POST", "rate_limits", self.plan.venue_limits)
         self.daemon = DaemonProc(
-            self.workdir, self.sim, store=self.redis.url, extra_env=self.plan.daemon_env
+            self.workdir,
+            self.sim,
+            store=self.redis.url if self.redis is not None else "",
+            extra_env=self.plan.daemon_env,
         )
         self.daemon.start()
 
@@ -123,7 +137,13 @@ class ChaosRun:
         if self.daemon is not None:
             self.daemon.stop()
         self.sim.stop()
-        self.redis.stop()
+        if self.redis is not None:
+            self.redis.stop()
+
+    @property
+    def store_url(self) -> str:
+        assert self.daemon is not None
+        return self.redis.url if self.redis is not None else f"sqlite:///{self.daemon.sqlite_path}"
 
     def strike(self, action: str) -> None:
         """One chaos action, blocking until the component is back."""
@@ -133,6 +153,7 @@ class ChaosRun:
             time.sleep(self.rng.uniform(0.2, 1.0))
             self.daemon.start(timeout_s=60)
         elif action == "restart_redis":
+            assert self.redis is not None
             self.redis.kill()
             time.sleep(self.rng.uniform(0.5, 1.5))
             self.redis.start()
@@ -197,14 +218,17 @@ class ChaosRun:
         plan = self.plan
         await asyncio.to_thread(self.start_processes)
         assert self.daemon is not None
-        store = open_store(StoreConfig(url=self.redis.url, redis_timeout_s=1.0))
+        store = open_store(StoreConfig(url=self.store_url, redis_timeout_s=1.0))
         await store.start()
+        self.watch = EventWatch(self.daemon.endpoint, self.daemon.events_endpoint)
+        self.watch.start()
         try:
             if plan.faults:
                 for fault in FAULTS:
                     self.sim.control("POST", "faults", fault)
             return await self._rounds(store)
         finally:
+            await self.watch.stop()
             await store.close()
 
     async def _rounds(self, store: OrderStore) -> Report:
@@ -226,8 +250,9 @@ class ChaosRun:
         ]
         tasks = [asyncio.create_task(self._client(c)) for c in clients]
         per_round = plan.orders / plan.rounds
+        actions = [a for a in plan.actions if self.redis is not None or a != "restart_redis"]
         for n in range(plan.rounds):
-            action = ACTIONS[n % len(ACTIONS)]
+            action = actions[n % len(actions)]
             await self._wait_requested(int((n + 0.5) * per_round), tasks)
             self.say(f"round {n + 1}/{plan.rounds}: {action}")
             await asyncio.to_thread(self.strike, action)
@@ -265,6 +290,12 @@ class ChaosRun:
         report.max_reconcile_s = max(self.reconcile_s, default=0.0)
         if final is None or self.unsettled_rounds:
             report.max_reconcile_s = float("inf")
+        if self.watch is not None:
+            waited = await self.watch.wait_for_states(venue)
+            report.subscriber = self.watch.verdict(venue)
+            report.details["subscriber_examples"] = report.subscriber.examples[:10]
+            report.details["subscriber_state_wait_s"] = round(waited, 2)
+            report.details["subscriber_replayed"] = report.subscriber.replayed
         report.details.update(
             actions=dict((a, self.actions.count(a)) for a in ACTIONS),
             daemon_crashes=self.crashes,
@@ -275,26 +306,22 @@ class ChaosRun:
         return report
 
     async def _fill_events(self) -> list[tuple[str, int, bool]]:
-        """(order_id, trade_id, redelivered) of every fill event in the daemon's Redis
-        Stream mirror."""
-        client = aioredis.from_url(self.redis.url)
-        out: list[tuple[str, int, bool]] = []
+        """(order_id, trade_id, redelivered) of every fill event the daemon published,
+        read back with its ``replay`` op (either store)."""
+        assert self.daemon is not None
+        replay = DaemonReplay(self.daemon.endpoint)
         try:
-            last = "-"
-            while True:
-                entries = await client.xrange("oexec:events", min=last, max="+", count=5000)
-                entries = [e for e in entries if e[0].decode() != last]
-                if not entries:
-                    return out
-                for entry_id, fields in entries:
-                    if fields.get(b"topic") == b"fill":
-                        event = msgpack.unpackb(fields[b"data"])
-                        fill = event["fill"]
-                        redelivered = bool(event.get("redelivered"))
-                        out.append((fill["order_id"], int(fill["trade_id"]), redelivered))
-                    last = entry_id.decode()
+            events = await replay.between(0, None, topics=["fill"])
         finally:
-            await client.aclose()
+            await replay.close()
+        return [
+            (
+                e.data["fill"]["order_id"],
+                int(e.data["fill"]["trade_id"]),
+                bool(e.data.get("redelivered")),
+            )
+            for e in events
+        ]
 
 
 async def run_chaos(plan: ChaosPlan, workdir: Path, progress: Progress = print) -> Report:
@@ -315,6 +342,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--fast-venue", action="store_true", help="raise the venue's order limits 5x"
     )
+    parser.add_argument("--store", choices=("redis", "sqlite"), default="redis")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
     parser.add_argument("--json", help="also write the report as JSON to this file")
     args = parser.parse_args(argv)
@@ -326,6 +354,7 @@ def main(argv: list[str] | None = None) -> int:
         seed=args.seed,
         faults=not args.no_faults,
         venue_limits=limits,
+        store=args.store,
     )
     workdir = Path(tempfile.mkdtemp(prefix="oexec-chaos-"))
     print(f"chaos: {plan}; work directory {workdir}", flush=True)

@@ -27,6 +27,7 @@ import attrs
 from oexec.models import Order, OrderState
 from oexec.service.ports import OrderStore
 
+from .chaos_events import SubscriberVerdict
 from .chaos_load import LoadStats
 
 UNSETTLED = frozenset(
@@ -87,11 +88,16 @@ class Report:
     http_418: int = 0
     max_reconcile_s: float = 0.0
     details: dict[str, Any] = attrs.field(factory=dict)
+    #: what a strategy's subscriber saw (chaos_events.py; issue 17)
+    subscriber: SubscriberVerdict | None = None
 
     @property
     def passed(self) -> bool:
         zeros = (self.duplicates, self.lost, self.fills_missed, self.fills_duplicated)
-        return not any(zeros) and self.http_418 == 0
+        subscriber_ok = self.subscriber is None or (
+            self.subscriber.zeros and self.subscriber.gaps == 0
+        )
+        return not any(zeros) and self.http_418 == 0 and subscriber_ok
 
     def table(self) -> str:
         rows = [
@@ -105,6 +111,8 @@ class Report:
             ("exchange 418 received", self.http_418),
             ("max reconciliation time", f"{self.max_reconcile_s:.2f} s"),
         ]
+        if self.subscriber is not None:
+            rows += self.subscriber.rows()
         width = max(len(name) for name, _ in rows)
         lines = [f"{name:<{width}}  {value!s:>10}" for name, value in rows]
         lines.append(f"{'verdict':<{width}}  {'PASS' if self.passed else 'FAIL':>10}")

@@ -44,3 +44,10 @@ async def test_bounded_chaos_run(tmp_path: Path) -> None:
     assert report.details["daemon_crashes"] == 0, summary
     assert report.max_reconcile_s < plan.settle_timeout_s, summary
     assert report.fills_missed == 0, summary  # in the store and as events
+    # what a strategy's subscriber saw through it all (issue 17)
+    seen = report.subscriber
+    assert seen is not None and seen.delivered > 0, summary
+    assert (seen.fills_missed, seen.fills_duplicated, seen.state_mismatches) == (0, 0, 0), summary
+    assert seen.gaps == 0, summary
+    if order_transport == "ws":  # the orders did go over the WebSocket API
+        assert report.details["ws_api_requests"] >= report.venue_orders // 2, summary
