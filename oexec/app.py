@@ -29,12 +29,15 @@ from oexec.ops.metrics import Metrics, RateWindow
 from oexec.ops.observe import ObservedGate, TimedStore
 from oexec.ops.reload import apply_reload
 from oexec.ops.systemd import notify, start_watchdog, stop_watchdog
+from oexec.service.account import AccountOps, AccountView
+from oexec.service.batch import BatchingVenue
 from oexec.service.deadman import DeadManSwitch
 from oexec.service.journal import Journal, JournalingVenue
 from oexec.service.market import MarketState
 from oexec.service.pipeline import OrderPipeline, PipelineSettings
 from oexec.service.reconcile import Reconciler
 from oexec.service.resolver import ResolverPolicy, UnknownOutcomeResolver
+from oexec.service.rules.allowlist import SymbolAllowList
 from oexec.service.rules.risk import RiskManager
 from oexec.service.rules.symbol_book import SymbolRulesBook
 from oexec.service.rules.validation import ValidationPipeline
@@ -105,7 +108,9 @@ class Daemon:
         )
         await self.venue.start()
         stack.push_async_callback(self.venue.close)
-        journaled = JournalingVenue(self.venue, self.journal)
+        # a batch's submits and cancels leave as the venue's batch calls (issue 16)
+        self.batching = BatchingVenue(self.venue, self.venue)
+        journaled = JournalingVenue(self.batching, self.journal)
         info = await self.venue.exchange_info()
         self.rules_book = SymbolRulesBook(cfg.validation.overrides)
         self.rules_book.load(info)
@@ -144,6 +149,8 @@ class Daemon:
         stack.push_async_callback(self.resolver.stop)
         self.risk = RiskManager(cfg.risk)
         stack.push_async_callback(self.risk.close)
+        self.allow = SymbolAllowList(cfg.validation.symbols)
+        self.account_view = AccountView(self.venue)
         self.pipeline = OrderPipeline(
             store=self.store,
             venue=journaled,
@@ -163,6 +170,10 @@ class Daemon:
             observer=self.metrics,
             journal=self.journal,
             event_replay=self.events,
+            allow=self.allow,
+            amend_venue=self.venue,
+            batching=self.batching,
+            account=AccountOps(self.account_view, self.venue, self.allow),
         )
         stack.push_async_callback(self.pipeline.drain)  # after the front end stops
         self.tracker = OrderTracker(
@@ -178,6 +189,7 @@ class Daemon:
             on_long_gap=lambda: self.reconciler.run(),
             on_stale_submits=lambda orders: self.reconciler.resolve_stale(orders),
         )
+        self.tracker.account_listeners.append(self.account_view.on_stream_event)
         self.reconciler = Reconciler(
             self.store,
             journaled,
@@ -196,6 +208,8 @@ class Daemon:
             before_publish=lambda: _sleep_until(pub_bound_at + PUB_JOIN_GRACE_S),
         )
         await self.tracker.load_owed_fills()
+        await self.account_view.start()  # positions and balances, then kept by the stream
+        stack.push_async_callback(self.account_view.stop)
         open_orders = await self.store.open_orders(None)
         self.market.seed_open_orders(open_orders)
         self.metrics.seed_orders(open_orders)
@@ -230,6 +244,7 @@ class Daemon:
         notify("RELOADING=1", f"MONOTONIC_USEC={time.monotonic_ns() // 1000}")
         try:
             self.config = apply_reload(self.config, new, risk=self.risk, rules_book=self.rules_book)
+            self.allow.set_symbols(self.config.validation.symbols)
         finally:
             notify("READY=1", "STATUS=accepting orders")
 

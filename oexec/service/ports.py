@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 import attrs
 
+from oexec.errors import OexecError, VenueError
 from oexec.models import (
     ExchangeInfo,
     Fill,
@@ -22,6 +23,8 @@ from oexec.models import (
     VenueOrder,
     VenueTrade,
 )
+from oexec.models.account import AccountSettingChange, Balance, Position
+from oexec.models.enums import Side
 from oexec.models.venue import AccountUpdate, OrderUpdate, StreamGap
 
 
@@ -257,6 +260,50 @@ class Venue(Protocol):
     async def close(self) -> None: ...
 
 
+class AmendVenue(Protocol):
+    """The venue's in-place amend of a resting LIMIT order (Binance ``PUT /fapi/v1/order``:
+    the order keeps its id; the venue decides its queue priority). Never retried: an
+    unknown outcome is resolved by querying the order."""
+
+    async def modify_order(
+        self,
+        symbol: str,
+        side: Side,
+        quantity: Decimal,
+        price: Decimal,
+        *,
+        client_order_id: str | None = None,
+        order_id: str | None = None,
+    ) -> VenueOrder: ...
+
+
+class BatchVenue(Protocol):
+    """Several orders in one venue request (Binance ``batchOrders``): one result or one
+    typed error per element, in request order. ``batch_place`` takes up to
+    ``MAX_BATCH_PLACE`` requests; a whole-request failure raises like ``place_order``."""
+
+    async def batch_place(
+        self, requests: Sequence[VenueOrderRequest]
+    ) -> list[VenueOrder | VenueError]: ...
+
+    async def batch_cancel(
+        self, symbol: str, *, client_order_ids: Sequence[str] = (), order_ids: Sequence[str] = ()
+    ) -> list[VenueOrder | VenueError]: ...
+
+
+class AccountVenue(Protocol):
+    """The account's positions, balances and per-symbol settings, read from the venue
+    (at start and after a user-stream gap; queries are served from the daemon's view)."""
+
+    async def position_risk(self, symbol: str | None = None) -> list[Position]: ...
+
+    async def account_balances(self) -> list[Balance]: ...
+
+    async def set_leverage(self, symbol: str, leverage: int) -> AccountSettingChange: ...
+
+    async def set_margin_type(self, symbol: str, margin_type: str) -> AccountSettingChange: ...
+
+
 class UserStream(Protocol):
     """The account's private event stream (Binance: listenKey + WebSocket)."""
 
@@ -361,3 +408,32 @@ class OrderService(Protocol):
     ) -> dict[str, Any]:
         """Published events from ``from_seq`` on, one page (EventReplay)."""
         ...
+
+    # -- beyond one order (issue 16) ---------------------------------------------------------
+    async def modify_order(
+        self,
+        *,
+        order_id: str | None = None,
+        request_id: str | None = None,
+        price: Decimal | None = None,
+        quantity: Decimal | None = None,
+    ) -> Order:
+        """Amend a resting LIMIT order's price and/or quantity in place."""
+        ...
+
+    async def place_orders(self, intents: Sequence[OrderIntent]) -> list[Order | OexecError]:
+        """Each intent as ``place_order`` would (idempotent per request_id); one order or
+        one typed error per intent, in order."""
+        ...
+
+    async def cancel_orders(
+        self, *, order_ids: Sequence[str] = (), request_ids: Sequence[str] = ()
+    ) -> list[Order | OexecError]: ...
+
+    async def positions(self, symbol: str | None = None) -> dict[str, Any]: ...
+
+    async def balances(self) -> dict[str, Any]: ...
+
+    async def set_leverage(self, symbol: str, leverage: int) -> dict[str, Any]: ...
+
+    async def set_margin_type(self, symbol: str, margin_type: str) -> dict[str, Any]: ...
