@@ -49,7 +49,11 @@ def _emit(result: Any, as_json: bool) -> None:
     print(json.dumps(data, default=str) if as_json else human, flush=True)
 
 
-def _call(args: argparse.Namespace, fn: Callable[[Any], Any]) -> int:
+def _call(
+    args: argparse.Namespace,
+    fn: Callable[[Any], Any],
+    show: Callable[[Any], None] | None = None,
+) -> int:
     from oexec.client import Client, ClientError
 
     def waiting(attempt: int, attempts: int) -> None:
@@ -62,7 +66,11 @@ def _call(args: argparse.Namespace, fn: Callable[[Any], Any]) -> int:
 
     client = Client(args.endpoint, timeout_s=args.timeout, on_retry=waiting)
     try:
-        _emit(fn(client), args.json)
+        result = fn(client)
+        if show is not None:
+            show(result)
+        else:
+            _emit(result, args.json)
         return 0
     except ClientError as exc:
         error = {"error": {"code": str(exc.code), "message": exc.message, "details": exc.details}}
@@ -87,6 +95,23 @@ def default_time_in_force(order_type: str) -> str | None:
 
 
 def cmd_place(args: argparse.Namespace) -> int:
+    if args.file is not None:
+        from oexec.cli.account_cmds import cmd_place_file
+
+        return cmd_place_file(args)
+    missing = [
+        flag
+        for flag, value in (
+            ("--symbol", args.symbol),
+            ("--side", args.side),
+            ("--type", args.type),
+            ("--quantity", args.quantity),
+        )
+        if value is None
+    ]
+    if missing:
+        print(f"error: place needs {', '.join(missing)} (or --file orders.jsonl)", file=sys.stderr)
+        return 2
     return _call(
         args,
         lambda c: c.place_order(
@@ -104,13 +129,17 @@ def cmd_place(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: Any) -> None:
-    p = subparsers.add_parser("place", help="place an order")
+    p = subparsers.add_parser("place", help="place an order (or a batch: --file orders.jsonl)")
     _common(p)
-    p.add_argument("--symbol", required=True)
-    p.add_argument("--side", required=True, choices=["BUY", "SELL"], type=str.upper)
+    p.add_argument(
+        "--file",
+        help="JSON lines, one order per line (place_order's fields; '-' for stdin): "
+        "sent as place_orders batches of up to 50",
+    )
+    p.add_argument("--symbol")
+    p.add_argument("--side", choices=["BUY", "SELL"], type=str.upper)
     p.add_argument(
         "--type",
-        required=True,
         type=str.upper,
         choices=[
             "LIMIT",
@@ -122,7 +151,7 @@ def register(subparsers: Any) -> None:
             "TRAILING_STOP_MARKET",
         ],
     )
-    p.add_argument("--quantity", required=True, type=_decimal)
+    p.add_argument("--quantity", type=_decimal)
     p.add_argument("--price", type=_decimal)
     p.add_argument(
         "--time-in-force",

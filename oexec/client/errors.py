@@ -121,7 +121,7 @@ _FAMILIES: dict[type[ClientError], tuple[C, ...]] = {
     VenueFailureError: (C.VENUE_REJECTED, C.VENUE_UNAVAILABLE, C.VENUE_AUTH),
     UnknownOutcomeError: (C.VENUE_UNKNOWN_OUTCOME,),
     StoreFailureError: (C.STORE_UNAVAILABLE, C.STORE_CONFLICT),
-    OrderStateError: (C.ILLEGAL_TRANSITION, C.ORDER_NOT_CANCELABLE),
+    OrderStateError: (C.ILLEGAL_TRANSITION, C.ORDER_NOT_CANCELABLE, C.ORDER_NOT_AMENDABLE),
     ServerError: (C.INTERNAL,),
     ReplayError: (C.REPLAY_EXPIRED, C.REPLAY_UNAVAILABLE),
 }

@@ -11,16 +11,18 @@ from __future__ import annotations
 import itertools
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import zmq
 
 from oexec.client import requests as rq
+from oexec.client import strategy as st
 from oexec.client.curve import CurveKeys
-from oexec.client.errors import ClientTimeoutError, ProtocolError
+from oexec.client.errors import ClientError, ClientTimeoutError, ProtocolError
 from oexec.errors import ErrorCode, OexecError
 from oexec.models import Order, OrderType, Side, TimeInForce
+from oexec.models.account import Balance, Position
 from oexec.wire import ErrorReply, Reply, decode_reply, encode_request
 
 BUSY_BACKOFF_S = 0.05
@@ -186,6 +188,47 @@ class Client:
 
     def resume(self) -> dict[str, Any]:
         return self.call("resume", {})
+
+    # --- beyond one order (docs/wire.md: modify_order ... set_margin_type) -----------------
+    def modify_order(
+        self,
+        *,
+        order_id: str | None = None,
+        request_id: str | None = None,
+        price: rq.DecimalLike | None = None,
+        quantity: rq.DecimalLike | None = None,
+    ) -> Order:
+        """Amend a resting LIMIT order in place (same order id); price and/or quantity."""
+        fields = st.modify_fields(order_id, request_id, price, quantity)
+        return rq.to_order(self.call("modify_order", fields))
+
+    def place_orders(self, orders: Sequence[Mapping[str, Any]]) -> list[Order | ClientError]:
+        """Up to 50 orders, each a dict of place_order's keywords (its own request_id,
+        generated when absent). One Order or one ClientError per element, in order."""
+        return st.to_results(self.call("place_orders", st.place_orders_fields(orders)))
+
+    def cancel_orders(
+        self, *, order_ids: Sequence[str] = (), request_ids: Sequence[str] = ()
+    ) -> list[Order | ClientError]:
+        """Up to 50 orders by id (or by request id); one result per id, in order."""
+        fields = st.cancel_orders_fields(order_ids, request_ids)
+        return st.to_results(self.call("cancel_orders", fields))
+
+    def positions(self, symbol: str | None = None) -> list[Position]:
+        """Open positions from the daemon's account view (no venue round trip)."""
+        return st.to_positions(self.call("positions", {"symbol": symbol}))
+
+    def balances(self) -> list[Balance]:
+        """Balances per asset from the daemon's account view (no venue round trip)."""
+        return st.to_balances(self.call("balances", {}))
+
+    def set_leverage(self, symbol: str, leverage: int) -> dict[str, Any]:
+        return self.call("set_leverage", {"symbol": symbol, "leverage": leverage})
+
+    def set_margin_type(self, symbol: str, margin_type: str) -> dict[str, Any]:
+        """``margin_type``: "cross" or "isolated"."""
+        fields = {"symbol": symbol, "margin_type": margin_type}
+        return self.call("set_margin_type", fields)
 
 
 def _is_busy(reply: Reply) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from oexec.front.strategy_dispatch import STRATEGY_HANDLERS
 from oexec.models import Order
 from oexec.service.ports import OrderService
 from oexec.wire import (
@@ -102,6 +103,7 @@ HANDLERS: dict[type[Request], Handler] = {
     Halt: _halt,
     Resume: _resume,
     Replay: _replay,
+    **STRATEGY_HANDLERS,
 }
 
 

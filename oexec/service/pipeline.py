@@ -26,18 +26,23 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from decimal import Decimal
+from typing import Any, TypeVar
 
 from oexec.errors import ErrorCode, OexecError, VenueRejectedError, VenueUnknownOutcomeError
 from oexec.models import Order, OrderIntent
+from oexec.service.account import AccountOps
 from oexec.service.admit import Admission
+from oexec.service.amend import Amender
+from oexec.service.batch import BatchingVenue, BatchOrders
 from oexec.service.cancels import Cancels
 from oexec.service.claim import Claims, order_for
 from oexec.service.journal import Journal
 from oexec.service.market import MarketState
-from oexec.service.ports import ClaimResult, EventReplay, OrderStore, Venue
+from oexec.service.ports import AmendVenue, ClaimResult, EventReplay, OrderStore, Venue
 from oexec.service.queries import Queries
 from oexec.service.resolver import UnknownOutcomeResolver
+from oexec.service.rules.allowlist import SymbolAllowList
 from oexec.service.rules.risk import RiskManager
 from oexec.service.rules.symbol_book import SymbolRulesBook
 from oexec.service.rules.validation import ValidationPipeline
@@ -65,6 +70,7 @@ __all__ = [
 ]
 
 log = logging.getLogger("oexec.pipeline")
+T = TypeVar("T")
 
 
 class OrderPipeline:
@@ -87,6 +93,10 @@ class OrderPipeline:
         now_ms: Callable[[], int] = lambda: int(time.time() * 1000),
         journal: Journal | None = None,
         event_replay: EventReplay | None = None,
+        allow: SymbolAllowList | None = None,
+        amend_venue: AmendVenue | None = None,
+        batching: BatchingVenue | None = None,
+        account: AccountOps | None = None,
     ) -> None:
         self.store = store
         self.event_replay = event_replay
@@ -135,6 +145,37 @@ class OrderPipeline:
             now_ms=now_ms,
         )
         self._inflight: dict[str, asyncio.Future[Order]] = {}
+        # beyond one order (issue 16): amend, batches, the account view
+        self.allow = allow or SymbolAllowList()
+        self.amender = (
+            None
+            if amend_venue is None
+            else Amender(
+                amend=amend_venue,
+                venue=venue,
+                writer=writer,
+                lookup=self.get_order,
+                market=market,
+                rules_book=rules_book,
+                validation=validation,
+                risk=risk,
+                breaker=breaker,
+                allow=self.allow,
+                journal=journal,
+                now_ms=now_ms,
+            )
+        )
+        self.batches = (
+            None
+            if batching is None
+            else BatchOrders(
+                batching,
+                place_one=self.place_order,
+                cancel_one=self.cancel_order,
+                lookup=self.get_order,
+            )
+        )
+        self.account = account
 
     # -- place -----------------------------------------------------------------------------
     async def place_order(self, intent: OrderIntent) -> Order:
@@ -156,6 +197,7 @@ class OrderPipeline:
             self._inflight.pop(intent.request_id, None)
 
     async def _place(self, intent: OrderIntent) -> Order:
+        self.allow.check_symbol(intent.terms.symbol)  # before any I/O: nothing recorded
         now = self.now_ms()
         deadline = Deadline.after_ms(intent.deadline_ms)
         verdict = await self.admission.judge(intent, now)
@@ -192,7 +234,11 @@ class OrderPipeline:
 
     async def _reply(self, claim: ClaimResult, answered: Order) -> Order:
         """The one point a sent order's reply is built: what the client is answered once
-        the claim (``claim``) and the venue's answer (``answered``) are in."""
+        the claim (``claim``) and the venue's answer (``answered``) are in. An early claim
+        was written while the order was at the venue (issue 14); the reply still waits
+        for that write, so it means "this claim is durable" at ``store.durability``."""
+        if claim.durable is not None:
+            await claim.durable
         return answered
 
     async def drain(self) -> None:
@@ -239,6 +285,41 @@ class OrderPipeline:
             raise OexecError("this daemon keeps no event log", code=ErrorCode.REPLAY_UNAVAILABLE)
         return await self.event_replay.replay(from_seq, topics, limit)
 
+    # -- beyond one order (issue 16) -------------------------------------------------------
+    async def modify_order(
+        self,
+        *,
+        order_id: str | None = None,
+        request_id: str | None = None,
+        price: Decimal | None = None,
+        quantity: Decimal | None = None,
+    ) -> Order:
+        return await _needs(self.amender, "modify_order").modify_order(
+            order_id=order_id, request_id=request_id, price=price, quantity=quantity
+        )
+
+    async def place_orders(self, intents: Sequence[OrderIntent]) -> list[Order | OexecError]:
+        return await _needs(self.batches, "place_orders").place_orders(intents)
+
+    async def cancel_orders(
+        self, *, order_ids: Sequence[str] = (), request_ids: Sequence[str] = ()
+    ) -> list[Order | OexecError]:
+        batches = _needs(self.batches, "cancel_orders")
+        return await batches.cancel_orders(order_ids=order_ids, request_ids=request_ids)
+
+    async def positions(self, symbol: str | None = None) -> dict[str, Any]:
+        return await _needs(self.account, "positions").positions(symbol)
+
+    async def balances(self) -> dict[str, Any]:
+        return await _needs(self.account, "balances").balances()
+
+    async def set_leverage(self, symbol: str, leverage: int) -> dict[str, Any]:
+        return await _needs(self.account, "set_leverage").set_leverage(symbol, leverage)
+
+    async def set_margin_type(self, symbol: str, margin_type: str) -> dict[str, Any]:
+        account = _needs(self.account, "set_margin_type")
+        return await account.set_margin_type(symbol, margin_type)
+
     # -- operations ------------------------------------------------------------------------
     async def health(self) -> dict[str, Any]:
         if self.health_check is None:
@@ -259,3 +340,10 @@ class OrderPipeline:
         self.risk.resume()
         log.warning("trading resumed")
         return {"halted": False}
+
+
+def _needs(part: T | None, op: str) -> T:
+    """The part serving ``op``; a pipeline built without it answers UNKNOWN_OP."""
+    if part is None:
+        raise OexecError(f"{op} is not served by this daemon", code=ErrorCode.UNKNOWN_OP)
+    return part

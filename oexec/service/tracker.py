@@ -182,6 +182,8 @@ class OrderTracker:
         self._reconcile_owed = False
         self._recovery_owed = False
         writer.listeners.append(self._on_change)
+        #: told every ACCOUNT_UPDATE and StreamGap, in stream order (the account view)
+        self.account_listeners: list[Callable[[AccountUpdate | StreamGap], None]] = []
 
     # -- events ----------------------------------------------------------------------------
     async def handle(self, event: Any) -> None:
@@ -189,8 +191,18 @@ class OrderTracker:
             await self.on_order_update(event)
         elif isinstance(event, AccountUpdate):
             self.market.on_account_update(event)
+            self._tell_account(event)
         elif isinstance(event, StreamGap):
+            self._tell_account(event)
             await self.on_gap(event)
+
+    def _tell_account(self, event: AccountUpdate | StreamGap) -> None:
+        """The account view (oexec/service/account.py) follows the same stream."""
+        for listener in self.account_listeners:
+            try:
+                listener(event)
+            except Exception:
+                log.exception("account listener failed on %s", type(event).__name__)
 
     async def on_gap(self, gap: StreamGap) -> None:
         """A (re)connect: recover what the gap hid before trusting the stream again."""

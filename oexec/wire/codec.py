@@ -42,6 +42,7 @@ from oexec.wire.messages import (
     Resume,
     Trace,
 )
+from oexec.wire.strategy import strategy_builders
 from oexec.wire.version import WIRE_VERSION
 
 DEFAULT_MAX_BYTES = 65536
@@ -206,6 +207,7 @@ _BUILDERS: dict[str, Callable[[Mapping[str, Any]], Request]] = {
     Resume.OP: lambda data: Resume(),
     Replay.OP: _replay,
 }
+_BUILDERS.update(strategy_builders(lambda data: _place_order(data).intent))
 assert set(_BUILDERS) == set(OPS), "every op needs a builder"
 
 

@@ -13,6 +13,7 @@ import attrs
 
 from oexec.errors import ErrorCode
 from oexec.models import OrderIntent
+from oexec.wire.strategy import STRATEGY_TYPES, StrategyRequest
 
 #: A correlation id, echoed back verbatim: a string or an integer chosen by the client.
 CorrelationId = str | int
@@ -111,6 +112,7 @@ Request = (
     | Halt
     | Resume
     | Replay
+    | StrategyRequest
 )
 
 REQUEST_TYPES: tuple[type[Request], ...] = (
@@ -125,6 +127,7 @@ REQUEST_TYPES: tuple[type[Request], ...] = (
     Halt,
     Resume,
     Replay,
+    *STRATEGY_TYPES,
 )
 #: op name -> record class; the codec dispatches on it.
 OPS: dict[str, type[Request]] = {cls.OP: cls for cls in REQUEST_TYPES}

@@ -132,6 +132,13 @@ def test_every_op_is_decodable() -> None:
         "halt",
         "resume",
         "replay",
+        "modify_order",
+        "place_orders",
+        "cancel_orders",
+        "positions",
+        "balances",
+        "set_leverage",
+        "set_margin_type",
     }
 
 
