@@ -11,7 +11,9 @@ user-stream events never reach the daemon.
 * paced: Poisson arrivals at ``job.rate`` orders/s, one order at a time, as a strategy
   reacting to the market sends them; PACED_BLOCK arrivals per turn. An arrival due
   while the previous order is still out is sent when it returns (counted in
-  ``extra["<side>_late"]``); the latency recorded is the call's, not that wait.
+  ``extra["<side>_late"]``); the latency recorded is the call's, not that wait. Each
+  turn's schedule starts no earlier than the turn, so one side's overrun never makes
+  the other send back to back.
 * ladder: ``job.inflight`` orders sent at once (``asyncio.gather`` of place_order or
   create_order), timed until the last is answered; sides alternate per ladder with
   LADDER_GAP_S of quiet after each, so every ladder starts from an idle daemon, as a
@@ -106,6 +108,8 @@ async def paced_row(job: Job, progress: Progress) -> Result:
         while any(n < job.count for n in done.values()):
             side = next(turns)
             turn_started = time.perf_counter()
+            # a side that overran the schedule does not make the next one's turn late
+            due = max(due, loop.time())
             for _ in range(min(PACED_BLOCK, job.count - done[side])):
                 due += arrivals.expovariate(job.rate)
                 wait = due - loop.time()

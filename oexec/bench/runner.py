@@ -259,22 +259,27 @@ async def _paired(
     result = await ctx.run(label, job)
     for side, kind in sides.items():
         part = result.side(side)
-        if part.extra.get("late"):
-            where = f"{kind}, {store}" if BY_NAME[kind].section == PER_STORE else kind
-            ctx.report.facts[f"arrivals sent late ({where})"] = (
-                f"{part.extra['late']:.0f} of {count}: due while the previous order was out"
-            )
         if BY_NAME[kind].section == PER_STORE:
-            ctx.add_row(kind, part, store=store, concurrency=size, orders_per_sample=size)
+            _paired_row(ctx, kind, part, size, store)
         elif kind in ctx.direct_parts:
             ctx.direct_parts[kind][0].merge(part)
         else:
             ctx.direct_parts[kind] = (part, size)
 
 
+def _paired_row(ctx: Context, kind: str, part: Result, size: int, store: str | None) -> None:
+    row = ctx.add_row(kind, part, store=store, concurrency=size, orders_per_sample=size)
+    if part.extra.get("late"):
+        where = f"{kind}, {store}" if store else kind
+        ctx.report.facts[f"paced arrivals sent late ({where})"] = (
+            f"{part.extra['late']:.0f} of {row.summary.count}, "
+            "due while the previous order was still out"
+        )
+
+
 def _direct_rows(ctx: Context) -> None:
     for kind, (part, size) in ctx.direct_parts.items():
-        ctx.add_row(kind, part, concurrency=size, orders_per_sample=size)
+        _paired_row(ctx, kind, part, size, None)
 
 
 async def _daemon_rows(ctx: Context, store: str) -> None:

@@ -109,7 +109,8 @@ def _redis(report: Report) -> list[Target]:
         met = ratio <= limit if lower_better else ratio >= limit
         unit = "orders/s" if what == "ops" else "µs"
         measured = f"{ratio:.2f}× ({redis:,.0f} vs {embedded:,.0f} {unit})"
-        margin = f"{'met' if met else 'missed'} by {abs(ratio - limit):.2f}×"
+        gap = abs(redis - limit * embedded)
+        margin = f"{'met' if met else 'missed'} by {abs(ratio - limit):.2f}× ({gap:,.0f} {unit})"
         out.append(Target(name, measured, goal, met, margin, round(ratio, 3), round(limit, 3)))
     return out
 

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
-from oexec.bench import kinds, stages
+from oexec.bench import kinds, paired, stages
 from oexec.bench.hist import decode, encode, new_histogram, record_us, summarize
 from oexec.bench.job import Job, Result
 from oexec.bench.mix import order_mix, venue_params
@@ -191,3 +196,59 @@ def test_a_job_travels_as_json_and_never_shows_its_secret() -> None:
     record_us(result.histogram(), 0.001)
     back = Result.from_json(result.to_json())
     assert back.outcomes == {"ok": 3} and back.histogram().get_total_count() == 1
+
+
+def test_paced_turns_follow_the_rate_and_count_arrivals_sent_late(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The scheduler alone: two sides taking ``seconds`` per order (the rows with real
+    clients run in test_bench_command)."""
+
+    def side(seconds: float) -> Any:
+        @contextlib.asynccontextmanager
+        async def opened(_job: Job) -> AsyncIterator[Any]:
+            async def call(_i: int) -> str:
+                await asyncio.sleep(seconds)
+                return "ok"
+
+            yield call
+
+        return opened
+
+    monkeypatch.setitem(paired.SIDES, "quick", side(0.0005))
+    monkeypatch.setitem(paired.SIDES, "slow", side(0.04))  # 4x the mean gap at 100/s
+    job = Job(row="paced", count=20, warmup=2, rate=100.0, sides=("quick", "slow"))
+    started = time.perf_counter()
+    result = asyncio.run(paired.paced_row(job, lambda _done: None))
+    quick, slow = result.side("quick"), result.side("slow")
+    assert quick.outcomes == {"ok": 20} and slow.outcomes == {"ok": 20}
+    # 40 arrivals at 100/s ≈ 0.4 s of schedule, plus what the slow side overruns it
+    assert 0.2 < time.perf_counter() - started < 0.4 + 20 * 0.04 + 1.0
+    # a gap shorter than the call (and the timer's slack) is rare for the quick side,
+    # the rule for the slow one; its overrun does not make the quick side late
+    assert quick.extra.get("late", 0) < 12 < slow.extra["late"]
+    assert slow.histogram().get_value_at_percentile(50) >= 40_000
+
+
+def test_a_ladder_sends_all_its_orders_before_any_answer(monkeypatch: pytest.MonkeyPatch) -> None:
+    in_flight: list[int] = []
+    peak = 0
+
+    @contextlib.asynccontextmanager
+    async def counting(_job: Job) -> AsyncIterator[Any]:
+        async def call(_i: int) -> str:
+            nonlocal peak
+            in_flight.append(1)
+            peak = max(peak, len(in_flight))
+            await asyncio.sleep(0.001)
+            in_flight.pop()
+            return "ok"
+
+        yield call
+
+    monkeypatch.setitem(paired.SIDES, "counting", counting)
+    monkeypatch.setattr(paired, "LADDER_GAP_S", 0.0)
+    job = Job(row="ladder", count=3, warmup=0, inflight=20, sides=("counting",))
+    result = asyncio.run(paired.ladder_row(job, lambda _done: None)).side("counting")
+    assert peak == 20
+    assert result.outcomes == {"ok": 60} and result.histogram().get_total_count() == 3
