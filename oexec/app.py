@@ -361,6 +361,7 @@ class Daemon:
             started_at=self.started_at,
             snapshot_provider=self.dashboard_extra,
             health_refresh_s=cfg.health_refresh_s,
+            account_source=lambda: self.account_view.snapshot,  # positions/balances panels
         )
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()

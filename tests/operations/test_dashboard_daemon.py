@@ -1,7 +1,8 @@
 """The live dashboard of a REAL daemon in headless Chromium: all seven panels show the
 orders the test drives through the daemon (fills as maker and taker, rejections,
 cancels, a breaker trip and recovery), canceled orders leave the open list for the
-recent activity, and no request of the page fails; the screenshot is kept as
+recent activity, the position and balances from the daemon's account view show, and no
+request of the page fails; the screenshot is kept as
 ``artifacts/dashboard-daemon.png``. Skipped when Debian's ``chromium`` is missing
 (scripts/test installs it)."""
 
@@ -89,6 +90,7 @@ async def test_dashboard_of_a_real_daemon_shows_all_seven_panels(
             )
             await page.wait_for(
                 "document.getElementById('recent-activity').textContent.includes('CANCELED')"
+                " && document.getElementById('positions').textContent.includes('BTCUSDT')"
             )
             t = await page.texts_by_id()
             open_ids = await page.evaluate(
@@ -106,6 +108,9 @@ async def test_dashboard_of_a_real_daemon_shows_all_seven_panels(
         with contextlib.suppress(asyncio.CancelledError):
             await driver
     assert not failed, failed  # the page's every request succeeded (favicon included)
+    # 8./9. the account view: long from the market and maker fills, the USDT wallet
+    assert "BTCUSDT" in t["positions"] and "BOTH" in t["positions"]
+    assert "USDT" in t["balances"] and t["account-state"] in ("current", "refreshing")
     assert int(t["open-count"]) > 0 and "NEW" in t["states"]  # 1. active orders
     assert "BTCUSDT" in t["open-orders"] and "CANCELED" not in t["open-orders"]
     assert len(open_ids) == len(set(open_ids))  # one row per order
