@@ -80,6 +80,10 @@ def banner(config: SimConfig, base_url: str, ws_url: str) -> list[str]:
             f"oexec sim: demo API secret {demo.secret} (public demo credentials; "
             "pass --api-key/--api-secret or --config for your own)"
         )
+    lines.append(
+        f"oexec sim: streams {ws_url}/public/ws/<stream> (book data), "
+        f"{ws_url}/market/ws/<stream> (the rest), {ws_url}/private/ws?listenKey=<key>"
+    )
     return lines
 
 
