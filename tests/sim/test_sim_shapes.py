@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from oexec.sim.app import SimServer
 from oexec.sim.config import SimConfig
 from oexec.sim.routes import ENDPOINTS
 
@@ -207,3 +208,34 @@ async def test_every_reply_has_its_documented_shape(client: VenueClient) -> None
     assert set(checked) == set(ENDPOINTS), set(ENDPOINTS) - set(checked)
     problems = {f"{m} {p}": found for (m, p), found in checked.items() if found}
     assert problems == {}, "\n".join(f"{k}: {v}" for k, v in problems.items())
+
+
+STREAM_EXAMPLES = {
+    "btcusdt@bookTicker": "STREAM_bookTicker",
+    "btcusdt@depth5@100ms": "STREAM_depthN",
+    "btcusdt@aggTrade": "STREAM_aggTrade",
+    "btcusdt@markPrice@1s": "STREAM_markPrice",
+    "!markPrice@arr@1s": "STREAM_markPrice_arr",
+    "btcusdt@kline_1m": "STREAM_kline",
+}
+
+
+async def test_every_stream_payload_has_its_documented_shape(
+    client: VenueClient, sim: SimServer
+) -> None:
+    public = "btcusdt@bookTicker/btcusdt@depth5@100ms"
+    market = "btcusdt@aggTrade/btcusdt@markPrice@1s/!markPrice@arr@1s/btcusdt@kline_1m"
+    seen: dict[str, Any] = {}
+    async with (
+        client.session.ws_connect(f"{sim.ws_url}/public/stream?streams={public}") as book,
+        client.session.ws_connect(f"{sim.ws_url}/market/stream?streams={market}") as rest,
+    ):
+        await client.control("POST", "/_sim/price", {"symbol": "BTCUSDT", "price": "50100"})
+        for ws, streams in ((book, public), (rest, market)):
+            while not set(streams.split("/")) <= set(seen):
+                message = json.loads((await ws.receive(timeout=3.0)).data)
+                seen.setdefault(message["stream"], message["data"])
+    problems = {
+        stream: differences(seen[stream], example(name)) for stream, name in STREAM_EXAMPLES.items()
+    }
+    assert {k: v for k, v in problems.items() if v} == {}
