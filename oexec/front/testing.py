@@ -11,6 +11,7 @@ import asyncio
 import itertools
 import time
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any
 
 import attrs
@@ -155,6 +156,29 @@ class InMemoryOrderService:
         await self._enter("resume")
         self.halted = False
         return {"halted": False}
+
+    async def modify_order(
+        self,
+        *,
+        order_id: str | None = None,
+        request_id: str | None = None,
+        price: Decimal | None = None,
+        quantity: Decimal | None = None,
+    ) -> Order:
+        """In place, as the venue's amend: same id, new price and/or quantity."""
+        await self._enter("modify_order")
+        order = self._find(order_id, request_id)
+        if order.is_terminal:
+            raise OexecError("order is closed", code=ErrorCode.ORDER_NOT_AMENDABLE)
+        amended = attrs.evolve(
+            order,
+            price=order.price if price is None else price,
+            quantity=order.quantity if quantity is None else quantity,
+            updated_at=_now_ms(),
+            version=order.version + 1,
+        )
+        self.orders[order.id] = amended
+        return amended
 
 
 def _open_in(order: Order, symbol: str | None) -> bool:

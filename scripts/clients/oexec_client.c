@@ -1,5 +1,6 @@
 /*
- * oexec_client.c - a non-Python oexec client: places one order, then gets it back.
+ * oexec_client.c - a non-Python oexec client: places one order, gets it back, then
+ * amends its price in place (modify_order: same order id, new price).
  *
  * Shows the wire protocol (docs/wire.md) from C with nothing but libzmq: a REQ socket,
  * one msgpack map per request, written and read by the ~150 lines of msgpack below.
@@ -7,7 +8,7 @@
  *   cc -O2 -o oexec_client scripts/clients/oexec_client.c -lzmq
  *   ./oexec_client tcp://127.0.0.1:5555 [REQUEST_ID]
  *
- * Prints each reply as one JSON line; exits 0 when both replies are ok.
+ * Prints each reply as one JSON line; exits 0 when all three replies are ok.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -223,6 +224,17 @@ int main(int argc, char **argv) {
     w_kv(&g, "op", "get_order");
     w_kv(&g, "order_id", order_id);
     rc = call(sock, &g, reply, sizeof reply, &len);
+    if (rc != 0) goto done;
+
+    /* amend in place: the same order, a new price (and/or "quantity") */
+    writer m = {{0}, 0};
+    w_map(&m, 5);
+    w_str(&m, "v"); w_int(&m, WIRE_VERSION);
+    w_str(&m, "id"); w_int(&m, 3);
+    w_kv(&m, "op", "modify_order");
+    w_kv(&m, "order_id", order_id);
+    w_kv(&m, "price", "49900");
+    rc = call(sock, &m, reply, sizeof reply, &len);
 done:
     zmq_close(sock);
     zmq_ctx_term(ctx);

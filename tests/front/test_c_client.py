@@ -44,11 +44,13 @@ async def test_c_client_places_and_gets(
     )
     stdout, stderr = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode == 0, stderr.decode()
-    placed, got = (json.loads(line) for line in stdout.decode().splitlines())
+    placed, got, amended = (json.loads(line) for line in stdout.decode().splitlines())
     assert placed["ok"] is True and placed["id"] == 1 and placed["v"] == 1
     assert placed["result"]["order"]["quantity"] == "0.010"
     assert got["id"] == 2 and got["result"]["order"] == placed["result"]["order"]
-    assert service.calls == ["place_order", "get_order"]
+    assert amended["id"] == 3 and amended["result"]["order"]["price"] == "49900"
+    assert amended["result"]["order"]["id"] == placed["result"]["order"]["id"]
+    assert service.calls == ["place_order", "get_order", "modify_order"]
     assert list(service.by_request) == ["c-req-1"]
 
 
