@@ -64,7 +64,11 @@ class StoreConfig:
     order_ttl_s: int = 30 * 86_400
     redis_timeout_s: float = 2.0  # connect/read timeout and wait for a pooled connection
     redis_max_connections: int = 64  # one pool per daemon
-    sqlite_synchronous: str = "FULL"  # FULL: a returned write survives power loss; NORMAL: not
+    # What a submit's reply means (issue 14): "fsync" - its claim survives a power loss of
+    # the host; "process" - it survives a crash of the daemon (docs/configuration.md).
+    durability: str = "fsync"
+    # SQLite expert override of the claim's level (FULL/NORMAL/...); "" = from durability
+    sqlite_synchronous: str = ""
     # writes after the claim; durable on power loss with the next claim (store/sqlite.py)
     sqlite_update_synchronous: str = "NORMAL"
     # false: the submit reply goes out before the venue's answer is stored (the claim is

@@ -225,6 +225,8 @@ def validate_config(config: Config) -> list[str]:
     problems.extend(_plaintext_remote(config))
     if not config.front.listen:
         problems.append("front.listen: at least one endpoint")
+    if config.store.durability not in ("fsync", "process"):
+        problems.append("store.durability: must be 'fsync' or 'process'")
     url = config.store.url
     if url and not url.startswith(("redis://", "rediss://", "unix://", "sqlite://")):
         problems.append("store.url: must be redis://…, rediss://…, unix://… or sqlite:///path")

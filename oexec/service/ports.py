@@ -7,6 +7,7 @@ adapters against real servers, or small in-memory ones for pure unit tests.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, Protocol
@@ -36,11 +37,17 @@ class ClaimResult:
     ``claimed`` True: this caller owns the request_id and ``order`` was written in the
     same atomic step. False: someone already claimed it; ``order`` is theirs (as stored
     now) and ``reply`` their cached reply if it is final.
+
+    ``durable``: set when the claim was decided before its store write finished (the
+    embedded store's early claim, oexec/store/claim_log.py): the order may be sent now,
+    and the write resolves this future (or fails it with StoreError) meanwhile. A reply
+    to the client waits for it, so a reply still means "this claim is durable".
     """
 
     claimed: bool
     order: Order
     reply: bytes | None = None
+    durable: asyncio.Future[None] | None = None
 
 
 @attrs.frozen(slots=True)
@@ -65,7 +72,9 @@ class OrderStore(Protocol):
 
     Guarantees every backend must keep (tests/store/ runs one suite over both):
     - ``claim`` is atomic: of N concurrent claims of one request_id exactly one wins,
-      across processes sharing the backend; the order is durable when it returns.
+      across processes sharing the backend; the order is durable when it returns - or,
+      for an ``early`` claim, when its ``ClaimResult.durable`` resolves (the order may
+      be sent before; a crash meanwhile cannot lose the claim, oexec/store/claim_log.py).
     - ``save`` is an optimistic compare-and-set on ``version``: it writes ``order``
       (whose version must be stored version + 1) or raises StoreConflictError.
     - ``add_fill`` returns False when (symbol, trade_id) was already recorded.
@@ -85,7 +94,7 @@ class OrderStore(Protocol):
         ...
 
     async def claim(
-        self, order: Order, ttl_s: int, *, events: bytes | None = None
+        self, order: Order, ttl_s: int, *, events: bytes | None = None, early: bool = False
     ) -> ClaimResult: ...
 
     async def save(
@@ -151,6 +160,11 @@ class OrderStore(Protocol):
 
     async def outbox_ack(self, entry_ids: Sequence[str]) -> None:
         """Forget entries whose events are out; unknown ids are ignored."""
+        ...
+
+    async def outbox_put(self, entry_id: str, events: bytes) -> None:
+        """Store an outbox entry that goes with no order change (the account's position
+        and balance events, issue 17); the same id again replaces it."""
         ...
 
     async def owed_fills(self) -> list[str]:
@@ -349,6 +363,8 @@ class EventTopics:
     ORDER_CANCELED = "order.canceled"
     ORDER_REJECTED = "order.rejected"
     FILL = "fill"
+    POSITION = "position"  # issue 17: a leg changed (ACCOUNT_UPDATE)
+    BALANCE = "balance"  # issue 17: an asset's balance changed (ACCOUNT_UPDATE)
     ALL: Sequence[str] = (
         ORDER_CREATED,
         ORDER_UPDATED,
@@ -356,6 +372,8 @@ class EventTopics:
         ORDER_CANCELED,
         ORDER_REJECTED,
         FILL,
+        POSITION,
+        BALANCE,
     )
 
 

@@ -28,11 +28,24 @@ def sqlite_path_from_url(url: str) -> str:
     return path
 
 
-def open_store(config: StoreConfig, *, prefix: str = DEFAULT_PREFIX) -> OrderStore:
+def sqlite_claim_level(config: StoreConfig) -> str:
+    """The SQLite synchronous level of a claim's commit: what ``durability`` promises
+    (FULL fsyncs it: a power loss cannot take it; NORMAL survives a daemon crash), unless
+    ``sqlite_synchronous`` overrides it."""
+    if config.sqlite_synchronous:
+        return config.sqlite_synchronous
+    return "FULL" if config.durability == "fsync" else "NORMAL"
+
+
+def open_store(
+    config: StoreConfig, *, prefix: str = DEFAULT_PREFIX, early_claims: bool = False
+) -> OrderStore:
     """The store for ``config.url``: empty -> SQLite at ``config.sqlite_path``;
     ``sqlite:///path``; ``redis://``, ``rediss://``, ``unix://``, ``redis+sentinel://``.
 
     Connects nothing yet for Redis (``start`` does); ``prefix`` namespaces Redis keys.
+    ``early_claims`` (the daemon): SQLite decides claims on the loop, with its claim log,
+    and owns the file alone (oexec/store/claim_log.py); tools reading a store leave it off.
     Raises StoreError for an unknown scheme.
     """
     url = config.url.strip()
@@ -41,8 +54,9 @@ def open_store(config: StoreConfig, *, prefix: str = DEFAULT_PREFIX) -> OrderSto
         return SqliteStore(
             path,
             order_ttl_s=config.order_ttl_s,
-            synchronous=config.sqlite_synchronous,
+            synchronous=sqlite_claim_level(config),
             update_synchronous=config.sqlite_update_synchronous,
+            claim_log=early_claims,
         )
     if url.startswith(REDIS_SCHEMES):
         return RedisStore.from_url(

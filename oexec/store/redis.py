@@ -105,8 +105,13 @@ class RedisStore:
             await self._run("script_load", self._redis.script_load(script.script))
 
     # --- writes -------------------------------------------------------------------------
-    async def claim(self, order: Order, ttl_s: int, *, events: bytes | None = None) -> ClaimResult:
+    async def claim(
+        self, order: Order, ttl_s: int, *, events: bytes | None = None, early: bool = False
+    ) -> ClaimResult:
         """Claim ``order.request_id`` and write ``order`` with its indexes, atomically.
+
+        ``early`` changes nothing here: several daemons may share the store, so the claim
+        is decided by the script, one round trip, before the order may be sent.
 
         Raises StoreError if Redis fails (the claim may or may not have landed: a repeat
         with the same order then reports the win), StoreConflictError if ``order.id``
@@ -254,6 +259,13 @@ class RedisStore:
         return [
             OutboxEntry(id=_text(flat[i]), body=_bytes(flat[i + 1])) for i in range(0, len(flat), 2)
         ]
+
+    async def outbox_put(self, entry_id: str, events: bytes) -> None:
+        """Entry and stamp in one MULTI (the outbox's zset and hash, as the scripts)."""
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.hset(self._keys.outbox_entries, entry_id, events)
+        pipe.zadd(self._keys.outbox, {entry_id: self._now_ms()})
+        await self._run("outbox_put", pipe.execute())
 
     async def outbox_ack(self, entry_ids: Sequence[str]) -> None:
         if not entry_ids:

@@ -65,7 +65,7 @@ def parse_sentinel_url(url: str) -> tuple[list[tuple[str, int]], str, int, str |
 
 def _sentinel_master(url: str, options: dict[str, Any], max_connections: int) -> aioredis.Redis:
     sentinels, service, db, password = parse_sentinel_url(url)
-    sentinel = Sentinel(  # type: ignore[no-untyped-call]
+    sentinel = Sentinel(  # type: ignore[no-untyped-call, unused-ignore]
         sentinels,
         sentinel_kwargs={
             "socket_timeout": options["socket_timeout"],

@@ -72,6 +72,7 @@ never put it on a network filesystem.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import sqlite3
 import time
@@ -81,9 +82,18 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 from oexec.errors import ErrorCode, StoreError
 from oexec.models import Fill, Order
 from oexec.service.ports import ClaimResult, OutboxEntry
+from oexec.store import codec
+from oexec.store.claim_log import ClaimLog
 from oexec.store.keys import ORDER_TTL_S
 from oexec.store.sqlite_db import SYNCHRONOUS_MODES, SqliteDb
 from oexec.store.sqlite_thread import BatchJob, JobKind, Outcome, SqliteThread, run_each
+
+#: How long after a host crash (the claim log from an earlier boot) request ids the store
+#: does not know are checked at the venue by client order id before a submit: a client
+#: retrying a request it got no reply for retries within this (docs/architecture.md).
+UNCERTAIN_AFTER_HOST_CRASH_MS = 15 * 60 * 1000
+#: The loop's read connection never waits long: busy means "take the thread path".
+READER_BUSY_TIMEOUT_MS = 20
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -101,6 +111,7 @@ class SqliteStore:
         synchronous: str = "FULL",
         update_synchronous: str | None = None,
         clock: Callable[[], float] = time.time,
+        claim_log: bool = False,
     ) -> None:
         modes = {synchronous.upper(), (update_synchronous or synchronous).upper()}
         if not modes <= set(SYNCHRONOUS_MODES):
@@ -110,6 +121,18 @@ class SqliteStore:
             )
         self.path = path
         self._closed = False
+        self._clock = clock
+        #: Early claims (issue 14, see claim_log.py): the log, the loop's read connection,
+        #: and the claims decided in memory whose store write has not landed yet.
+        self._claim_log = ClaimLog(path + ".claims") if claim_log else None
+        self._reader: sqlite3.Connection | None = None
+        self._claiming: dict[str, Order] = {}
+        self._unstored: set[str] = set()  # early claims whose write failed (being retried)
+        #: After an unclean stop: claims replayed from the log, and until when (ms) a
+        #: request id the store does not know may still have reached the venue (the host
+        #: went down with the daemon, so the log may have lost its last claims).
+        self.recovered_claims = 0
+        self.uncertain_until_ms = 0
         self._thread = SqliteThread(run_batch=self._run_batch)
         self._db: SqliteDb | None = None
         self._open_error: BaseException | None = None
@@ -175,13 +198,116 @@ class SqliteStore:
         return self._db
 
     async def start(self) -> None:
-        """Wait for the file to be open and usable; raises StoreError."""
+        """Wait for the file to be open and usable; raises StoreError. With the claim log:
+        take the file's single-writer lock, store the claims an unclean stop left in the
+        log, and open the loop's read connection for early claims."""
         await self.ping()
+        if self._claim_log is None:
+            return
+        try:
+            recovered = self._claim_log.open()
+        except OSError as exc:
+            raise self._store_error("claim log", exc) from exc
+        for logged in recovered.claims:
+            order = codec.decode_order(logged.order)
+            await self._call("claim", SqliteDb.claim, order, logged.ttl_s, logged.events)
+        self.recovered_claims = len(recovered.claims)
+        if recovered.host_restarted:
+            self.uncertain_until_ms = int(self._clock() * 1000) + UNCERTAIN_AFTER_HOST_CRASH_MS
+        try:
+            self._claim_log.begin()
+            self._reader = sqlite3.connect(self.path, isolation_level=None)
+            self._reader.execute(f"PRAGMA busy_timeout = {READER_BUSY_TIMEOUT_MS}")
+            self._reader.execute("PRAGMA query_only = 1")
+        except (OSError, sqlite3.Error) as exc:
+            raise self._store_error("claim log", exc) from exc
 
     # --- writes -------------------------------------------------------------------------
-    async def claim(self, order: Order, ttl_s: int, *, events: bytes | None = None) -> ClaimResult:
-        """Atomic idempotency claim; see OrderStore. Raises StoreError, StoreConflictError."""
+    async def claim(
+        self, order: Order, ttl_s: int, *, events: bytes | None = None, early: bool = False
+    ) -> ClaimResult:
+        """Atomic idempotency claim; see OrderStore. Raises StoreError, StoreConflictError.
+
+        ``early`` (with the claim log): decide the claim on the loop when the request id
+        is new - not among the claims in flight, not in the file (one indexed read, no
+        thread hop) - log it, and return at once with ``durable``, the store write's
+        future. The write is queued behind every earlier job on the one store thread, so
+        a later claim, read or save of the same order always sees it. Anything else (a
+        known request id, no log) takes the thread path, which answers lost claims.
+        """
+        if order.request_id in self._unstored:
+            raise StoreError(
+                f"request {order.request_id!r} was claimed but its claim is not stored yet "
+                "(the store failed); it is retried, and stored at the next start at the latest",
+                details={"order_id": self._claiming[order.request_id].id},
+            )
+        if early and self._claim_log is not None and self._is_new_request(order.request_id):
+            return self._claim_early(order, ttl_s, events)
         return await self._call("claim", SqliteDb.claim, order, ttl_s, events)
+
+    def _is_new_request(self, request_id: str) -> bool:
+        if request_id in self._claiming or self._reader is None or self._closed:
+            return False
+        try:
+            row = self._reader.execute(
+                "SELECT 1 FROM claims WHERE request_id = ? AND expires_at > ?",
+                (request_id, int(self._clock() * 1000)),
+            ).fetchone()
+        except sqlite3.Error:
+            return False  # the thread path will say what is wrong
+        return row is None
+
+    def _claim_early(self, order: Order, ttl_s: int, events: bytes | None) -> ClaimResult:
+        assert self._claim_log is not None
+        try:
+            self._claim_log.append(codec.encode_order(order), ttl_s, events)
+        except OSError as exc:
+            raise self._store_error("claim log", exc) from exc
+        self._claiming[order.request_id] = order
+        durable: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        durable.add_done_callback(_quiet)
+        self._write_claim(order, ttl_s, events, durable)
+        return ClaimResult(claimed=True, order=order, durable=durable)
+
+    def _write_claim(
+        self, order: Order, ttl_s: int, events: bytes | None, durable: asyncio.Future[None]
+    ) -> None:
+        """Queue the store write of an early claim; until it lands its request id takes
+        the thread path (behind this write) - or, once a write failed, is refused: the
+        write is retried every second, and the log holds it for the next start either
+        way, so the same request can never be claimed (and sent) a second time."""
+        request_id = order.request_id
+        job = functools.partial(self._on_thread, SqliteDb.claim, order, ttl_s, events)
+
+        def landed(future: asyncio.Future[ClaimResult]) -> None:
+            error = future.exception() if not future.cancelled() else StoreError("cancelled")
+            if error is None:
+                result = future.result()
+                if not result.claimed or result.order.id != order.id:
+                    # Impossible while the log's lock holds (one claimer per file).
+                    error = StoreError(
+                        f"early claim of {request_id!r} lost to order {result.order.id}",
+                        code=ErrorCode.INTERNAL,
+                    )
+            if error is None:
+                self._claiming.pop(request_id, None)
+                self._unstored.discard(request_id)
+                assert self._claim_log is not None
+                self._claim_log.stored()
+                if not durable.done():
+                    durable.set_result(None)
+                return
+            self._unstored.add(request_id)
+            if not durable.done():
+                durable.set_exception(error)
+            if not self._closed:
+                asyncio.get_running_loop().call_later(
+                    1.0, self._write_claim, order, ttl_s, events, durable
+                )
+
+        if self._closed:
+            return
+        self._thread.run(job, "claim").add_done_callback(landed)
 
     async def save(
         self,
@@ -211,6 +337,9 @@ class SqliteStore:
 
     async def outbox_take(self, older_than_ms: int, limit: int = 500) -> list[OutboxEntry]:
         return await self._call("update", SqliteDb.outbox_take, older_than_ms, limit)
+
+    async def outbox_put(self, entry_id: str, events: bytes) -> None:
+        await self._call("update", SqliteDb.outbox_put, entry_id, events)
 
     async def outbox_ack(self, entry_ids: Sequence[str]) -> None:
         if entry_ids:
@@ -298,7 +427,8 @@ class SqliteStore:
         await self._call("read", SqliteDb.ping)
 
     async def close(self) -> None:
-        """Finish queued calls, close the connection, stop the thread. Idempotent."""
+        """Finish queued calls, close the connection, stop the thread. Idempotent. The
+        claim log goes away only when every claim in it is stored (a clean stop)."""
         if self._closed:
             return
         self._closed = True
@@ -306,7 +436,18 @@ class SqliteStore:
             await self._thread.run(self._close_db, "alone")
         finally:
             self._thread.stop(timeout_s=0)
+            if self._reader is not None:
+                self._reader.close()
+            if self._claim_log is not None:
+                self._claim_log.close(clean=not self._claiming)
 
     def _close_db(self) -> None:
         if self._db is not None:
             self._db.close()
+
+
+def _quiet(future: asyncio.Future[None]) -> None:
+    """Mark a durability future's error as seen: its waiter may be gone (a cancelled
+    request); the error itself is the resolver's and the next start's to handle."""
+    if not future.cancelled():
+        future.exception()

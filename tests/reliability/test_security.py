@@ -23,7 +23,7 @@ from oexec.app import Daemon
 from oexec.client import AsyncClient, Client, ClientError, Subscriber
 from oexec.client.curve import CurveKeys
 from oexec.client.errors import ClientTimeoutError
-from oexec.config import Config, FrontConfig
+from oexec.config import Config, FrontConfig, StoreConfig
 from oexec.config_loader import ConfigError, load_config
 from oexec.front.curve import is_loopback
 
@@ -150,7 +150,10 @@ async def test_two_curve_daemons_in_one_process_keep_their_own_lists(
         curve_secret_key_file=certs["front"].curve_secret_key_file,
         curve_allowed_clients_dir=str(empty),
     )
-    second: Daemon = await make_daemon(front=front)
+    # its own SQLite file: a daemon owns the file it claims in (oexec/store/claim_log.py)
+    second: Daemon = await make_daemon(
+        front=front, store=StoreConfig(sqlite_path=str(tmp_path / "second.sqlite"))
+    )
     async with AsyncClient(first.front.endpoints[0], curve=certs["alice"]) as alice:
         assert (await alice.health())["status"]
     async with AsyncClient(

@@ -46,7 +46,9 @@ class MemoryStore:
         self.outbox: dict[str, bytes] = {}
         self.owed: set[str] = set()
 
-    async def claim(self, order: Order, ttl_s: int, *, events: bytes | None = None) -> ClaimResult:
+    async def claim(
+        self, order: Order, ttl_s: int, *, events: bytes | None = None, early: bool = False
+    ) -> ClaimResult:
         await asyncio.sleep(0)
         existing = self.by_request.get(order.request_id)
         if existing is not None:
@@ -82,6 +84,9 @@ class MemoryStore:
 
     async def outbox_take(self, older_than_ms: int, limit: int = 500) -> list[OutboxEntry]:
         return [OutboxEntry(id=k, body=v) for k, v in list(self.outbox.items())[:limit]]
+
+    async def outbox_put(self, entry_id: str, events: bytes) -> None:
+        self.outbox[entry_id] = events
 
     async def outbox_ack(self, entry_ids: Sequence[str]) -> None:
         for entry_id in entry_ids:
