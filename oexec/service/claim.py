@@ -62,7 +62,7 @@ class Claims:
     async def claim(self, order: Order) -> ClaimResult:
         """Claim ``order.request_id`` for ``order``, making the order durable."""
         t0 = time.perf_counter()
-        result = await self.writer.claim(order, self.settings.idempotency_ttl_s)
+        result = await self.writer.claim(order, self.settings.idempotency_ttl_s, early=True)
         self.observer.stage("idempotency", time.perf_counter() - t0)
         if result.claimed:
             self.observer.cache_miss()
