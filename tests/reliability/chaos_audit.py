@@ -185,5 +185,11 @@ async def audit(
         "client_retries": load.retries,
         "faults_fired": venue_stats.get("faults_fired", {}),
         "responses_by_status": statuses,
+        # requests over the simulator's WebSocket API (order_transport = "ws")
+        "ws_api_requests": sum(
+            n
+            for p, n in venue_stats.get("requests_by_path", {}).items()
+            if p.startswith("/ws-fapi/v1 ")
+        ),
     }
     return report

@@ -20,7 +20,11 @@ ORDERS = int(os.environ.get("OEXEC_CHAOS_ORDERS", "150"))
 
 
 @pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server")
-async def test_bounded_chaos_run(tmp_path: Path) -> None:
+@pytest.mark.parametrize("order_transport", ["rest", "ws"])
+async def test_bounded_chaos_run(tmp_path: Path, order_transport: str) -> None:
+    """With "ws" the submits, modifies and cancels go over the WebSocket API, whose
+    connection the venue outage, the resets after accept and the daemon kill all cut
+    with requests in flight; the same zeros must hold."""
     plan = ChaosPlan(
         orders=ORDERS,
         clients=8,
@@ -30,7 +34,10 @@ async def test_bounded_chaos_run(tmp_path: Path) -> None:
         settle_timeout_s=60.0,
         # the open-order sweep (default 30 s) bounds reconciliation after stream loss;
         # 5 s keeps this run short. scripts/chaos runs with the defaults.
-        daemon_env={"OEXEC_TRACKING_SWEEP_INTERVAL_S": "5"},
+        daemon_env={
+            "OEXEC_TRACKING_SWEEP_INTERVAL_S": "5",
+            "OEXEC_VENUE_ORDER_TRANSPORT": order_transport,
+        },
     )
     lines: list[str] = []
     report = await run_chaos(plan, tmp_path, lines.append)

@@ -47,8 +47,11 @@ sweep_interval_s = 2.0
 
 
 @contextlib.asynccontextmanager
-async def daemon_process(config: Path, sim: SimServer) -> AsyncIterator[asyncio.subprocess.Process]:
+async def daemon_process(
+    config: Path, sim: SimServer, order_transport: str = "rest"
+) -> AsyncIterator[asyncio.subprocess.Process]:
     env = dict(os.environ, OEXEC_API_KEY=sim.api_key, OEXEC_API_SECRET=sim.api_secret)
+    env["OEXEC_VENUE_ORDER_TRANSPORT"] = order_transport
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "oexec.cli.main", "run", "--config", str(config),
         cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
@@ -126,13 +129,15 @@ async def _venue_truth(control: SimControl) -> dict[str, dict[str, Any]]:
 
 
 @pytest.mark.sim_config(rate_limits=ROOMY, seed=3)
+@pytest.mark.parametrize("order_transport", ["rest", "ws"])
 async def test_sigkill_mid_burst_then_restart_converges_with_events(
-    sim: SimServer, control: SimControl, tmp_path: Path
+    sim: SimServer, control: SimControl, tmp_path: Path, order_transport: str
 ) -> None:
+    """With "ws" the killed daemon's in-flight submits were WebSocket API requests."""
     run = run_config(sim, tmp_path, TUNING)
     await control.price("BTCUSDT", f"{MID}.0")
     first = Events(run.pub)
-    async with daemon_process(run.path, sim) as proc:
+    async with daemon_process(run.path, sim, order_transport) as proc:
         for kind, probability, path, params in FAULTS:
             await control.fault(kind, probability=probability, path=path, params=params)
         stop, placed = asyncio.Event(), []
@@ -152,9 +157,11 @@ async def test_sigkill_mid_burst_then_restart_converges_with_events(
     after = await _venue_truth(control)
     changed = {c for c, o in after.items() if o["status"] != before[c]["status"]}
     assert changed, "the test must change something while the daemon is down"
+    ws_places = sim.state.stats.requests_by_path["/ws-fapi/v1 order.place"]
+    assert (ws_places > 0) is (order_transport == "ws")
 
     second = Events(run.pub)
-    async with daemon_process(run.path, sim):
+    async with daemon_process(run.path, sim, order_transport):
         store = open_store(run.store)
         await store.start()
         venue = BinanceUsdmVenue(
