@@ -329,7 +329,7 @@ class Daemon:
         self.dead_man = DeadManSwitch(
             self.store, self.venue.countdown_cancel_all, self.config.tracking.dead_man_switch_s
         )
-        self.writer.listeners.append(self.dead_man.on_order_change)
+        self.writer.subscribe(self.dead_man.on_order_change)
         self._tasks.append(asyncio.get_running_loop().create_task(self.dead_man.run()))
 
     def _start_user_stream(self) -> None:

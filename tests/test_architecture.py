@@ -111,3 +111,60 @@ def test_no_outward_imports(owner: str) -> None:
                 if _inside(imported, banned) and not _inside(imported, owner):
                     violations.append(f"{module} imports {imported}")
     assert violations == []
+
+
+# --- one owner per concern (issue 15) ----------------------------------------------------
+#: The modules that may put events on a sink: the writer announces every stored order
+#: and fill change, the outbox relay (re)delivers what the store holds; oexec/events/
+#: holds the sinks themselves.
+PUBLISHERS = {"oexec.service.writer", "oexec.service.outbox"}
+#: What of the writer nobody else touches: its sink, its listeners, its announcing.
+WRITER_PRIVATE = {"events", "listeners", "announce", "fills_recorded", "_recorded"}
+
+
+def _writer_like(node: ast.expr) -> bool:
+    return (isinstance(node, ast.Name) and node.id == "writer") or (
+        isinstance(node, ast.Attribute) and node.attr == "writer"
+    )
+
+
+def _publish_violations(module: str, source: str) -> list[str]:
+    if module in PUBLISHERS or _inside(module, "oexec.events") or _inside(module, "oexec.sim"):
+        return []
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "publish"
+        ):
+            found.append(f"{module}:{node.lineno} calls .publish()")
+        if (
+            isinstance(node, ast.Attribute)
+            and node.attr in WRITER_PRIVATE
+            and _writer_like(node.value)
+        ):
+            found.append(f"{module}:{node.lineno} touches writer.{node.attr}")
+    return found
+
+
+def test_only_the_writer_and_the_outbox_relay_publish_order_and_fill_events() -> None:
+    violations = [
+        v
+        for path in sorted(PACKAGE.rglob("*.py"))
+        for v in _publish_violations(module_name(path), path.read_text())
+    ]
+    assert violations == []
+
+
+def test_the_publish_check_catches_a_reach_in() -> None:
+    """The check above fails on the code issue 15 removed (a test that can fail)."""
+    source = (
+        "async def adopt(self, order):\n"
+        "    await self.writer.events.publish('order.created', {})\n"
+        "    for listener in self.writer.listeners:\n"
+        "        listener(None, order)\n"
+    )
+    found = _publish_violations("oexec.service.reconcile", source)
+    assert len(found) == 3  # the publish call, writer.events, writer.listeners
+    assert _publish_violations("oexec.service.writer", source) == []

@@ -26,11 +26,10 @@ import attrs
 
 from oexec.errors import OexecError, VenueOrderNotFoundError
 from oexec.models import Order, OrderState, VenueOrder, VenueOrderStatus
-from oexec.models.serde import order_to_dict
 from oexec.service.journal import Journal
-from oexec.service.pipeline import new_order_id
 from oexec.service.ports import OrderStore, Venue
 from oexec.service.resolver import UnknownOutcomeResolver
+from oexec.service.stages import new_order_id
 from oexec.service.tracker import OrderTracker
 from oexec.service.writer import OrderWriter
 
@@ -234,15 +233,9 @@ class Reconciler:
     async def adopt(self, seen: VenueOrder) -> bool:
         """Record and announce a venue order the store lacks; False if someone else did."""
         order = adopted_order(seen, self.now_ms())
-        claim = await self.store.claim(order, ADOPT_TTL_S)
-        if not claim.claimed:
+        if not await self.writer.adopt(order, ADOPT_TTL_S):
             return False
         self._decide(seen.client_order_id, "unknown to the store: adopted", raw=seen.raw)
-        await self.writer.events.publish(
-            "order.created", {"order": order_to_dict(order), "adopted": True}
-        )
-        for listener in self.writer.listeners:
-            listener(None, order)
         if seen.executed_quantity > 0:
             await self.tracker.fetch_fills(order)
         return True

@@ -28,7 +28,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from decimal import Decimal
 from typing import Any, Protocol, TypeVar
@@ -39,8 +38,7 @@ from oexec.models.venue import AccountUpdate, StreamGap
 from oexec.service.apply import PRE_VENUE_STATES, apply_venue_order
 from oexec.service.journal import Journal
 from oexec.service.market import MarketState
-from oexec.service.outbox import fill_events, pack_events
-from oexec.service.ports import OrderStore, Venue, outbox_id_for_fill
+from oexec.service.ports import OrderStore, Venue
 from oexec.service.writer import OrderWriter
 from oexec.tasks import cancel_and_wait
 
@@ -53,9 +51,6 @@ FILL_RETRY_S = 2.0  # a fill check the venue could not answer is retried this mu
 FILL_CHECK_ATTEMPTS = 30  # then it waits in the store for the next start
 MAX_FILL_CHECKS = 10_000
 ZERO = Decimal(0)
-#: Orders whose stored trade quantity this process remembers (see OrderWriter.fills_cover):
-#: enough for the fills of recent orders; an order beyond it is checked in the store.
-RECORDED_ORDERS = 8192
 RECOVERY_CONCURRENCY = 8
 OPEN_ORDERS_ALL_SYMBOLS_WEIGHT = 40  # vs 1 per symbol
 STREAM_CONCURRENCY = 32  # orders whose stream events are applied at the same time
@@ -177,11 +172,9 @@ class OrderTracker:
         self._fill_checks: dict[str, float] = {}  # order id -> not before (monotonic)
         self._fill_attempts: dict[str, int] = {}  # order id -> checks that came up short
         self._fill_targets: dict[str, Decimal] = {}  # order id -> filled quantity to cover
-        self._recorded: OrderedDict[str, Decimal] = OrderedDict()  # order id -> stored trades
-        writer.fills_recorded = self.recorded_quantity
         self._reconcile_owed = False
         self._recovery_owed = False
-        writer.listeners.append(self._on_change)
+        writer.subscribe(self._on_change)
         #: told every ACCOUNT_UPDATE and StreamGap, in stream order (the account view)
         self.account_listeners: list[Callable[[AccountUpdate | StreamGap], None]] = []
 
@@ -267,24 +260,14 @@ class OrderTracker:
         )
 
     async def record_fill(self, order: Order, trade: VenueTrade) -> bool:
-        """Store the trade once (with its event) and publish the event right after the
-        store answers: bookkeeping and metrics come after the send, off the fill event's
-        path (issue 10); none of them suspends, so nothing runs in between."""
+        """Store the trade once and publish its event (``OrderWriter.record_fill``); the
+        metrics and the hook come after the send, off the fill event's path (issue 10)."""
         fill = fill_from_trade(order, trade)
-        events = fill_events(fill)
-        if not await self.store.add_fill(fill, events=pack_events(events)):
+        if not await self.writer.record_fill(fill):
             return False
-        try:
-            await self.writer.relay.publish(outbox_id_for_fill(fill), events)
-        finally:
-            recorded = self._recorded
-            recorded[fill.order_id] = recorded.get(fill.order_id, ZERO) + fill.quantity
-            recorded.move_to_end(fill.order_id)
-            if len(recorded) > RECORDED_ORDERS:
-                recorded.popitem(last=False)
-            self.observer.fill(fill)
-            if self.on_fill is not None:
-                self.on_fill(fill)
+        self.observer.fill(fill)
+        if self.on_fill is not None:
+            self.on_fill(fill)
         return True
 
     async def fetch_fills(self, order: Order, exchange_order_id: str | None = None) -> int:
@@ -300,7 +283,7 @@ class OrderTracker:
 
     def recorded_quantity(self, order_id: str) -> Decimal:
         """Quantity of the order's trades this process stored (0 if not remembered)."""
-        return self._recorded.get(order_id, ZERO)
+        return self.writer.recorded_quantity(order_id)
 
     # -- fills the stream never delivered ----------------------------------------------------
     def _on_change(self, before: Order | None, after: Order) -> None:

@@ -1,12 +1,16 @@
 """The one place order changes are stored and announced.
 
-Every writer (submit path, user-data stream, poller, resolver, reconciliation) goes
-through ``OrderWriter.update``: it serialises changes per order inside this process,
-uses the store's version compare-and-set across processes, re-reads and re-applies on a
-conflict, and publishes exactly the events the state change implies (so ``order.filled``
-is announced once, by whoever moved the order to FILLED). The events go into the store
-with the change, in the same atomic step (the outbox, oexec/service/outbox.py), so a
-crash between the write and the publish delays them but cannot lose them.
+Every change of an order goes through here: the claim (``claim``), an adopted venue
+order (``adopt``), a trade (``record_fill``), and every later change — the submit's
+answer, the user-data stream, the poller, the resolver, reconciliation — through
+``update``. Nothing else publishes order or fill events or tells the change listeners
+(``subscribe``); tests/test_architecture.py checks it. ``update`` serialises changes per
+order inside this process, uses the store's version compare-and-set across processes,
+re-reads and re-applies on a conflict, and publishes exactly the events the state change
+implies (so ``order.filled`` is announced once, by whoever moved the order to FILLED).
+The events go into the store with the change, in the same atomic step (the outbox,
+oexec/service/outbox.py), so a crash between the write and the publish delays them but
+cannot lose them.
 """
 
 from __future__ import annotations
@@ -21,10 +25,24 @@ from decimal import Decimal
 import orjson
 
 from oexec.errors import StoreConflictError
-from oexec.models import Order
+from oexec.models import Fill, Order
 from oexec.models.serde import order_to_dict
-from oexec.service.outbox import Event, OutboxRelay, order_events, pack_events
-from oexec.service.ports import ClaimResult, EventSink, OrderStore, outbox_id_for_order
+from oexec.service.outbox import (
+    Event,
+    OutboxRelay,
+    PackedPayload,
+    fill_events,
+    order_events,
+    pack_events,
+)
+from oexec.service.ports import (
+    ClaimResult,
+    EventSink,
+    EventTopics,
+    OrderStore,
+    outbox_id_for_fill,
+    outbox_id_for_order,
+)
 
 log = logging.getLogger("oexec.writer")
 
@@ -38,6 +56,10 @@ MAX_ANNOUNCED = 8192
 #: Recently written orders kept in memory (by client order id) so that a user-stream
 #: event needs no store read; bounded, the least recently written go first.
 RECENT_ORDERS = 4096
+#: Orders whose stored trade quantity this process remembers (see ``fills_cover``):
+#: enough for the fills of recent orders; an order beyond it is checked in the store.
+RECORDED_ORDERS = 8192
+ZERO = Decimal(0)
 
 
 def encode_reply(body: dict[str, object]) -> bytes:
@@ -67,15 +89,23 @@ class OrderWriter:
         #: millisecond produce identical bytes, and only one of them may announce it.
         self._announced: OrderedDict[str, int] = OrderedDict()
         self._recent: OrderedDict[str, Order] = OrderedDict()
-        #: order id -> quantity of its trades this process has stored (the tracker's
-        #: count). A save that grows the filled quantity owes fills only when they are
+        #: order id -> quantity of its trades this process has stored (bounded, oldest
+        #: evicted). A save that grows the filled quantity owes fills only when they are
         #: not stored yet: then the owed-fills mark, and a check later, are needed.
-        self.fills_recorded: Callable[[str], Decimal] | None = None
+        self._recorded: OrderedDict[str, Decimal] = OrderedDict()
+
+    def subscribe(self, listener: ChangeListener) -> None:
+        """Tell ``listener`` every stored change of an order, once per version, in this
+        process (market counts, the tracker's fill checks, the dead-man switch)."""
+        self.listeners.append(listener)
 
     def fills_cover(self, order: Order) -> bool:
         """Whether trades this process stored already add up to ``order``'s fill."""
-        recorded = self.fills_recorded
-        return recorded is not None and recorded(order.id) >= order.filled_quantity
+        return self.recorded_quantity(order.id) >= order.filled_quantity
+
+    def recorded_quantity(self, order_id: str) -> Decimal:
+        """Quantity of the order's trades this process stored (0 if not remembered)."""
+        return self._recorded.get(order_id, ZERO)
 
     def recent(self, client_order_id: str) -> Order | None:
         """The latest version this process wrote of the order, if still remembered.
@@ -146,6 +176,42 @@ class OrderWriter:
             if events:
                 await self.announce(None, result.order, events)
         return result
+
+    async def adopt(self, order: Order, ttl_s: int) -> bool:
+        """Record a venue order this daemon did not place (reconciliation) and announce it
+        as ``order.created`` with ``adopted: true``: the record and its event in one store
+        step (the claim, keyed by its request id), so a crash right after cannot lose the
+        event. False if another writer (here or in a peer daemon) adopted it first."""
+        events: list[Event] = [
+            (
+                EventTopics.ORDER_CREATED,
+                PackedPayload({"order": order_to_dict(order), "adopted": True}),
+            )
+        ]
+        result = await self.store.claim(order, ttl_s, events=pack_events(events))
+        if not result.claimed:
+            return False
+        self._remember(order)
+        await self.announce(None, order, events)
+        return True
+
+    async def record_fill(self, fill: Fill) -> bool:
+        """Store a trade once (keyed by symbol + trade id) with its ``fill`` event, and
+        publish the event as soon as the store answers; False if it was stored already.
+        The recorded-quantity count is updated after the send, off the event's path
+        (issue 10); nothing suspends in between."""
+        events = fill_events(fill)
+        if not await self.store.add_fill(fill, events=pack_events(events)):
+            return False
+        try:
+            await self.relay.publish(outbox_id_for_fill(fill), events)
+        finally:
+            recorded = self._recorded
+            recorded[fill.order_id] = recorded.get(fill.order_id, ZERO) + fill.quantity
+            recorded.move_to_end(fill.order_id)
+            if len(recorded) > RECORDED_ORDERS:
+                recorded.popitem(last=False)
+        return True
 
     async def commit(
         self, before: Order, after: Order, *, reason: str, reply_ttl_s: int | None = None
