@@ -29,11 +29,18 @@ from collections.abc import Awaitable, Callable, Sequence
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from oexec.errors import ErrorCode, OexecError, VenueRejectedError, VenueUnknownOutcomeError
+from oexec.errors import (
+    ErrorCode,
+    OexecError,
+    VenueOrderNotFoundError,
+    VenueRejectedError,
+    VenueUnknownOutcomeError,
+)
 from oexec.models import Order, OrderIntent
 from oexec.service.account import AccountOps
 from oexec.service.admit import Admission
 from oexec.service.amend import Amender
+from oexec.service.apply import apply_venue_order
 from oexec.service.batch import BatchingVenue, BatchOrders
 from oexec.service.cancels import Cancels
 from oexec.service.claim import Claims, order_for
@@ -99,6 +106,7 @@ class OrderPipeline:
         account: AccountOps | None = None,
     ) -> None:
         self.store = store
+        self.venue = venue
         self.event_replay = event_replay
         self.writer = writer
         self.resolver = resolver
@@ -209,8 +217,35 @@ class OrderPipeline:
         if verdict.reject is not None:  # writer.claim announced it
             await self.settlement.save_reply(order)
             raise verdict.reject
+        if getattr(self.store, "uncertain_until_ms", 0) > now:
+            found = await self._found_at_venue(order)
+            if found is not None:
+                return await self._reply(claim, found)
         answered = await self._submit(order, bypass_breaker=verdict.reducing, deadline=deadline)
         return await self._reply(claim, answered)
+
+    async def _found_at_venue(self, order: Order) -> Order | None:
+        """After a host crash (oexec/store/claim_log.py) the store may have lost claims whose
+        orders reached the venue: until that window closes, a request id the store does
+        not know is first looked up at the venue by its (deterministic) client order id.
+        Found: that order is this request's, folded in, never sent again. Not found: send.
+        The venue cannot answer: the claim is given back (nothing was sent) and the error
+        goes to the client, whose retry asks again."""
+        try:
+            venue_order = await self.venue.query_order(
+                order.symbol, client_order_id=order.client_order_id
+            )
+        except VenueOrderNotFoundError:
+            return None
+        except Exception:
+            await self.claims.release(order)
+            raise
+        log.warning("request %s was at the venue already (host restart window)", order.request_id)
+        now = self.now_ms()
+        stored, _ = await self.writer.update(
+            order, lambda o: apply_venue_order(o, venue_order, now), reason="found at venue"
+        )
+        return stored
 
     async def _submit(self, order: Order, *, bypass_breaker: bool, deadline: Deadline) -> Order:
         """Send the claimed order; the order as its reply shows it (settle.py)."""
