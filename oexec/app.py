@@ -92,7 +92,8 @@ class Daemon:
     async def _start(self) -> None:
         cfg = self.config
         stack = self._stack
-        self.store = TimedStore(open_store(cfg.store, prefix=self.store_prefix), self.metrics)
+        store = open_store(cfg.store, prefix=self.store_prefix, early_claims=True)
+        self.store = TimedStore(store, self.metrics)
         await self.store.start()
         stack.push_async_callback(self.store.close)
         self.journal = Journal(self.store)

@@ -166,14 +166,20 @@ class OrderWriter:
         if events:
             await self.relay.publish(outbox_id_for_order(after), events)
 
-    async def claim(self, order: Order, ttl_s: int) -> ClaimResult:
-        """The store's atomic claim, with the events of an order rejected at once."""
+    async def claim(self, order: Order, ttl_s: int, *, early: bool = False) -> ClaimResult:
+        """The store's atomic claim, with the events of an order rejected at once.
+
+        ``early``: the store may answer before the claim is written (its
+        ``ClaimResult.durable`` says when it is); events are announced only once stored.
+        """
         events = order_events(None, order)
         packed = pack_events(events) if events else None
-        result = await self.store.claim(order, ttl_s, events=packed)
+        result = await self.store.claim(order, ttl_s, events=packed, early=early)
         if result.claimed:
             self._remember(result.order)
             if events:
+                if result.durable is not None:
+                    await result.durable
                 await self.announce(None, result.order, events)
         return result
 
