@@ -57,23 +57,10 @@ class Breaker(Protocol):
 
 
 def apply_amendment(order: Order, venue: VenueOrder, now_ms: int) -> Order | None:
-    """``order`` as the venue describes it after an amend (pure): state and fills as
-    ``apply_venue_order`` folds them, and the price and quantity the venue now shows —
-    unless this view is older than the one already applied. None when nothing is new."""
-    folded = apply_venue_order(order, venue, now_ms)
-    current = folded or order
-    if venue.update_time < (order.venue_update_time or 0):
-        return folded
-    if current.price == venue.price and current.quantity == venue.quantity:
-        return folded
-    return attrs.evolve(
-        current,
-        price=venue.price,
-        quantity=venue.quantity,
-        venue_update_time=max(venue.update_time, order.venue_update_time or 0),
-        updated_at=now_ms,
-        version=order.version + 1,
-    )
+    """``order`` as the venue describes it after an amend (pure): the one fold of the
+    venue's views (``apply_venue_order``), which takes a LIMIT order's price and quantity
+    from any view at least as new as the last one applied. None when nothing is new."""
+    return apply_venue_order(order, venue, now_ms)
 
 
 def amended_terms(order: Order, price: Decimal | None, quantity: Decimal | None) -> OrderTerms:

@@ -7,9 +7,11 @@ quantity, older update time) changes nothing, and every real change bumps the ve
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import attrs
 
-from oexec.models import Order, OrderState, VenueOrder
+from oexec.models import Order, OrderState, OrderType, VenueOrder
 from oexec.models.order_state import VENUE_STATUS_TRIGGER, can_transition, next_state
 
 #: States before the venue has confirmed the order exists.
@@ -41,17 +43,22 @@ def apply_venue_order(order: Order, venue: VenueOrder, now_ms: int) -> Order | N
         state = next_state(order.state, trigger)
     elif not newer_fill:
         return None  # e.g. a late NEW after FILLED, or a repeat of a terminal event
+    price, quantity = _current_terms(order, venue)
     changed = (
         state is not order.state
         or newer_fill
         or order.exchange_order_id != venue.exchange_order_id
         or order.venue_status != venue.status.value
+        or price != order.price
+        or quantity != order.quantity
     )
     if not changed:
         return None
     average = venue.average_price if venue.executed_quantity > 0 else order.average_price
     return attrs.evolve(
         order,
+        price=price,
+        quantity=quantity,
         state=state,
         exchange_order_id=venue.exchange_order_id,
         filled_quantity=venue.executed_quantity,
@@ -62,6 +69,20 @@ def apply_venue_order(order: Order, venue: VenueOrder, now_ms: int) -> Order | N
         updated_at=now_ms,
         version=order.version + 1,
     )
+
+
+def _current_terms(order: Order, venue: VenueOrder) -> tuple[Decimal | None, Decimal]:
+    """A LIMIT order's price and quantity as the venue now shows them (an amend, issue
+    16, changes both in place); taken only from a view at least as new as the last one
+    applied, so a late event from before an amend cannot undo it."""
+    if (
+        order.type is OrderType.LIMIT
+        and venue.price > 0
+        and venue.quantity > 0
+        and venue.update_time >= (order.venue_update_time or 0)
+    ):
+        return venue.price, venue.quantity
+    return order.price, order.quantity
 
 
 def with_state(

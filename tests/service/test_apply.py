@@ -1,5 +1,6 @@
 from decimal import Decimal
 
+import attrs
 import pytest
 
 from oexec.models import Order, OrderState, OrderType, Side, VenueOrder, VenueOrderStatus
@@ -107,3 +108,24 @@ def test_with_state_keeps_errors_and_versions() -> None:
 )
 def test_event_topics(before: S, after: S, topics: list[str]) -> None:
     assert event_topics(before, after) == topics
+
+
+def test_an_amend_moves_price_and_quantity_and_a_late_older_view_does_not_undo_it() -> None:
+    live = apply_venue_order(order(), venue(VenueOrderStatus.NEW, t=10), 100)
+    assert live is not None and live.price == Decimal("50000.0")
+    amended_view = attrs.evolve(
+        venue(VenueOrderStatus.NEW, t=20), price=Decimal("49500.0"), quantity=Decimal("0.008")
+    )
+    amended = apply_venue_order(live, amended_view, 200)
+    assert amended is not None and amended.version == live.version + 1
+    assert (amended.price, amended.quantity, amended.state) == (
+        Decimal("49500.0"),
+        Decimal("0.008"),
+        S.NEW,
+    )
+    # a partial fill from before the amend, delivered late: the fill counts, the terms stay
+    late_fill = attrs.evolve(venue(VenueOrderStatus.PARTIALLY_FILLED, "0.002", t=15, avg="50000"))
+    after = apply_venue_order(amended, late_fill, 300)
+    assert after is not None and after.filled_quantity == Decimal("0.002")
+    assert (after.price, after.quantity) == (Decimal("49500.0"), Decimal("0.008"))
+    assert apply_venue_order(after, amended_view, 400) is None  # a repeat changes nothing
