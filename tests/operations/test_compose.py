@@ -313,6 +313,69 @@ async def test_dashboard_and_alert_metrics_are_on_a_real_daemons_metrics(
     assert not missing, missing
 
 
+PROMETHEUS = shutil.which("prometheus")
+
+
+@pytest.mark.skipif(PROMETHEUS is None, reason="prometheus not installed (scripts/test)")
+async def test_a_real_prometheus_scrapes_a_real_daemon_with_the_compose_config(
+    sim: SimServer, tmp_path: Path
+) -> None:
+    """The stack's Prometheus config, paths mapped as compose mounts them and the target
+    pointed at a local ``oexec run``: the job is up, the daemon's series arrive, the
+    alert rules load, and every dashboard query is valid PromQL that Prometheus runs."""
+    assert PROMETHEUS is not None
+    service = services()["prometheus"]
+    flags = dict(f.removeprefix("--").split("=", 1) for f in service["command"])
+    config = yaml.safe_load(mounted(service, flags["config.file"]).read_text())
+    config["rule_files"] = [str(mounted(service, path)) for path in config["rule_files"]]
+    daemon = OexecRun(sim, tmp_path)
+    config["scrape_configs"][0]["static_configs"][0]["targets"] = [
+        daemon.http_url.removeprefix("http://")
+    ]
+    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
+    web = f"127.0.0.1:{free_port()}"
+    daemon.spawn()
+    prometheus = await asyncio.create_subprocess_exec(
+        PROMETHEUS, f"--config.file={tmp_path / 'prometheus.yml'}",
+        f"--storage.tsdb.path={tmp_path / 'tsdb'}", f"--web.listen-address={web}",
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        await daemon.wait_ready()
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http:
+
+            async def query(expr: str) -> dict[str, Any]:
+                async with http.get(f"http://{web}/api/v1/query", params={"query": expr}) as r:
+                    body: dict[str, Any] = await r.json()
+                    return body
+
+            async with asyncio.timeout(30):  # first scrape within one scrape interval
+                while True:  # a child process: nothing to await but its answers
+                    try:
+                        up = await query('up{job="oexec"}')
+                        if up["data"]["result"]:
+                            break
+                    except aiohttp.ClientError:
+                        pass
+                    await asyncio.sleep(0.3)
+            assert up["data"]["result"][0]["value"][1] == "1"
+            venue = await query('dependency_up{name="venue"}')
+            assert [r["value"][1] for r in venue["data"]["result"]] == ["1"]
+            async with http.get(f"http://{web}/api/v1/rules") as response:
+                (group,) = (await response.json())["data"]["groups"]
+            alerts = yaml.safe_load(ALERTS.read_text())["groups"][0]["rules"]
+            assert [r["name"] for r in group["rules"]] == [a["alert"] for a in alerts]
+            dashboard = json.loads(DASHBOARD.read_text())
+            for panel in dashboard["panels"]:
+                for target in panel["targets"]:
+                    answer = await query(target["expr"])
+                    assert answer["status"] == "success", (target["expr"], answer)
+    finally:
+        prometheus.terminate()
+        await asyncio.wait_for(prometheus.wait(), 10)
+        await daemon.terminate()
+
+
 def test_family_of_reads_suffixes_by_type() -> None:
     families = {"a_seconds": "histogram", "b_total": "counter", "c": "gauge"}
     assert family_of("a_seconds_bucket", families) == ("a_seconds", "histogram")
