@@ -151,7 +151,7 @@ class Daemon:
         self.risk = RiskManager(cfg.risk)
         stack.push_async_callback(self.risk.close)
         self.allow = SymbolAllowList(cfg.validation.symbols)
-        self.account_view = AccountView(self.venue)
+        self.account_view = AccountView(self.venue, min_interval_s=cfg.tracking.account_refresh_s)
         self.pipeline = OrderPipeline(
             store=self.store,
             venue=journaled,

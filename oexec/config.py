@@ -171,6 +171,9 @@ class TrackingConfig:
     sweep_interval_s: float = 30.0  # compare open orders with the venue while the stream is up
     long_disconnect_s: float = 60.0  # a stream gap this long triggers a full reconciliation
     reconcile_history: int = 500  # latest orders whose fills reconciliation re-checks
+    # least seconds between the account view's venue reads after account updates (a
+    # read costs weight 10); the stream's wallet and position changes apply at once
+    account_refresh_s: float = 5.0
 
 
 @attrs.frozen

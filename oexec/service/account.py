@@ -36,7 +36,11 @@ log = logging.getLogger("oexec.account")
 
 PositionKey = tuple[str, PositionSide]
 #: After an account update, wait this long for company before re-reading the venue.
-REFRESH_AFTER_UPDATE_S = 1.0
+REFRESH_AFTER_UPDATE_S = 0.2
+#: At least this long between two reads caused by account updates: a read costs weight
+#: 10 (positionRisk + account), so a busy account re-reads at most 2 % of the venue's
+#: 2,400/min weight budget at the default 5 s ([tracking] account_refresh_s).
+MIN_REFRESH_INTERVAL_S = 5.0
 #: A failed refresh is tried again after this long (the view stays marked stale).
 REFRESH_RETRY_S = 5.0
 
@@ -181,12 +185,15 @@ class AccountView:
         venue: AccountVenue,
         *,
         refresh_after_update_s: float = REFRESH_AFTER_UPDATE_S,
+        min_interval_s: float = MIN_REFRESH_INTERVAL_S,
         retry_s: float = REFRESH_RETRY_S,
         now_ms: Callable[[], int] = lambda: int(time.time() * 1000),
     ) -> None:
         self.venue = venue
         self.snapshot = AccountSnapshot()
         self.refresh_after_update_s = refresh_after_update_s
+        self.min_interval_s = min_interval_s
+        self._last_read = -min_interval_s  # monotonic time of the last venue read
         self.retry_s = retry_s
         self.now_ms = now_ms
         self.refreshes = 0
@@ -215,6 +222,7 @@ class AccountView:
     async def refresh(self) -> None:
         """Read positions and balances from the venue now; raises its OexecError."""
         async with self._lock:
+            self._last_read = time.monotonic()
             read_at = self.now_ms()
             positions, balances = await asyncio.gather(
                 self.venue.position_risk(), self.venue.account_balances()
@@ -246,6 +254,7 @@ class AccountView:
         while True:
             await self._wanted.wait()
             await asyncio.sleep(self.refresh_after_update_s)  # coalesce a burst of updates
+            await asyncio.sleep(max(0.0, self._last_read + self.min_interval_s - time.monotonic()))
             self._wanted.clear()
             try:
                 await self.refresh()

@@ -17,7 +17,7 @@ import pytest
 
 from oexec.app import Daemon
 from oexec.client import AsyncClient, ClientError
-from oexec.config import ValidationConfig
+from oexec.config import TrackingConfig, ValidationConfig
 from oexec.models import Order, OrderState
 from oexec.sim.app import SimServer
 
@@ -133,8 +133,10 @@ async def test_batch_of_twelve_with_one_invalid_then_again_then_cancel(
 
 
 async def test_positions_and_balances_match_the_venue(
-    daemon: Daemon, sim: SimServer, control: SimControl
+    make_daemon: DaemonFactory, sim: SimServer, control: SimControl
 ) -> None:
+    tracking = TrackingConfig(poll_interval_s=0.5, account_refresh_s=0.5)
+    daemon = await make_daemon(tracking=tracking)
     async with AsyncClient(endpoint(daemon)) as client:
         assert await client.positions() == []
         assert (await client.set_leverage("BTCUSDT", 10))["leverage"] == 10
