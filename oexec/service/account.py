@@ -194,6 +194,7 @@ class AccountView:
         self.refresh_after_update_s = refresh_after_update_s
         self.min_interval_s = min_interval_s
         self._last_read = -min_interval_s  # monotonic time of the last venue read
+        self._urgent = False
         self.retry_s = retry_s
         self.now_ms = now_ms
         self.refreshes = 0
@@ -216,6 +217,7 @@ class AccountView:
     def on_gap(self) -> None:
         """Updates may have been missed: say so until the venue has been read again."""
         self.snapshot = attrs.evolve(self.snapshot, stale=True)
+        self._urgent = True  # a gap is re-read at once, not after the update throttle
         self._wanted.set()
 
     # -- venue -----------------------------------------------------------------------------
@@ -254,8 +256,11 @@ class AccountView:
         while True:
             await self._wanted.wait()
             await asyncio.sleep(self.refresh_after_update_s)  # coalesce a burst of updates
-            await asyncio.sleep(max(0.0, self._last_read + self.min_interval_s - time.monotonic()))
+            if not self._urgent:
+                wait = self._last_read + self.min_interval_s - time.monotonic()
+                await asyncio.sleep(max(0.0, wait))
             self._wanted.clear()
+            self._urgent = False
             try:
                 await self.refresh()
             except OexecError as exc:
