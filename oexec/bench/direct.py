@@ -79,6 +79,51 @@ async def ccxt_row(job: Job, progress: Progress) -> Result:
         return await run_closed_loop(ccxt_caller(exchange, job), job, progress)
 
 
+@contextlib.asynccontextmanager
+async def open_ccxt_ws(job: Job) -> AsyncIterator[Any]:
+    """ccxt.pro's ``binanceusdm`` with its WebSocket API URL at the simulator; markets
+    loaded over REST (setup), the connection opened by the warmup's first order."""
+    import ccxt.pro as ccxtpro
+
+    exchange = ccxtpro.binanceusdm(
+        {
+            "apiKey": job.api_key,
+            "secret": job.api_secret,
+            "enableRateLimit": False,
+            "options": {"fetchMarkets": ["linear"], "fetchCurrencies": False},
+        }
+    )
+    for name, url in list(exchange.urls["api"].items()):
+        if isinstance(url, str):
+            exchange.urls["api"][name] = re.sub(r"^https://[^/]+", job.sim_url, url)
+    exchange.urls["api"]["ws"]["ws-api"]["linear"] = f"{job.ws_url}/ws-fapi/v1"
+    try:
+        await exchange.load_markets()
+        yield exchange
+    finally:
+        await exchange.close()
+
+
+def ccxt_ws_caller(exchange: Any, job: Job) -> Call:
+    """``call(i)``: ``create_order_ws`` of the mix's i-th order; the outcome label."""
+    mix = order_mix(Decimal(job.mark))
+
+    async def call(i: int) -> str:
+        try:
+            await exchange.create_order_ws(*ccxt_args(mix[i % len(mix)]))
+        except Exception as exc:
+            return _outcome(exc)
+        return "ok"
+
+    return call
+
+
+async def ccxt_ws_row(job: Job, progress: Progress) -> Result:
+    """ccxt.pro ``binanceusdm.create_order_ws``: the same orders over the WebSocket API."""
+    async with open_ccxt_ws(job) as exchange:
+        return await run_closed_loop(ccxt_ws_caller(exchange, job), job, progress)
+
+
 async def python_binance_row(job: Job, progress: Progress) -> Result:
     """python-binance ``AsyncClient.futures_create_order``, futures URL at the simulator."""
     from binance import AsyncClient

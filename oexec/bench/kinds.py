@@ -36,12 +36,22 @@ KINDS: tuple[Kind, ...] = (
     Kind("ccxt_async64", "ccxt async ×{inflight}", "ccxt_async64", direct=True),
     Kind("ccxt_paced", "ccxt create_order, paced {rate:g}/s", "ccxt_paced", direct=True),
     Kind("ccxt_ladder20", "ccxt ladder: gather of {ladder}", "ccxt_ladder20", direct=True),
+    Kind("ccxt_ws", "ccxt.pro create_order_ws", "ccxt_ws", direct=True),
+    Kind("ccxt_paced_ws", "ccxt.pro create_order_ws, {rate:g}/s", "ccxt_paced_ws", direct=True),
     Kind("oexec_sync", "oexec Client ({store})", "ccxt", PER_STORE),
     Kind("oexec_paced", "oexec AsyncClient, paced {rate:g}/s ({store})", "ccxt_paced", PER_STORE),
     Kind("oexec_ladder20", "oexec ladder: {ladder} at once ({store})", "ccxt_ladder20", PER_STORE),
     Kind("oexec_async64", "oexec AsyncClient ×{inflight} ({store})", "ccxt_async64", PER_STORE),
     Kind("overload", "oexec overload ×{overload}, accepted ({store})", None, PER_STORE),
     Kind("fill", "fill event: stream → PUB ({store})", "ccxt", PER_STORE),
+    # the daemon with [venue] order_transport = "ws": its orders over the WebSocket API
+    Kind("oexec_sync_ws", "oexec Client, venue over WebSocket API ({store})", "ccxt_ws", PER_STORE),
+    Kind(
+        "oexec_paced_ws",
+        "oexec AsyncClient, paced {rate:g}/s, venue over WebSocket API ({store})",
+        "ccxt_paced_ws",
+        PER_STORE,
+    ),
     Kind("scaling_100", "oexec Client, {stored:,} stored", "ccxt", SCALING),
     Kind("scaling_n", "oexec Client, {stored:,} stored", "ccxt", SCALING),
 )

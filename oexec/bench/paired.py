@@ -34,7 +34,7 @@ import random
 import time
 from collections.abc import AsyncIterator, Callable
 
-from oexec.bench.direct import ccxt_caller, open_ccxt
+from oexec.bench.direct import ccxt_caller, ccxt_ws_caller, open_ccxt, open_ccxt_ws
 from oexec.bench.hist import record_us
 from oexec.bench.job import Call, Job, Progress, Result
 from oexec.bench.oexec_rows import async_caller
@@ -65,10 +65,17 @@ async def _ccxt_side(job: Job) -> AsyncIterator[Call]:
         yield ccxt_caller(exchange, job)
 
 
+@contextlib.asynccontextmanager
+async def _ccxt_ws_side(job: Job) -> AsyncIterator[Call]:
+    async with open_ccxt_ws(job) as exchange:
+        yield ccxt_ws_caller(exchange, job)
+
+
 #: Side name -> how to open it: an async context manager yielding ``call(i)``.
 SIDES: dict[str, Callable[[Job], contextlib.AbstractAsyncContextManager[Call]]] = {
     "oexec": _oexec_side,
     "ccxt": _ccxt_side,
+    "ccxt_ws": _ccxt_ws_side,
 }
 
 

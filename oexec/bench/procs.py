@@ -190,15 +190,20 @@ level = "WARNING"
 """
 
 
-async def start_daemon(sim: SimInfo, store: str, workdir: Path, prefix: str) -> DaemonInfo:
+async def start_daemon(
+    sim: SimInfo, store: str, workdir: Path, prefix: str, order_transport: str = "rest"
+) -> DaemonInfo:
     """A fresh daemon on ``sim``. The simulator's usage counters are reset first: limits
     are lifted, but it still reports the weight the earlier rows used, and a starting
-    daemon's limiter (sized before exchangeInfo arrives) would take that as its own."""
+    daemon's limiter (sized before exchangeInfo arrives) would take that as its own.
+    ``order_transport = "ws"``: its orders go over the simulator's WebSocket API."""
     await reset_usage(sim)
     name = "daemon-redis" if store.startswith(("redis", "unix")) else "daemon-sqlite"
+    name += "-ws" if order_transport == "ws" else ""
     config = workdir / f"{name}.toml"
     config.write_text(daemon_config(sim, store, workdir, prefix))
     env = {"OEXEC_API_KEY": sim.api_key, "OEXEC_API_SECRET": sim.api_secret}
+    env["OEXEC_VENUE_ORDER_TRANSPORT"] = order_transport
     child = await spawn(name, ["-m", "oexec.bench.daemon", str(config), prefix], workdir, env)
     while True:
         line = await child.readline(START_TIMEOUT_S)

@@ -38,6 +38,13 @@ PAIRED: dict[str, dict[str, str]] = {
     "paced": {"oexec": "oexec_paced", "ccxt": "ccxt_paced"},
     "ladder": {"oexec": "oexec_ladder20", "ccxt": "ccxt_ladder20"},
 }
+#: The same, on a daemon whose orders go over the venue's WebSocket API, against ccxt.pro
+#: over the WebSocket API (issue 18).
+WS_PAIRED: dict[str, dict[str, str]] = {
+    "paced_ws": {"oexec": "oexec_paced_ws", "ccxt_ws": "ccxt_paced_ws"},
+}
+ALL_PAIRED = PAIRED | WS_PAIRED
+WS_DAEMON_KINDS = ("oexec_sync_ws", "oexec_paced_ws")
 
 
 @attrs.frozen
@@ -188,7 +195,7 @@ async def run(plan: Plan) -> Report:
             if _wants_section(plan, PER_STORE):
                 for store in ("sqlite", plan.redis) if plan.redis else ("sqlite",):
                     await _daemon_rows(ctx, store)
-            for row in PAIRED:  # direct sides whose oexec side was not asked for
+            for row in ALL_PAIRED:  # direct sides whose oexec side was not asked for
                 if not any(plan.wants(k) for k in _store_kinds(row)):
                     await _paired(ctx, row)
             _direct_rows(ctx)
@@ -232,10 +239,12 @@ async def _direct(ctx: Context) -> None:
         await ctx.row("python_binance", ctx.job("python_binance", plan.orders))
     if plan.wants("ccxt_async64"):
         await ctx.row("ccxt_async64", ctx.job("ccxt", plan.concurrent_orders, plan.inflight))
+    if plan.wants("ccxt_ws"):
+        await ctx.row("ccxt_ws", ctx.job("ccxt_ws", plan.orders))
 
 
 def _store_kinds(row: str) -> list[str]:
-    return [k for k in PAIRED[row].values() if BY_NAME[k].section == PER_STORE]
+    return [k for k in ALL_PAIRED[row].values() if BY_NAME[k].section == PER_STORE]
 
 
 async def _paired(
@@ -247,7 +256,7 @@ async def _paired(
     plan = ctx.plan
     sides = {
         side: kind
-        for side, kind in PAIRED[row].items()
+        for side, kind in ALL_PAIRED[row].items()
         if plan.wants(kind) and (daemon is not None or BY_NAME[kind].section == DIRECT)
     }
     if not sides or (daemon is not None and not set(sides.values()) & set(_store_kinds(row))):
@@ -317,6 +326,28 @@ async def _daemon_rows(ctx: Context, store: str) -> None:
                 store=label,
                 note="sim's WebSocket send to the daemon's PUB subscriber",
             )
+    finally:
+        await daemon.child.stop()
+        if store != "sqlite":
+            await _delete_keys(store, prefix)
+    if any(plan.wants(kind) for kind in WS_DAEMON_KINDS):
+        await _ws_daemon_rows(ctx, store)
+
+
+async def _ws_daemon_rows(ctx: Context, store: str) -> None:
+    """A fresh daemon with ``[venue] order_transport = "ws"``: the sync row and the paced
+    row against ccxt.pro's ``create_order_ws`` (issue 18's target: ≤ 1.0× it)."""
+    plan = ctx.plan
+    label = "redis" if store != "sqlite" else "sqlite"
+    prefix = f"oexec-bench-{uuid.uuid4().hex[:10]}:"
+    daemon = await procs.start_daemon(
+        ctx.sim, "" if store == "sqlite" else store, ctx.workdir, prefix, order_transport="ws"
+    )
+    try:
+        if plan.wants("oexec_sync_ws"):
+            await _measured(ctx, daemon, label, "oexec_sync_ws", "oexec_sync", plan.orders, 1)
+        for row in WS_PAIRED:
+            await _paired(ctx, row, daemon, label)
     finally:
         await daemon.child.stop()
         if store != "sqlite":

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import attrs
+
 from oexec.bench.report import Report, Row, Target
 
 EMBEDDED, REDIS = "sqlite", "redis"
@@ -21,6 +23,7 @@ LADDER_GOAL = 1.0  # p50 of the time until a ladder's last order is answered
 CPU_GOAL_US = 600.0  # daemon CPU per order over the sync row
 REDIS_TOLERANCE = 1.15  # each Redis figure within this factor of the embedded store's
 
+WS_GOAL = 1.0  # issue 18: p50 over the WebSocket API against each ccxt anchor
 KEPT = "issue 10, no regression"
 FILL_GOAL_US = 300
 SCALE_GOAL = 1.1
@@ -158,6 +161,18 @@ def _scaling(report: Report) -> list[Target]:
     ]
 
 
+def _ws(report: Report) -> list[Target]:
+    """Issue 18: oexec with its orders over the WebSocket API, p50 below ccxt over REST
+    (paced and closed loop) and at most ccxt over the WebSocket API."""
+    checks = [
+        _vs_anchor(report, "oexec_paced_ws", "ccxt_paced", "p50", WS_GOAL),
+        _vs_anchor(report, "oexec_sync_ws", "ccxt", "p50", WS_GOAL),
+        _vs_anchor(report, "oexec_paced_ws", "ccxt_paced_ws", "p50", WS_GOAL),
+        _vs_anchor(report, "oexec_sync_ws", "ccxt_ws", "p50", WS_GOAL),
+    ]
+    return [attrs.evolve(target, group="issue 18") for target in checks]
+
+
 def own_time_us(report: Report) -> tuple[int, str] | None:
     """End to end minus both hops: the HTTP floor (which contains the simulator's service
     time) and the ZeroMQ floor. What is left is what the daemon itself adds (a fact)."""
@@ -189,5 +204,6 @@ def evaluate(report: Report) -> list[Target]:
         lambda: _redis(report),
         lambda: [_fill(report)],
         lambda: _scaling(report),
+        lambda: _ws(report),
     ]
     return [target for check in checks for target in check()]

@@ -28,12 +28,14 @@ def rows() -> dict[str, RowFn]:
         "zmq_floor": oexec_rows.zmq_floor_row,
         "http_floor": direct.http_floor_row,
         "ccxt": direct.ccxt_row,
+        "ccxt_ws": direct.ccxt_ws_row,
         "python_binance": direct.python_binance_row,
         "oexec_sync": oexec_rows.oexec_sync_row,
         "oexec_async": oexec_rows.oexec_async_row,
         "overload": oexec_rows.overload_row,
         "fill": fills.fill_row,
         "paced": paired.paced_row,
+        "paced_ws": paired.paced_row,  # the same row; its sides are oexec (ws daemon), ccxt_ws
         "ladder": paired.ladder_row,
     }
 

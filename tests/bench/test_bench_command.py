@@ -29,6 +29,8 @@ TINY = [
     "--ladders", "2",
 ]  # fmt: skip
 PER_STORE = ["oexec_sync", "oexec_paced", "oexec_ladder20", "oexec_async64", "overload", "fill"]
+#: each store's second daemon, its orders over the WebSocket API (issue 18)
+PER_STORE_WS = ["oexec_sync_ws", "oexec_paced_ws"]
 
 
 def bench(tmp_path: Path, *extra: str) -> tuple[subprocess.CompletedProcess[str], dict]:  # type: ignore[type-arg]
@@ -59,7 +61,9 @@ def test_bench_prints_every_row_writes_json_and_cleans_redis(tmp_path: Path) -> 
         ("ccxt_async64", None),
         ("ccxt_paced", None),
         ("ccxt_ladder20", None),
-        *((kind, store) for store in ("sqlite", "redis") for kind in PER_STORE),
+        ("ccxt_ws", None),
+        ("ccxt_paced_ws", None),
+        *((kind, store) for store in ("sqlite", "redis") for kind in PER_STORE + PER_STORE_WS),
         ("scaling_100", "sqlite"),
         ("scaling_n", "sqlite"),
     ]
@@ -73,11 +77,19 @@ def test_bench_prints_every_row_writes_json_and_cleans_redis(tmp_path: Path) -> 
         if row["kind"] != "overload":
             assert row["errors"] == {}, row
             assert row["ratio_to_ccxt"] is not None and row["ratio_to_ccxt"] > 0, row
-    for anchor in ("ccxt", "ccxt_async64", "ccxt_paced", "ccxt_ladder20"):
+    for anchor in (
+        "ccxt",
+        "ccxt_async64",
+        "ccxt_paced",
+        "ccxt_ladder20",
+        "ccxt_ws",
+        "ccxt_paced_ws",
+    ):
         assert rows[(anchor, None)]["ratio_to_ccxt"] == 1.0
     # ccxt's paced and ladder turns of both stores make one row each; a ladder is one
     # sample of 20 orders and its ops/s counts orders
     assert rows[("ccxt_paced", None)]["count"] == 2 * 8
+    assert rows[("ccxt_paced_ws", None)]["count"] == 2 * 8
     assert rows[("oexec_paced", "sqlite")]["count"] == 8
     assert rows[("ccxt_ladder20", None)]["count"] == 2 * 2
     ladder = rows[("oexec_ladder20", "redis")]
@@ -105,6 +117,8 @@ def test_bench_prints_every_row_writes_json_and_cleans_redis(tmp_path: Path) -> 
         "redis paced p50 vs sqlite",
         "redis ladder p50 vs sqlite",
         "redis ×N throughput vs sqlite",
+        "oexec_sync_ws p50 vs ccxt_ws",
+        "oexec_paced_ws p50 vs ccxt_paced_ws",
     ):
         target = verdicts[name]
         assert target["met"] in (True, False), target
@@ -119,11 +133,14 @@ def test_bench_prints_every_row_writes_json_and_cleans_redis(tmp_path: Path) -> 
 
 @pytest.mark.timeout(60)
 def test_kinds_runs_only_the_rows_asked_for(tmp_path: Path) -> None:
-    """``--kinds paced`` is the paced pair alone: no floors, no other daemon rows."""
+    """``--kinds paced`` is the paced pairs alone (over REST and over the WebSocket API):
+    no floors, no other daemon rows."""
     _proc, data = bench(tmp_path, "--kinds", "paced", "--scale", "0")
     assert [(row["kind"], row["store"]) for row in data["rows"]] == [
         ("ccxt_paced", None),
+        ("ccxt_paced_ws", None),
         ("oexec_paced", "sqlite"),
+        ("oexec_paced_ws", "sqlite"),
     ]
     verdicts = {t["name"]: t["met"] for t in data["targets"]}
     assert verdicts["oexec_paced p50 vs ccxt_paced"] in (True, False)

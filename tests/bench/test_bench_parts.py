@@ -155,7 +155,13 @@ def test_the_table_follows_the_kinds_order_whatever_order_rows_ran_in() -> None:
 
 
 def test_kinds_are_selected_by_name_or_by_a_part_of_it() -> None:
-    assert kinds.select(["paced"]) == {"ccxt_paced", "oexec_paced"}
+    assert kinds.select(["paced"]) == {
+        "ccxt_paced",
+        "oexec_paced",
+        "ccxt_paced_ws",
+        "oexec_paced_ws",
+    }
+    assert kinds.select(["ws"]) == {"ccxt_ws", "ccxt_paced_ws", "oexec_sync_ws", "oexec_paced_ws"}
     assert kinds.select(["ladder", "oexec_sync", ""]) == {
         "ccxt_ladder20",
         "oexec_ladder20",
