@@ -19,7 +19,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any
 
 import attrs
 
@@ -39,6 +39,7 @@ from oexec.service.rules.allowlist import SymbolAllowList
 from oexec.service.rules.risk import RiskManager, is_reducing
 from oexec.service.rules.symbol_book import SymbolRulesBook
 from oexec.service.rules.validation import ValidationPipeline
+from oexec.service.stages import Breaker
 from oexec.service.writer import OrderWriter
 
 log = logging.getLogger("oexec.amend")
@@ -50,10 +51,6 @@ RESOLVE_ATTEMPTS = 5
 RESOLVE_DELAY_S = 0.2
 
 Lookup = Callable[..., Awaitable[Order]]
-
-
-class Breaker(Protocol):
-    async def call(self, fn: Callable[[], Awaitable[Any]], *, bypass: bool = False) -> Any: ...
 
 
 def apply_amendment(order: Order, venue: VenueOrder, now_ms: int) -> Order | None:

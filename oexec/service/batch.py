@@ -73,15 +73,15 @@ class _Group:
             loop = asyncio.get_running_loop()
             self.timers[key] = loop.call_later(self.linger_s, self._flush, key, True)
         self.outstanding.discard(client_order_id)
-        self._flush_ready()
+        self.flush_ready()
         return waiting
 
     def done(self, client_order_id: str) -> None:
         """An element finished (or never reached the venue): stop waiting for it."""
         self.outstanding.discard(client_order_id)
-        self._flush_ready()
+        self.flush_ready()
 
-    def _flush_ready(self) -> None:
+    def flush_ready(self) -> None:
         for key in list(self.waiting):
             self._flush(key, force=not self.outstanding)
 
@@ -138,7 +138,7 @@ class BatchingVenue:
                 if registry.get(client_order_id) is group:
                     del registry[client_order_id]
             group.outstanding.clear()
-            group._flush_ready()  # nothing can be left waiting once its elements ended
+            group.flush_ready()  # nothing can be left waiting once its elements ended
             if group.tasks:
                 await asyncio.wait(set(group.tasks))
 
@@ -149,7 +149,8 @@ class BatchingVenue:
         group = self._places.get(request.client_order_id)
         if group is None:
             return await self.inner.place_order(request, deadline_s=deadline_s)
-        return await group.arrive("", request.client_order_id, request).future
+        item = (request, deadline_s)
+        return await group.arrive("", request.client_order_id, item).future
 
     async def cancel_order(
         self, symbol: str, *, client_order_id: str | None = None, order_id: str | None = None
@@ -162,10 +163,14 @@ class BatchingVenue:
         return await group.arrive(symbol, client_order_id, client_order_id).future
 
     async def _send_places(self, _key: str, batch: list[_Waiting]) -> None:
-        requests: list[VenueOrderRequest] = [w.item for w in batch]
+        requests: list[VenueOrderRequest] = [w.item[0] for w in batch]
+        # the call may wait for a rate-limit token no longer than its most urgent element
+        deadlines = [w.item[1] for w in batch if w.item[1] is not None]
         self.venue_calls += 1
         try:
-            results = await self.batch.batch_place(requests)
+            results = await self.batch.batch_place(
+                requests, deadline_s=min(deadlines) if deadlines else None
+            )
         except BaseException as exc:
             _fail_all(batch, exc)
             return

@@ -297,7 +297,7 @@ class BatchVenue(Protocol):
     ``MAX_BATCH_PLACE`` requests; a whole-request failure raises like ``place_order``."""
 
     async def batch_place(
-        self, requests: Sequence[VenueOrderRequest]
+        self, requests: Sequence[VenueOrderRequest], *, deadline_s: float | None = None
     ) -> list[VenueOrder | VenueError]: ...
 
     async def batch_cancel(

@@ -31,9 +31,10 @@ class RecordingBatches(ScriptedVenue):
     refuse: set[str] = attrs.Factory(set)  # client order ids answered with an element error
 
     async def batch_place(
-        self, requests: Sequence[VenueOrderRequest]
+        self, requests: Sequence[VenueOrderRequest], *, deadline_s: float | None = None
     ) -> list[VenueOrder | VenueError]:
         self.calls.append([r.client_order_id for r in requests])
+        self.deadlines.append(deadline_s)
         if self.fail_next is not None:
             exc, self.fail_next = self.fail_next, None
             raise exc
@@ -94,11 +95,15 @@ async def test_elements_that_never_reach_the_venue_do_not_hold_the_others() -> N
     async with batching.placing(["a", "b", "refused"]) as group:
         group.done("refused")  # e.g. a validation reject: never calls the venue
         answers = await asyncio.wait_for(
-            asyncio.gather(batching.place_order(request("a")), batching.place_order(request("b"))),
+            asyncio.gather(
+                batching.place_order(request("a"), deadline_s=2.5),
+                batching.place_order(request("b"), deadline_s=0.5),
+            ),
             1.0,
         )
     assert [a.client_order_id for a in answers] == ["a", "b"]
     assert venue.calls == [["a", "b"]]
+    assert venue.deadlines == [0.5]  # the call waits no longer than its most urgent element
 
 
 async def test_a_held_up_element_is_not_waited_for_past_the_linger() -> None:
