@@ -76,6 +76,10 @@ async def test_amend_in_place(daemon: Daemon, control: SimControl) -> None:
         cut = await client.modify_order(request_id="amend-1", quantity="0.008")
         assert (cut.price, cut.quantity) == (D("48500.0"), D("0.008"))
         assert (await client.get_order(order_id=order.id)).price == D("48500.0")
+        journal = (await client.trace(order_id=order.id))["journal"]
+        amends = [e for e in journal if e.get("op") == "modify_order"]
+        assert [e["kind"] for e in amends] == ["request", "response"] * 2
+        assert amends[0]["price"] == "48500.0" and D(amends[1]["raw"]["price"]) == D("48500")
         venue = await control.orders()
         assert len(venue) == 1 and venue[0]["clientOrderId"] == order.client_order_id
         assert (D(venue[0]["price"]), D(venue[0]["origQty"])) == (D("48500"), D("0.008"))
