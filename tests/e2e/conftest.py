@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import attrs
 import pytest
 import redis.asyncio as aioredis
 
@@ -95,6 +96,7 @@ async def make_daemon(
     started: list[Daemon] = []
 
     async def factory(**sections: Any) -> Daemon:
+        """``sections``: Config sections by name; ``venue_changes``: VenueConfig fields."""
         store = (
             StoreConfig(url=REDIS_URL)
             if store_kind == "redis"
@@ -105,8 +107,9 @@ async def make_daemon(
             events=sections.pop("events", EventsConfig(publish=("tcp://127.0.0.1:*",))),
             http=sections.pop("http", HttpConfig(port=0)),
             store=sections.pop("store", store),
-            venue=VenueConfig(
-                base_url=sim.base_url, api_key=sim.api_key, api_secret=sim.api_secret
+            venue=attrs.evolve(
+                VenueConfig(base_url=sim.base_url, api_key=sim.api_key, api_secret=sim.api_secret),
+                **sections.pop("venue_changes", {}),
             ),
             tracking=sections.pop("tracking", TrackingConfig(poll_interval_s=0.5)),
             logging=LoggingConfig(level="WARNING"),

@@ -20,15 +20,22 @@ ROOMY = RateLimitConfig(orders_per_10s=100_000, orders_per_minute=1_000_000,
 TRACKING = TrackingConfig(poll_interval_s=0.5, sweep_interval_s=2.0)
 
 
-async def _daemon(make_daemon: DaemonFactory) -> Daemon:
-    return await make_daemon(tracking=TRACKING, breaker=BreakerConfig(failure_threshold=10_000))
+async def _daemon(make_daemon: DaemonFactory, order_transport: str = "rest") -> Daemon:
+    return await make_daemon(
+        tracking=TRACKING,
+        breaker=BreakerConfig(failure_threshold=10_000),
+        venue_changes={"order_transport": order_transport},
+    )
 
 
 @pytest.mark.sim_config(rate_limits=ROOMY, seed=5)
+@pytest.mark.parametrize("order_transport", ["rest", "ws"])
 async def test_a_few_hundred_orders_under_faults_match_the_venue(
-    make_daemon: DaemonFactory, control: SimControl
+    make_daemon: DaemonFactory, control: SimControl, order_transport: str
 ) -> None:
-    daemon = await _daemon(make_daemon)
+    """With "ws" the burst's submits go over the WebSocket API, whose connection each
+    reset after accept cuts with every request in flight on it."""
+    daemon = await _daemon(make_daemon, order_transport)
     # Coverage by count, not by luck: the 50th, 100th and 150th stream events are lost
     # whatever the timing (the burst delivers a few hundred), on top of the burst's own
     # random drops (each rule draws from its own seeded sequence).
@@ -39,6 +46,8 @@ async def test_a_few_hundred_orders_under_faults_match_the_venue(
     fired = report.faults_fired
     assert fired.get("timeout_after_accept", 0) + fired.get("reset_after_accept", 0) > 0
     assert fired.get("stream_drop", 0) > 0 and fired.get("stream_reorder", 0) > 0
+    ws_places = control.server.state.stats.requests_by_path["/ws-fapi/v1 order.place"]
+    assert (ws_places > report.venue_orders // 2) is (order_transport == "ws")
 
 
 @pytest.mark.slow
