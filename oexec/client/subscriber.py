@@ -40,12 +40,23 @@ REMEMBERED_KEYS = 100_000
 
 def event_key(topic: str, data: dict[str, Any]) -> tuple[str, ...] | None:
     """What makes an event unique: (topic, order id, order version) for order events,
-    (topic, symbol, trade id) for fills; None for anything else."""
+    (topic, symbol, trade id) for fills, (topic, symbol, position side, venue event time)
+    for positions, (topic, asset, venue event time) for balances; None for the rest."""
     if topic == "fill":
         fill = data.get("fill")
         if isinstance(fill, dict):
             return (topic, str(fill.get("symbol")), str(fill.get("trade_id")))
         return None
+    position, balance = data.get("position"), data.get("balance")
+    if isinstance(position, dict):
+        return (
+            topic,
+            str(position.get("symbol")),
+            str(position.get("position_side")),
+            str(position.get("event_time")),
+        )
+    if isinstance(balance, dict):
+        return (topic, str(balance.get("asset")), str(balance.get("event_time")))
     order = data.get("order")
     if isinstance(order, dict):
         return (topic, str(order.get("id")), str(order.get("version")))

@@ -185,6 +185,7 @@ class OrderTracker:
         elif isinstance(event, AccountUpdate):
             self.market.on_account_update(event)
             self._tell_account(event)
+            await self.writer.account_update(event)  # position and balance events
         elif isinstance(event, StreamGap):
             self._tell_account(event)
             await self.on_gap(event)

@@ -27,6 +27,8 @@ import orjson
 from oexec.errors import StoreConflictError
 from oexec.models import Fill, Order
 from oexec.models.serde import order_to_dict
+from oexec.models.venue import AccountUpdate
+from oexec.service.account_events import account_events, outbox_id_for_account
 from oexec.service.outbox import (
     Event,
     OutboxRelay,
@@ -218,6 +220,18 @@ class OrderWriter:
             if len(recorded) > RECORDED_ORDERS:
                 recorded.popitem(last=False)
         return True
+
+    async def account_update(self, update: AccountUpdate) -> int:
+        """Announce the venue's ACCOUNT_UPDATE as ``position`` and ``balance`` events
+        (issue 17): stored in the outbox first, then published like every other event, so
+        a crash delays them but cannot lose them. Returns how many events."""
+        events = account_events(update)
+        if not events:
+            return 0
+        entry_id = outbox_id_for_account(update)
+        await self.store.outbox_put(entry_id, pack_events(events))
+        await self.relay.publish(entry_id, events)
+        return len(events)
 
     async def commit(
         self, before: Order, after: Order, *, reason: str, reply_ttl_s: int | None = None

@@ -159,6 +159,11 @@ class SqliteDb:
     def close(self) -> None:
         self._conn.close()
 
+    def disable_autocheckpoint(self) -> None:
+        """Never checkpoint inside a COMMIT: the owner checkpoints elsewhere (the store's
+        checkpointer thread, oexec/store/sqlite_loop.py)."""
+        self._conn.execute("PRAGMA wal_autocheckpoint = 0")
+
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)
 
@@ -414,6 +419,10 @@ class SqliteDb:
             ).fetchall()
             db.executemany("UPDATE outbox SET stamp = ? WHERE id = ?", [(now, r[0]) for r in rows])
         return [OutboxEntry(id=r[0], body=bytes(r[1])) for r in rows]
+
+    def outbox_put(self, entry_id: str, body: bytes) -> None:
+        with self._write() as db:
+            _outbox_put(db, entry_id, self._now_ms(), body)
 
     def outbox_ack(self, entry_ids: list[str]) -> None:
         with self._write() as db:

@@ -25,7 +25,7 @@ from oexec.service.client_ids import CLIENT_ORDER_ID_PREFIX
 from oexec.service.ports import OrderStore
 from oexec.service.reconcile import compare
 from oexec.sim.app import SimServer
-from oexec.store import open_store
+from oexec.store import SqliteStore, open_store
 from oexec.venue.binance.adapter import BinanceUsdmVenue
 
 from ..e2e.conftest import SimControl
@@ -160,6 +160,10 @@ async def test_sigkill_mid_burst_then_restart_converges_with_events(
     ws_places = sim.state.stats.requests_by_path["/ws-fapi/v1 order.place"]
     assert (ws_places > 0) is (order_transport == "ws")
 
+    # the sequence continues across the restart (issue 17): from what the log holds
+    log_store = SqliteStore(run.store.sqlite_path)
+    logged_before, _ = await log_store.events_open()
+    await log_store.close()
     second = Events(run.pub)
     async with daemon_process(run.path, sim, order_transport):
         store = open_store(run.store)
@@ -181,7 +185,8 @@ async def test_sigkill_mid_burst_then_restart_converges_with_events(
         await asyncio.sleep(0.5)
     await second.close()
 
-    assert second.items and second.items[0][1]["seq"] == 1  # nothing missed at start
+    # nothing missed at start: the first event heard is the new run's first
+    assert second.items and second.items[0][1]["seq"] == logged_before + 1
     announced = set(second.orders("order.filled")) | set(second.orders("order.canceled"))
     assert changed <= announced
     fills_while_down = {
