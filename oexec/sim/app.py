@@ -20,7 +20,7 @@ from urllib.parse import parse_qsl
 import orjson
 from aiohttp import web
 
-from oexec.sim import control, marketstreams, wsapi
+from oexec.sim import control, streamroutes, wsapi
 from oexec.sim.auth import authenticate
 from oexec.sim.config import SimConfig
 from oexec.sim.engine import Exchange, SimError
@@ -191,7 +191,7 @@ def create_app(config: SimConfig | None = None, state: SimState | None = None) -
     app.on_shutdown.append(_close_streams)
     control.add_routes(app, STATE)
     wsapi.add_routes(app, STATE)  # /ws-fapi/v1, the WebSocket API
-    marketstreams.add_routes(app, STATE)  # /public, /market streams; /private?listenKey=
+    streamroutes.add_routes(app, STATE)  # /public, /market streams; /private?listenKey=
     app.router.add_get("/ws/{key}", _websocket)
     app.router.add_get("/private/ws/{key}", _websocket)
     app.router.add_get("/stream", _combined_stream)

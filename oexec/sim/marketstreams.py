@@ -8,8 +8,9 @@ messages SUBSCRIBE, UNSUBSCRIBE, LIST_SUBSCRIPTIONS, SET_PROPERTY/GET_PROPERTY
 request, 3 invalid JSON). A stream subscribed on the wrong path is acknowledged and never
 delivered, as on the venue. More than 10 incoming messages in a second close the socket.
 
-Served streams: ``<s>@bookTicker`` (each price move) and ``<s>@depth<5|10|20>[@100ms|@500ms]``
-(snapshots every 250 ms by default) on /public; ``<s>@aggTrade`` (each trade),
+Served streams: ``<s>@bookTicker`` (each price move), ``<s>@depth<5|10|20>[@100ms|@500ms]``
+(snapshots every 250 ms by default), diff depth ``<s>@depth[@100ms|@500ms]`` and
+``<s>@trade`` (as ccxt routes it; unconfirmed) on /public; ``<s>@aggTrade`` (each trade),
 ``<s>@markPrice[@1s]`` and ``!markPrice@arr[@1s]`` (3 s or 1 s), ``<s>@kline_<i>`` (every
 250 ms when it changed; the closing update with ``x: true`` when its interval ends) on
 /market. Every payload comes from the engine (the synthetic book, the tape, the mark).
@@ -21,18 +22,20 @@ import asyncio
 import contextlib
 import re
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import attrs
 import orjson
 from aiohttp import web
 
+from oexec.sim import streamcontrol
 from oexec.sim.engine import Exchange
 from oexec.sim.engine.tape import INTERVALS, Trade
 
 if TYPE_CHECKING:
-    from oexec.sim.state import SimState
+    pass
 
 Json = dict[str, Any]
 BEAT_S = 0.05
@@ -40,22 +43,19 @@ MAX_MESSAGES_PER_S = 10
 MAX_STREAMS = 1024
 _SPEED_BEATS = {"": 5, "@100ms": 2, "@500ms": 10}  # depth<N>: 250 ms default
 _PUBLIC = re.compile(
-    r"^(?:!bookTicker|[a-z0-9_]+@(?:bookTicker|depth(?:5|10|20)?(?:@100ms|@500ms)?|rpiDepth@500ms))$"
+    r"^(?:!bookTicker|[a-z0-9_]+@(?:trade|bookTicker|depth(?:5|10|20)?(?:@100ms|@500ms)?|rpiDepth@500ms))$"
 )
 _KLINE = re.compile(r"^([a-z0-9]+)@kline_(\w+)$")
 _DEPTH = re.compile(r"^([a-z0-9]+)@depth(5|10|20)(@100ms|@500ms)?$")
+_DIFF_DEPTH = re.compile(r"^([a-z0-9]+)@depth(@100ms|@500ms)?$")
+DIFF_LEVELS = 100  # levels per side a diff depth event carries
+MAX_DELETES = 5_000  # at most this many deleted levels per side and event
 _MARK = re.compile(r"^([a-z0-9]+)@markPrice(@1s)?$")
 
 
 def route(stream: str) -> str:
     """The path a stream is delivered on: ``public`` (book data) or ``market``."""
     return "public" if _PUBLIC.match(stream) else "market"
-
-
-class _Refused(Exception):
-    def __init__(self, code: int, msg: str) -> None:
-        super().__init__(msg)
-        self.code, self.msg = code, msg
 
 
 @attrs.define(eq=False)
@@ -67,6 +67,8 @@ class _Connection:
     queue: asyncio.Queue[bytes | None] = attrs.field(factory=asyncio.Queue)
     klines: dict[str, tuple[int, list[Any]]] = attrs.field(factory=dict)  # last sent
     depth_u: dict[str, int] = attrs.field(factory=dict)
+    # diff depth: the lowest and highest last price since the stream's previous event
+    swings: dict[str, tuple[Decimal, Decimal]] = attrs.field(factory=dict)
     received: list[float] = attrs.field(factory=list)
 
     def wants(self, stream: str) -> bool:
@@ -96,15 +98,38 @@ class MarketStreams:
             return
         name = symbol.lower()
         agg = f"{name}@aggTrade"
+        raw = f"{name}@trade"
         book = f"{name}@bookTicker"
         for conn in self._connections:
             if conn.wants(agg):
                 conn.send(agg, self._agg_trade(symbol, trade))
+            if conn.wants(raw):
+                conn.send(raw, self._trade(symbol, trade))
             if moved and conn.wants(book):
                 conn.send(book, self._book_ticker(symbol))
+            if moved:
+                for stream in conn.streams:
+                    if stream.startswith(f"{name}@depth@") or stream == f"{name}@depth":
+                        low, high = conn.swings.get(stream, (trade.price, trade.price))
+                        conn.swings[stream] = (min(low, trade.price), max(high, trade.price))
 
     def _agg_trade(self, symbol: str, trade: Trade) -> Json:
         return {"e": "aggTrade", "E": self.now_ms(), "s": symbol} | trade.agg_json()
+
+    def _trade(self, symbol: str, trade: Trade) -> Json:
+        """``<s>@trade`` (not in the USD-M stream list; shape and /public route as ccxt and
+        NautilusTrader use it, unconfirmed)."""
+        return {
+            "e": "trade",
+            "E": self.now_ms(),
+            "T": trade.time,
+            "s": symbol,
+            "t": trade.trade_id,
+            "p": format(trade.price.normalize(), "f"),
+            "q": format(trade.qty.normalize(), "f"),
+            "X": "MARKET",
+            "m": trade.buyer_maker,
+        }
 
     def _book_ticker(self, symbol: str) -> Json:
         top = self.exchange.book_ticker(symbol)
@@ -144,6 +169,12 @@ class MarketStreams:
         if depth and beat % _SPEED_BEATS[depth.group(3) or ""] == 0:
             conn.send(stream, self._depth(conn, stream, depth.group(1), int(depth.group(2))))
             return
+        diff = _DIFF_DEPTH.match(stream)
+        if diff and beat % _SPEED_BEATS[diff.group(2) or ""] == 0:
+            event = self._diff_depth(conn, stream, self._symbol(diff.group(1)))
+            if event is not None:
+                conn.send(stream, event)
+            return
         mark = _MARK.match(stream)
         if mark and beat % (20 if mark.group(2) else 60) == 0:
             conn.send(stream, self._mark_price(self._symbol(mark.group(1))))
@@ -180,6 +211,55 @@ class MarketStreams:
             "pu": previous,
             "b": book["bids"],
             "a": book["asks"],
+        }
+
+    def _started(self, conn: _Connection, stream: str) -> None:
+        """A diff depth stream's first event covers the book from its subscription on:
+        a snapshot taken after subscribing is always covered (``U <= lastUpdateId``)."""
+        diff = _DIFF_DEPTH.match(stream)
+        if not diff or diff.group(1).upper() not in self.exchange.symbols():
+            return
+        symbol = diff.group(1).upper()
+        last = Decimal(str(self.exchange.ticker_price(symbol)["price"]))  # type: ignore[call-overload]
+        conn.depth_u[stream] = int(str(self.exchange.depth(symbol, 5)["lastUpdateId"])) - 1
+        conn.swings[stream] = (last, last)
+
+    def _diff_depth(self, conn: _Connection, stream: str, symbol: str) -> Json | None:
+        """A diff depth event when the book changed since this connection's last one.
+
+        The synthetic book holds the same quantity at every tick on each side of the last
+        price, so only the top changes: every level that may have been an ask since the
+        previous event (down to the lowest last price seen meanwhile) and is not one now
+        is deleted (``"0"``), likewise bids up to the highest last price seen; then the top
+        ``DIFF_LEVELS`` of each side are sent with their (absolute) quantity. ``U``/``u``/
+        ``pu`` follow the book's update id, the REST snapshot's ``lastUpdateId``, and ``pu``
+        is this connection's previous ``u``: the venue's local-book procedure works."""
+        book = self.exchange.depth(symbol, DIFF_LEVELS)
+        update = int(str(book["lastUpdateId"]))
+        previous = conn.depth_u.get(stream)
+        if previous is not None and previous >= update:
+            return None
+        bids: list[list[str]] = book["bids"]
+        asks: list[list[str]] = book["asks"]
+        best_bid, best_ask = Decimal(bids[0][0]), Decimal(asks[0][0])
+        tick = Decimal(asks[1][0]) - best_ask
+        low, high = conn.swings.get(stream, (best_bid, best_ask))
+        low, high = min(low, best_bid), max(high, best_ask)
+        conn.swings[stream] = (best_bid, best_ask)  # the next event starts from this book
+        gone_asks = _ticks(best_ask - tick, max(low - tick, best_ask - tick * MAX_DELETES), -tick)
+        gone_bids = _ticks(best_bid + tick, min(high + tick, best_bid + tick * MAX_DELETES), tick)
+        prior = update - 1 if previous is None else previous
+        conn.depth_u[stream] = update
+        return {
+            "e": "depthUpdate",
+            "E": self.now_ms(),
+            "T": book["T"],
+            "s": symbol,
+            "U": prior + 1,
+            "u": update,
+            "pu": prior,
+            "b": [[p, "0"] for p in gone_bids] + bids,
+            "a": [[p, "0"] for p in gone_asks] + asks,
         }
 
     def _mark_price(self, symbol: str) -> Json:
@@ -242,6 +322,8 @@ class MarketStreams:
         ws = web.WebSocketResponse(heartbeat=30.0)
         await ws.prepare(request)
         conn = _Connection(path, ws, combined, [s for s in streams if s][:MAX_STREAMS])
+        for stream in conn.streams:
+            self._started(conn, stream)
         self._connections.add(conn)
         sender = asyncio.create_task(self._send_loop(conn))
         self._tasks.add(sender)
@@ -253,7 +335,9 @@ class MarketStreams:
                 if self._flooded(conn):
                     await ws.close(code=1008, message=b"Too many requests")
                     break
-                reply = self._control(conn, message.data)
+                reply = streamcontrol.handle(
+                    conn, message.data, lambda stream: self._started(conn, stream), MAX_STREAMS
+                )
                 conn.queue.put_nowait(orjson.dumps(reply))
         finally:
             self._connections.discard(conn)
@@ -265,55 +349,6 @@ class MarketStreams:
         now = time.monotonic()
         conn.received = [t for t in conn.received if now - t < 1.0] + [now]
         return len(conn.received) > MAX_MESSAGES_PER_S
-
-    def _control(self, conn: _Connection, text: str) -> Json:
-        """One SUBSCRIBE/UNSUBSCRIBE/LIST_SUBSCRIPTIONS/SET_PROPERTY/GET_PROPERTY message."""
-        try:
-            request = orjson.loads(text)
-        except orjson.JSONDecodeError:
-            return {"code": 3, "msg": "Invalid JSON: expected value at line 1 column 1"}
-        ident = request.get("id") if isinstance(request, dict) else None
-        try:
-            return {"result": self._apply(conn, request), "id": ident}
-        except _Refused as refused:
-            error: Json = {"code": refused.code, "msg": refused.msg}
-            return error | ({"id": ident} if ident is not None else {})
-
-    def _apply(self, conn: _Connection, request: Any) -> Any:
-        if not isinstance(request, dict) or "method" not in request:
-            raise _Refused(2, "Invalid request: missing field `method` at line 1 column 1")
-        ident = request.get("id")
-        if not isinstance(ident, int) or isinstance(ident, bool) or ident < 0:
-            raise _Refused(2, "Invalid request: request ID must be an unsigned integer")
-        method, params = request["method"], request.get("params", [])
-        if not isinstance(params, list):
-            raise _Refused(2, "Invalid request: invalid type for `params`")
-        if method == "SUBSCRIBE":
-            for stream in params:
-                if isinstance(stream, str) and stream not in conn.streams:
-                    conn.streams.append(stream)
-            del conn.streams[MAX_STREAMS:]
-            return None
-        if method == "UNSUBSCRIBE":
-            conn.streams[:] = [s for s in conn.streams if s not in params]
-            return None
-        if method == "LIST_SUBSCRIPTIONS":
-            return list(conn.streams)
-        if method in ("SET_PROPERTY", "GET_PROPERTY"):
-            return self._property(conn, method, params)
-        raise _Refused(2, "Invalid request: unknown variant")
-
-    def _property(self, conn: _Connection, method: str, params: list[Any]) -> Any:
-        if not params or not isinstance(params[0], str):
-            raise _Refused(2, "Invalid request: property name must be a string")
-        if params[0] != "combined":
-            raise _Refused(0, "Unknown property")
-        if method == "GET_PROPERTY":
-            return conn.combined
-        if len(params) != 2 or not isinstance(params[1], bool):
-            raise _Refused(1, "Invalid value type: expected Boolean")
-        conn.combined = params[1]
-        return None
 
     async def _send_loop(self, conn: _Connection) -> None:
         while True:
@@ -332,53 +367,11 @@ class MarketStreams:
             await asyncio.wait(list(self._tasks), timeout=grace_s)
 
 
-# -- routes ----------------------------------------------------------------------------------
-def add_routes(app: web.Application, state_key: web.AppKey[Any]) -> None:
-    """``/public`` and ``/market`` (ws and stream mode) and the ``/private`` query forms of
-    the user stream. Must be added before the venue's catch-all route."""
-
-    def handler(path: str, mode: str) -> Callable[[web.Request], Any]:
-        async def serve(request: web.Request) -> web.StreamResponse:
-            state = request.app[state_key]
-            state.stats.requests_by_path[f"/{path}/{mode}"] += 1
-            if mode == "ws":
-                names = request.match_info.get("streams", "").split("/")
-            else:
-                names = request.query.get("streams", "").split("/")
-            streams: MarketStreams = state.market_streams
-            return await streams.websocket(request, path, names, combined=mode == "stream")
-
-        return serve
-
-    for path in ("public", "market"):
-        app.router.add_get(f"/{path}/ws", handler(path, "ws"))
-        app.router.add_get(f"/{path}/ws/{{streams:.+}}", handler(path, "ws"))
-        app.router.add_get(f"/{path}/stream", handler(path, "stream"))
-
-    async def private(request: web.Request) -> web.StreamResponse:
-        """``/private/ws?listenKey=<k>[&events=A/B]`` and ``/private/stream?listenKey=...``."""
-        state: SimState = request.app[state_key]
-        state.stats.requests_by_path[request.path] += 1
-        key = request.query.get("listenKey") or request.query.get("streams", "").split("/")[0]
-        events = request.query.get("events")
-        wanted = frozenset(events.split("/")) if events else None
-        combined = request.path.endswith("/stream")
-        return await state.streams.websocket(request, key, combined=combined, events=wanted)
-
-    app.router.add_get("/private/ws", private)
-    app.router.add_get("/private/stream", private)
-
-    async def background(app: web.Application) -> AsyncIterator[None]:
-        streams: MarketStreams = app[state_key].market_streams
-        task = asyncio.create_task(streams.run())
-        yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        await streams.shutdown()
-
-    async def close(app: web.Application) -> None:
-        await app[state_key].market_streams.shutdown()
-
-    app.cleanup_ctx.append(background)
-    app.on_shutdown.append(close)
+def _ticks(start: Decimal, stop: Decimal, step: Decimal) -> list[str]:
+    """Prices from ``start`` towards ``stop`` (inclusive) by ``step``, as venue strings."""
+    prices = []
+    price = start
+    while (price >= stop if step < 0 else price <= stop) and price > 0:
+        prices.append(format(price.normalize(), "f"))
+        price += step
+    return prices

@@ -44,6 +44,7 @@ async def move(client: VenueClient, price: str) -> None:
 
 def test_routes_follow_the_2026_split() -> None:
     public = ["btcusdt@bookTicker", "btcusdt@depth5", "btcusdt@depth20@100ms", "!bookTicker"]
+    public += ["btcusdt@depth@100ms", "btcusdt@trade"]
     market = ["btcusdt@aggTrade", "btcusdt@markPrice@1s", "!markPrice@arr", "btcusdt@kline_1m"]
     assert {route(s) for s in public} == {"public"}
     assert {route(s) for s in market} == {"market"}
@@ -166,3 +167,45 @@ async def test_more_than_ten_messages_a_second_close_the_socket(
             closed = True
             break
     assert closed
+
+
+async def test_diff_depth_keeps_a_local_book_right_by_the_venue_procedure(
+    client: VenueClient, sim: SimServer
+) -> None:
+    """Buffer the stream, take the REST snapshot, apply events (first: U <= lastUpdateId
+    <= u; then pu = previous u): the local book's top equals the venue's after each event."""
+    ws = await connect(client, sim, "/public/ws/btcusdt@depth@100ms")
+    for step, price in enumerate(("50040", "49990", "50120", "49870", "50010")):
+        if step == 1:
+            snapshot = await client.call(
+                "GET", "/fapi/v1/depth", {"symbol": "BTCUSDT", "limit": 1000}
+            )
+            book = {
+                "b": {Decimal(p): q for p, q in snapshot.body["bids"]},
+                "a": {Decimal(p): q for p, q in snapshot.body["asks"]},
+            }
+            last_id, previous = snapshot.body["lastUpdateId"], None
+        await move(client, price)
+        if step == 0:
+            continue
+        while True:
+            event = await receive(ws)
+            if event["u"] < last_id:
+                continue
+            if previous is None:
+                assert event["U"] <= last_id <= event["u"]
+            else:
+                assert event["pu"] == previous
+            previous = event["u"]
+            for side in ("b", "a"):
+                for p, q in event[side]:
+                    if q == "0":
+                        book[side].pop(Decimal(p), None)
+                    else:
+                        book[side][Decimal(p)] = q
+            top = await client.call("GET", "/fapi/v1/depth", {"symbol": "BTCUSDT", "limit": 5})
+            if event["u"] == top.body["lastUpdateId"]:
+                break
+        assert max(book["b"]) == Decimal(top.body["bids"][0][0])
+        assert min(book["a"]) == Decimal(top.body["asks"][0][0])
+    await ws.close()

@@ -213,6 +213,7 @@ async def test_every_reply_has_its_documented_shape(client: VenueClient) -> None
 STREAM_EXAMPLES = {
     "btcusdt@bookTicker": "STREAM_bookTicker",
     "btcusdt@depth5@100ms": "STREAM_depthN",
+    "btcusdt@depth@100ms": "STREAM_depthN",  # diff depth: the same envelope (its own page)
     "btcusdt@aggTrade": "STREAM_aggTrade",
     "btcusdt@markPrice@1s": "STREAM_markPrice",
     "!markPrice@arr@1s": "STREAM_markPrice_arr",
@@ -223,7 +224,7 @@ STREAM_EXAMPLES = {
 async def test_every_stream_payload_has_its_documented_shape(
     client: VenueClient, sim: SimServer
 ) -> None:
-    public = "btcusdt@bookTicker/btcusdt@depth5@100ms"
+    public = "btcusdt@bookTicker/btcusdt@depth5@100ms/btcusdt@depth@100ms"
     market = "btcusdt@aggTrade/btcusdt@markPrice@1s/!markPrice@arr@1s/btcusdt@kline_1m"
     seen: dict[str, Any] = {}
     async with (
