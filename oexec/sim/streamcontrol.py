@@ -3,7 +3,10 @@
 ``SUBSCRIBE``, ``UNSUBSCRIBE``, ``LIST_SUBSCRIPTIONS``, ``SET_PROPERTY``/``GET_PROPERTY``
 ``combined``: ``{"result": ..., "id": n}``, or ``{"code", "msg"[, "id"]}`` with the venue's
 codes: 0 unknown property, 1 invalid value type, 2 invalid request (no ``method``, an id
-that is not an unsigned integer, an unknown method), 3 invalid JSON.
+that is neither an unsigned integer nor a string, an unknown method), 3 invalid JSON. The
+docs say the id is an unsigned integer; string ids are accepted because the official SDK
+sends UUID strings by default (binance_common ``id_strict_int=False``), which it could not
+do against the venue if the venue refused them.
 """
 
 from __future__ import annotations
@@ -49,7 +52,8 @@ def _apply(
     if not isinstance(request, dict) or "method" not in request:
         raise _Refused(2, "Invalid request: missing field `method` at line 1 column 1")
     ident = request.get("id")
-    if not isinstance(ident, int) or isinstance(ident, bool) or ident < 0:
+    unsigned = isinstance(ident, int) and not isinstance(ident, bool) and ident >= 0
+    if not unsigned and not isinstance(ident, str):
         raise _Refused(2, "Invalid request: request ID must be an unsigned integer")
     method, params = request["method"], request.get("params", [])
     if not isinstance(params, list):

@@ -107,8 +107,10 @@ async def test_live_subscription_control(client: VenueClient, sim: SimServer) ->
     assert (await receive(ws))["code"] == 1
     await send({"method": "SET_PROPERTY", "params": ["combined", True], "id": 6})
     assert await receive(ws) == {"result": None, "id": 6}
-    await send({"method": "SUBSCRIBE", "params": [], "id": "x"})
+    await send({"method": "SUBSCRIBE", "params": [], "id": -1})
     assert (await receive(ws))["code"] == 2
+    await send({"method": "LIST_SUBSCRIPTIONS", "id": "9ca10e58"})  # the official SDK's ids
+    assert await receive(ws) == {"result": ["btcusdt@aggTrade"], "id": "9ca10e58"}
     await ws.send_str("{not json")
     assert (await receive(ws))["code"] == 3
     await move(client, "50050")
