@@ -80,8 +80,12 @@ def _current_terms(order: Order, venue: VenueOrder) -> tuple[Decimal | None, Dec
         and venue.price > 0
         and venue.quantity > 0
         and venue.update_time >= (order.venue_update_time or 0)
+        and (venue.price != order.price or venue.quantity != order.quantity)
     ):
-        return venue.price, venue.quantity
+        # the stored spelling (the client's "0.010") stays unless the value changed
+        price = order.price if venue.price == order.price else venue.price
+        quantity = order.quantity if venue.quantity == order.quantity else venue.quantity
+        return price, quantity
     return order.price, order.quantity
 
 

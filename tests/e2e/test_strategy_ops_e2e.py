@@ -52,14 +52,15 @@ async def venue_get(sim: SimServer, path: str, **params: str) -> Any:
 
 
 async def eventually(check: Any, within_s: float = 8.0) -> Any:
-    """Poll ``check`` (async, returns a truthy value or raises AssertionError)."""
+    """Poll ``check`` (async: a truthy value, or AssertionError / ValueError - a row not
+    there yet - until ``within_s``)."""
     deadline = time.monotonic() + within_s
     while True:
         try:
             value = await check()
             if value:
                 return value
-        except AssertionError:
+        except (AssertionError, ValueError):
             if time.monotonic() > deadline:
                 raise
         if time.monotonic() > deadline:

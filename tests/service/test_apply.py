@@ -129,3 +129,12 @@ def test_an_amend_moves_price_and_quantity_and_a_late_older_view_does_not_undo_i
     assert after is not None and after.filled_quantity == Decimal("0.002")
     assert (after.price, after.quantity) == (Decimal("49500.0"), Decimal("0.008"))
     assert apply_venue_order(after, amended_view, 400) is None  # a repeat changes nothing
+
+
+def test_the_venues_spelling_of_unchanged_terms_does_not_replace_the_clients() -> None:
+    spelled = attrs.evolve(
+        venue(VenueOrderStatus.NEW, t=10), price=Decimal("50000.00"), quantity=Decimal("0.01")
+    )
+    live = apply_venue_order(order(), spelled, 100)
+    assert live is not None and live.state is S.NEW
+    assert (str(live.price), str(live.quantity)) == ("50000.0", "0.010")
