@@ -184,6 +184,7 @@ class Daemon:
             self.market,
             poll_interval_s=cfg.tracking.poll_interval_s,
             sweep_interval_s=cfg.tracking.sweep_interval_s,
+            sweep_weight_per_minute=cfg.tracking.sweep_weight_per_minute,
             long_gap_s=cfg.tracking.long_disconnect_s,
             observer=self.metrics,
             journal=self.journal,

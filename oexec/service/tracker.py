@@ -43,6 +43,10 @@ from oexec.service.writer import OrderWriter
 from oexec.tasks import cancel_and_wait
 
 log = logging.getLogger("oexec.tracker")
+#: Sweeps run at least this far apart, however cheap (issue 17).
+MIN_SWEEP_S = 1.0
+#: Binance's weight of one openOrders query over every symbol (1 per symbol).
+SWEEP_ALL_SYMBOLS_WEIGHT = 40
 T = TypeVar("T")
 
 FIRST_CONNECT = "connected"
@@ -143,6 +147,7 @@ class OrderTracker:
         *,
         poll_interval_s: float = 2.0,
         sweep_interval_s: float = 30.0,
+        sweep_weight_per_minute: float = 0.0,
         long_gap_s: float = 60.0,
         observer: TrackingObserver | None = None,
         journal: Journal | None = None,
@@ -157,6 +162,12 @@ class OrderTracker:
         self.market = market
         self.poll_interval_s = poll_interval_s
         self.sweep_interval_s = sweep_interval_s
+        #: venue weight per minute the sweep may spend (0: every sweep_interval_s). A
+        #: stream event the venue dropped is only found by a sweep; with a few symbols a
+        #: sweep costs a few weight, so it can run every second or two (issue 17: the
+        #: view matches the venue within 3 s instead of within sweep_interval_s).
+        self.sweep_weight_per_minute = sweep_weight_per_minute
+        self._sweep_weight = 0  # what the last sweep's open-orders queries cost
         self.long_gap_s = long_gap_s
         self.observer: TrackingObserver = observer or NullTrackingObserver()
         self.journal = journal
@@ -364,6 +375,7 @@ class OrderTracker:
         self._last_sweep = time.monotonic()
         stored_open = await self.store.open_orders(None)
         open_orders = [o for o in stored_open if o.state not in PRE_VENUE_STATES]
+        self._sweep_weight = min(len({o.symbol for o in open_orders}), SWEEP_ALL_SYMBOLS_WEIGHT)
         if self.on_stale_submits is not None and len(open_orders) < len(stored_open):
             # SUBMITTING/UNKNOWN belong to the resolver; one whose resolution died with a
             # store outage (or was never started) is handed to it again
@@ -481,12 +493,21 @@ class OrderTracker:
                 await self.settle_owed()
                 if not self.stream_up or not stream_enabled:
                     await self.recover("poll")
-                elif time.monotonic() - self._last_sweep >= self.sweep_interval_s:
+                elif time.monotonic() - self._last_sweep >= self.sweep_every_s():
                     await self.recover("sweep")
                     await self.load_owed_fills()  # marks another daemon's submits left
                 await self.check_fills()
             except OexecError as exc:
                 log.warning("tracking poll failed: %s", exc.message)
+
+    def sweep_every_s(self) -> float:
+        """Seconds between sweeps while the stream is up: as often as
+        ``sweep_weight_per_minute`` affords (openOrders costs 1 per symbol, 40 for all),
+        at least MIN_SWEEP_S apart, at most ``sweep_interval_s``."""
+        if self.sweep_weight_per_minute <= 0:
+            return self.sweep_interval_s
+        afford = self._sweep_weight * 60.0 / self.sweep_weight_per_minute
+        return min(self.sweep_interval_s, max(MIN_SWEEP_S, afford))
 
     async def poll_while_down(self) -> None:
         """Kept for callers of the first version: ``watch`` does this and more."""

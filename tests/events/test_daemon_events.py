@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from decimal import Decimal
 from typing import Any
 
@@ -15,7 +16,7 @@ from oexec.app import Daemon
 from oexec.cli.main import main
 from oexec.client import AsyncClient, Event
 
-from ..e2e.conftest import endpoint, events_endpoint
+from ..e2e.conftest import SimControl, endpoint, events_endpoint
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -69,3 +70,28 @@ async def test_watch_from_replays_through_the_daemon(
     lines = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
     assert [e["seq"] for e in lines] == list(range(1, last + 1))
     assert "gap" not in json.dumps(lines)
+
+
+async def test_a_dropped_stream_event_is_caught_within_3_s(
+    daemon: Daemon, control: SimControl
+) -> None:
+    """The venue's user stream loses the fill of a resting order: with the default
+    [tracking] settings the sweep (weight-budgeted: a symbol costs 1) finds it within
+    3 s, not sweep_interval_s (30 s) later (issue 17: fast convergence)."""
+    await control.price("ETHUSDT", "3000")
+    async with AsyncClient(endpoint(daemon)) as client:
+        order = await client.place_order(
+            symbol="ETHUSDT", side="BUY", type="LIMIT", quantity="0.010", price="2990",
+            time_in_force="GTC",
+        )  # fmt: skip
+        await asyncio.sleep(1.0)  # the stream's NEW arrives; the next sweep is due
+        await control.fault("stream_drop", probability=1.0)
+        await control.price("ETHUSDT", "2980")  # the resting BUY fills at the venue
+        filled_at = time.monotonic()
+        async with asyncio.timeout(10):
+            while (await client.get_order(order_id=order.id)).state.value != "FILLED":  # noqa: ASYNC110
+                await asyncio.sleep(0.1)
+        caught = time.monotonic() - filled_at
+    assert (await control.stats())["faults_fired"].get("stream_drop", 0) >= 1  # it was lost
+    assert caught <= 3.0, caught
+    assert daemon.tracker.sweep_every_s() < 3.0
