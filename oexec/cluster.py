@@ -115,7 +115,9 @@ async def attach_nats(config: Config, sink: ZmqEventSink, stack: AsyncExitStack)
         return None
     from oexec.events.nats_sink import NatsEventSink  # nats-py: the optional [nats] extra
 
-    nats_sink = NatsEventSink(config.nats, src=lambda: sink.src)
+    # the message id's prefix: the event log's epoch (seq is unique within it across
+    # restarts and daemons, issue 17); a daemon without a log: its run
+    nats_sink = NatsEventSink(config.nats, src=lambda: getattr(sink, "epoch", "") or sink.src)
     await nats_sink.start()
     stack.push_async_callback(nats_sink.close)
     sink.taps.append(nats_sink.offer)
