@@ -166,7 +166,7 @@ class SharedSequenceSink(LoggedSequenceSink):
         keys = self.keys
         args: list[Any] = [self._run_id, self._maxlen]
         for number, topic, data in batch:
-            args += [number, topic, data]
+            args += [number, topic, data if isinstance(data, bytes) else pack(data)]
         flat = await self._append(
             keys=[keys["seq"], keys["topic_seqs"], keys["stream"], keys["acks"]], args=args
         )

@@ -176,7 +176,8 @@ async def test_sequence_append_is_gap_free_across_sinks_and_safe_to_retry(
     events = await read_after(redis, f"{prefix}events", 0)
     assert [e["seq"] for _, e in events] == list(range(1, 41))
     assert [e["topic_seq"] for _, e in events] == list(range(1, 41))
-    assert len({e["src"] for _, e in events}) == 1  # one deployment id
+    assert len({e["epoch"] for _, e in events}) == 1  # one deployment id (issue 17)
+    assert len({e["src"] for _, e in events}) == 2  # each daemon run names itself
     # a batch whose reply was lost is sent again: same sequences, nothing appended
     again = SharedSequenceSink(("tcp://127.0.0.1:*",), redis=redis, prefix=prefix)
     batch = [(1, "fill", {"n": "x"}), (2, "fill", {"n": "y"})]
