@@ -47,6 +47,8 @@ def add_routes(app: web.Application, state_key: web.AppKey[Any]) -> None:
         state: SimState = request.app[state_key]
         state.stats.requests_by_path[request.path] += 1
         key = request.query.get("listenKey") or request.query.get("streams", "").split("/")[0]
+        if not key and request.path.endswith("/stream"):
+            return await state.streams.subscribable(request)  # keys come by SUBSCRIBE
         events = request.query.get("events")
         wanted = frozenset(events.split("/")) if events else None
         combined = request.path.endswith("/stream")

@@ -46,6 +46,7 @@ class _Connection:
     ws: web.WebSocketResponse
     combined: bool
     events: frozenset[str] | None = None  # /private/ws?...&events=A/B: only these
+    close_socket: bool = True  # False: one of several keys SUBSCRIBEd on one socket
     queue: asyncio.Queue[Json | None] = attrs.field(factory=asyncio.Queue)
     held: Json | None = None  # an event kept back by stream_reorder
 
@@ -195,12 +196,78 @@ class UserStreams:
             await asyncio.wait({sender})
         return ws
 
+    async def subscribable(self, request: web.Request) -> web.StreamResponse:
+        """``/private/stream`` without a key: listen keys are added by ``SUBSCRIBE`` with the
+        key as the stream name (what the official SDK's ``user_data(listenKey)`` does) and
+        delivered as ``{"stream": <key>, "data": ...}``; ``UNSUBSCRIBE`` and
+        ``LIST_SUBSCRIPTIONS`` as on the market streams. An unknown key is acknowledged
+        and delivers nothing."""
+        ws = web.WebSocketResponse(heartbeat=30.0)
+        await ws.prepare(request)
+        mine: dict[str, _Connection] = {}
+        senders: set[asyncio.Task[None]] = set()
+        try:
+            async for message in ws:
+                if message.type != web.WSMsgType.TEXT:
+                    continue
+                reply = self._subscription(message.data, ws, mine, senders)
+                with contextlib.suppress(ConnectionError, RuntimeError):
+                    await ws.send_str(orjson.dumps(reply).decode())
+        finally:
+            for key, conn in mine.items():
+                self._connections.get(key, set()).discard(conn)
+                conn.queue.put_nowait(None)
+            if senders:
+                await asyncio.wait(senders)
+        return ws
+
+    def _subscription(
+        self,
+        text: str,
+        ws: web.WebSocketResponse,
+        mine: dict[str, _Connection],
+        senders: set[asyncio.Task[None]],
+    ) -> Json:
+        try:
+            request = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            return {"code": 3, "msg": "Invalid JSON"}
+        if not isinstance(request, dict) or not isinstance(request.get("params", []), list):
+            return {"code": 2, "msg": "Invalid request"}
+        ident, method = request.get("id"), request.get("method")
+        keys = [k for k in request.get("params", []) if isinstance(k, str)]
+        if method == "LIST_SUBSCRIPTIONS":
+            return {"result": list(mine), "id": ident}
+        if method == "UNSUBSCRIBE":
+            for key in keys:
+                conn = mine.pop(key, None)
+                if conn is not None:
+                    self._connections.get(key, set()).discard(conn)
+                    conn.queue.put_nowait(None)
+            return {"result": None, "id": ident}
+        if method != "SUBSCRIBE":
+            return {"code": 2, "msg": "Invalid request: unknown variant", "id": ident}
+        for key in keys:
+            record = self._keys.get(key)
+            if key in mine or record is None or record.expires_ms <= self.now_ms():
+                continue
+            conn = _Connection(key, ws, combined=True, close_socket=False)
+            mine[key] = conn
+            self._connections.setdefault(key, set()).add(conn)
+            sender = asyncio.create_task(self._send_loop(conn))
+            senders.add(sender)
+            self._tasks.add(sender)
+            sender.add_done_callback(self._tasks.discard)
+            sender.add_done_callback(senders.discard)
+        return {"result": None, "id": ident}
+
     async def _send_loop(self, conn: _Connection) -> None:
         while True:
             event = await conn.queue.get()
             if event is None:
                 await self._flush_held(conn)
-                await conn.ws.close()
+                if conn.close_socket:
+                    await conn.ws.close()
                 return
             if not await self._deliver(conn, event):
                 return
