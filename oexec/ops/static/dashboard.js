@@ -189,6 +189,10 @@ function render(s) {
   const deps = Object.keys(h.checks).length ? Object.entries(h.checks)
     : Object.entries(h.dependencies).map(([k, v]) => [k, v ? "healthy" : "unhealthy"]);
   deps.push(["user_stream socket", h.user_stream_connected ? `connected, lag ${h.user_stream_lag_seconds.toFixed(2)} s` : "disconnected"]);
+  const x = s.extra || {};  // [venue] order_transport = "ws": the WebSocket API connection
+  if (x.ws_api_state) deps.push(["order transport", x.ws_api_state === "connected"
+    ? `connected: WebSocket API, ${x.ws_api_reconnects} reconnects`
+    : `${x.ws_api_state}: orders over REST (${x.ws_api_fallbacks} so far)`]);
   rows($("dependencies"), deps.map(([k, v]) => [k, text("span", v, "chip " + (v === "healthy" || v.startsWith("connected") ? "ok" : "bad"))]));
   rows($("errors"), [
     ...Object.entries(h.requests_by_code).filter(([k]) => k !== "ok").map(([k, v]) => [k, num(v)]),
