@@ -240,3 +240,44 @@ async def test_every_stream_payload_has_its_documented_shape(
         stream: differences(seen[stream], example(name)) for stream, name in STREAM_EXAMPLES.items()
     }
     assert {k: v for k, v in problems.items() if v} == {}
+
+
+EVENT_TOLERATED: dict[str, frozenset[str]] = {
+    # The example is a trailing-stop order: AP (activation price) and cr (callback rate)
+    # come with TRAILING_STOP_MARKET orders only.
+    "EVENT_ORDER_TRADE_UPDATE": _keys("$.o", "AP", "cr"),
+    # The example prints E as a string, unlike every other event (unconfirmed which the
+    # live venue sends); the simulator sends an integer like the other events.
+    "EVENT_listenKeyExpired": frozenset({"$.E"}),
+    # ALGO_UPDATE.o.ia: official SDK 17.0.1 (2026-08-11), newer than the example.
+    "EVENT_ALGO_UPDATE": _keys("$.o", "ia"),
+}
+
+
+async def test_every_user_stream_event_has_its_documented_shape(
+    client: VenueClient, sim: SimServer
+) -> None:
+    key = (await client.call("POST", "/fapi/v1/listenKey")).body["listenKey"]
+    seen: dict[str, Any] = {}
+    async with client.session.ws_connect(f"{sim.ws_url}/private/ws?listenKey={key}") as ws:
+        btc = {"symbol": "BTCUSDT"}
+        await client.call("POST", "/fapi/v1/leverage", btc | {"leverage": "9"}, signed=True)
+        market = btc | {"side": "BUY", "type": "MARKET", "quantity": "0.010"}
+        await client.call("POST", "/fapi/v1/order", market, signed=True)
+        algo = btc | {"algoType": "CONDITIONAL", "side": "SELL", "type": "STOP_MARKET",
+                      "quantity": "0.010", "triggerPrice": "45000"}  # fmt: skip
+        await client.call("POST", "/fapi/v1/algoOrder", algo, signed=True)
+        await client.control("POST", "/_sim/faults", {"kind": "listen_key_expiry", "count": 1})
+        while "listenKeyExpired" not in seen:
+            event = json.loads((await ws.receive(timeout=3.0)).data)
+            seen.setdefault(event["e"], event)
+    problems = {}
+    for kind, event in seen.items():
+        name = f"EVENT_{kind}"
+        tolerate = EVENT_TOLERATED.get(name, frozenset())
+        problems[kind] = differences(event, example(name), "$", tolerate)
+    assert set(seen) == {
+        "ACCOUNT_CONFIG_UPDATE", "ORDER_TRADE_UPDATE", "TRADE_LITE", "ACCOUNT_UPDATE",
+        "ALGO_UPDATE", "listenKeyExpired",
+    }  # fmt: skip
+    assert {k: v for k, v in problems.items() if v} == {}
