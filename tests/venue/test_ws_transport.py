@@ -30,7 +30,12 @@ from oexec.service.ports import VenueOrderRequest
 from oexec.sim.app import SimServer
 from oexec.sim.config import AccountConfig, FaultConfig, SimConfig
 from oexec.venue.binance import BinanceUsdmVenue, ws_transport
-from oexec.venue.binance.ws_transport import rate_limit_usage, signing_payload, ws_api_url_for
+from oexec.venue.binance.ws_frames import (
+    rate_limit_usage,
+    retry_after_headers,
+    signing_payload,
+    ws_api_url_for,
+)
 
 from ..ports import free_port
 from .conftest import RecordingGate
@@ -102,6 +107,8 @@ def test_url_derivation_and_payload_helpers() -> None:
         {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "count": 9},
     ]
     assert rate_limit_usage(rows) == (9, 3, None)
+    assert retry_after_headers({"data": {"retryAfter": 12_500}}, 10_000) == {"Retry-After": "3"}
+    assert retry_after_headers({"code": -1015}, 10_000) == {}
 
 
 async def test_submit_modify_cancel_go_over_the_websocket_api(

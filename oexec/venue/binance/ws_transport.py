@@ -30,12 +30,11 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import math
 import random
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
 import aiohttp
 import orjson
@@ -46,8 +45,15 @@ from oexec.service.ports import RequestGate
 from oexec.tasks import cancel_and_wait
 from oexec.venue.binance.endpoints import Ep, Retry
 from oexec.venue.binance.errors import map_error
+from oexec.venue.binance.policy import usage
 from oexec.venue.binance.signing import Signer, make_signer
 from oexec.venue.binance.transport import BinanceTransport, VenueObserver, backoff_s
+from oexec.venue.binance.ws_frames import (
+    rate_limit_usage,
+    retry_after_headers,
+    signing_payload,
+    ws_api_url_for,
+)
 
 log = logging.getLogger(__name__)
 
@@ -57,11 +63,6 @@ WS_METHODS: dict[Ep, str] = {
     Ep.NEW_ORDER: "order.place",
     Ep.MODIFY_ORDER: "order.modify",
     Ep.CANCEL_ORDER: "order.cancel",
-}
-#: REST hosts whose WebSocket API host differs (addendum §2.1).
-KNOWN_WS_API_URLS = {
-    "fapi.binance.com": "wss://ws-fapi.binance.com/ws-fapi/v1",
-    "testnet.binancefuture.com": "wss://testnet.binancefuture.com/ws-fapi/v1",
 }
 #: /health reports the connection unhealthy once it has been down this long (REST
 #: carries the orders meanwhile, slower; a reconnect normally takes well under a second).
@@ -76,37 +77,6 @@ _CLOSED_TYPES = (
 
 class WsApiUnavailable(Exception):
     """The connection is not up, or the frame could not be written: use REST instead."""
-
-
-def ws_api_url_for(base_url: str) -> str:
-    """Known Binance hosts -> their ws-fapi URL; ``http://host:port`` -> ``ws://host:port``."""
-    parts = urlsplit(base_url)
-    known = KNOWN_WS_API_URLS.get(parts.hostname or "")
-    if known is not None:
-        return known
-    scheme = "wss" if parts.scheme == "https" else "ws"
-    return f"{scheme}://{parts.netloc}/ws-fapi/v1"
-
-
-def signing_payload(params: Mapping[str, str]) -> bytes:
-    """All params but ``signature``, sorted by name, ``key=value`` joined with ``&``."""
-    return "&".join(f"{k}={v}" for k, v in sorted(params.items()) if k != "signature").encode()
-
-
-def rate_limit_usage(rows: Any) -> tuple[int | None, int | None, int | None]:
-    """``(weight 1m, orders 10s, orders 1m)`` from a reply's ``rateLimits``."""
-    weight = o10s = o1m = None
-    for row in rows if isinstance(rows, list) else ():
-        if not isinstance(row, dict) or not isinstance(row.get("count"), int):
-            continue
-        kind, interval, num = row.get("rateLimitType"), row.get("interval"), row.get("intervalNum")
-        if kind == "REQUEST_WEIGHT" and interval == "MINUTE" and num == 1:
-            weight = row["count"]
-        elif kind == "ORDERS" and interval == "SECOND" and num == 10:
-            o10s = row["count"]
-        elif kind == "ORDERS" and interval == "MINUTE" and num == 1:
-            o1m = row["count"]
-    return weight, o10s, o1m
 
 
 class BinanceWsApi:
@@ -245,6 +215,11 @@ class BinanceWsApi:
         except (ConnectionError, RuntimeError, aiohttp.ClientError) as exc:
             self._pending.pop(request_id, None)
             raise WsApiUnavailable(f"send failed: {type(exc).__name__}") from None
+        if self._ws is not ws:  # it went down while the frame was written: maybe sent
+            self._pending.pop(request_id, None)
+            raise VenueUnknownOutcomeError(
+                "WebSocket API connection lost while sending", details={"method": method}
+            )
         try:
             reply = await asyncio.wait_for(future, self.config.timeout_s)
         except TimeoutError:
@@ -272,18 +247,13 @@ class BinanceWsApi:
         self.observer.venue_request(f"ws:{method}", status, time.perf_counter() - started)
         weight, o10s, o1m = rate_limit_usage(reply.get("rateLimits"))
         if weight is not None or o10s is not None or o1m is not None:
-            self.gate.observe(used_weight_1m=weight, order_count_10s=o10s, order_count_1m=o1m)
+            self.gate.observe(usage(weight, o10s, o1m))
         if status == 200 and "result" in reply:
             return reply["result"]
         raise self._error(method, status, reply.get("error"))
 
     def _error(self, method: str, status: int, error: Any) -> VenueError:
-        headers: dict[str, str] = {}
-        data = error.get("data") if isinstance(error, dict) else None
-        retry_at = data.get("retryAfter") if isinstance(data, dict) else None
-        if isinstance(retry_at, int):
-            wait_ms = max(0, retry_at - self._now_ms())
-            headers["Retry-After"] = str(math.ceil(wait_ms / 1000))
+        headers = retry_after_headers(error, self._now_ms())
         if status < 400:  # a 200 without a result: we cannot tell what happened
             return VenueUnknownOutcomeError(
                 "unreadable WebSocket API reply", details={"method": method}
@@ -318,7 +288,7 @@ class BinanceWsApi:
                 timeout=aiohttp.ClientWSTimeout(ws_close=self.config.connect_timeout_s),
             ) as ws:
                 if self._logon_wanted:
-                    await self._logon(ws)
+                    await self._try_logon(ws)
                 connected = True
                 if self._ever_connected:
                     self.reconnects += 1
@@ -334,6 +304,13 @@ class BinanceWsApi:
             self.logged_on = False
             self._fail_pending()
         return "closed" if connected else "never_connected"
+
+    async def _try_logon(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        """A refused logon is not fatal: Ed25519 requests can each carry a signature."""
+        try:
+            await self._logon(ws)
+        except VenueError as exc:
+            log.warning("session.logon refused (%r); signing each request instead", exc)
 
     async def _logon(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         """``session.logon`` with the Ed25519 key; requests then go unsigned."""
