@@ -58,7 +58,8 @@ class HistoryViews:
         tape.check_interval(interval)
         limit = _limit(params, 500, MAX_KLINES)
         record = self._tape(market)
-        opens = tape.kline_window(interval, record.start_ms, self._now_ms(), params, limit)
+        first = record.history_start(marks=kind != "trade")
+        opens = tape.kline_window(interval, first, self._now_ms(), params, limit)
         samples = tape.trade_samples(record) if kind == "trade" else tape.mark_samples(record)
         return tape.klines(samples, opens, interval, record.initial_price, kind == "trade")
 

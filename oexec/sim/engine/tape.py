@@ -6,8 +6,8 @@ price path's draws are untouched), and every fill of a simulated account is one 
 mark price is sampled at each move. Klines, mark/index-price klines, ``aggTrades``,
 ``trades`` and the kline/aggTrade streams are all derived from this record, so they agree
 with each other and with the accounts' fills, and repeat under the same seed. The record
-is bounded (``MAX_RECORDS`` per symbol): older history falls off like the venue's
-retention horizon.
+is bounded (``MAX_RECORDS`` per symbol): older history falls off, and klines then start
+at the oldest record kept, like the venue's retention horizon.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from oexec.sim.engine.errors import SimError
 from oexec.sim.engine.numbers import ZERO, fmt
 
 Json = dict[str, Any]
-MAX_RECORDS = 100_000
+MAX_RECORDS = 20_000  # per symbol and kind: a few MB at most
 SECOND, MINUTE, HOUR, DAY = 1_000, 60_000, 3_600_000, 86_400_000
 #: Kline intervals (§4 "common definition"; ``1s`` per the official SDK 10.0.0).
 FIXED_INTERVALS: Mapping[str, int] = {
@@ -101,6 +101,13 @@ class Tape:
 
     def add_mark(self, time: int, mark: Decimal) -> None:
         self.marks.append((time, mark))
+
+    def history_start(self, marks: bool) -> int:
+        """Where kept history begins: the start, or the oldest record once some fell off."""
+        records: deque[Any] = self.marks if marks else self.trades
+        if len(records) < MAX_RECORDS:
+            return self.start_ms
+        return int(records[0][0] if marks else records[0].time)
 
     def recent(self, limit: int) -> list[Trade]:
         return list(self.trades)[-limit:]

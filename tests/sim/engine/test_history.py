@@ -5,7 +5,9 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from oexec.sim.engine import Exchange
+import pytest
+
+from oexec.sim.engine import Exchange, tape
 
 from .conftest import START_MS, Clock
 from .helpers import market
@@ -155,3 +157,14 @@ def test_open_interest_counts_long_exposure(ex: Exchange) -> None:
     ex.new_order("acct", market(quantity="0.02"))
     ex.new_order("other", market(side="SELL", quantity="0.01"))
     assert ex.open_interest({"symbol": "BTCUSDT"})["openInterest"] == "0.02"
+
+
+def test_klines_start_at_the_oldest_kept_record_once_history_falls_off(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(tape, "MAX_RECORDS", 5)
+    clock = Clock()
+    ex = Exchange(now_ms=clock, seed=2)
+    _walk(ex, clock, 12, MIN)  # 12 minutes, one trade a minute; only the last 5 kept
+    rows = ex.klines({"symbol": "BTCUSDT", "interval": "1m"})
+    assert len(rows) == 5 and all(row[8] == 1 for row in rows)
