@@ -87,6 +87,11 @@ async def advance(state: SimState, request: web.Request) -> web.Response:
     return _ok(state.exchange.ticker_price(None))
 
 
+async def settle_funding(state: SimState, request: web.Request) -> web.Response:
+    """POST /_sim/funding: settle funding now (the schedule is unchanged); its rate rows."""
+    return _ok(state.exchange.settle_funding())
+
+
 async def add_fault(state: SimState, request: web.Request) -> web.Response:
     """POST /_sim/faults {kind, probability, count?, path?, params?}."""
     try:
@@ -133,6 +138,7 @@ async def stats(state: SimState, request: web.Request) -> web.Response:
             "connections_reset": state.stats.connections_reset,
             "faults_fired": dict(state.faults.fired),
             "stream_connections": state.streams.connection_count(),
+            "market_stream_connections": state.market_streams.connection_count(),
             "engine": engine,
         }
     )
@@ -163,6 +169,7 @@ async def clear_rate_limit_counters(state: SimState, request: web.Request) -> we
 ROUTES: tuple[tuple[str, str, Callable[[SimState, web.Request], Awaitable[web.Response]]], ...] = (
     ("POST", "/_sim/price", set_price),
     ("POST", "/_sim/advance", advance),
+    ("POST", "/_sim/funding", settle_funding),
     ("POST", "/_sim/faults", add_fault),
     ("GET", "/_sim/faults", list_faults),
     ("DELETE", "/_sim/faults", clear_faults),

@@ -41,3 +41,18 @@ async def test_funding_fee_arrives_as_account_update_and_income(
     info = await client.call("GET", "/fapi/v1/premiumIndex", {"symbol": "BTCUSDT"})
     assert info.body["nextFundingTime"] % 1000 == 0
     await ws.close()
+
+
+async def test_funding_on_demand_through_the_control_api(client: VenueClient) -> None:
+    order = {"symbol": "ETHUSDT", "side": "SELL", "type": "MARKET", "quantity": "0.100"}
+    assert (await client.call("POST", "/fapi/v1/order", order, signed=True)).status == 200
+    rows = await client.control("POST", "/_sim/funding")
+    assert {row["symbol"] for row in rows} >= {"ETHUSDT", "BTCUSDT"}
+    eth = next(row for row in rows if row["symbol"] == "ETHUSDT")
+    income = await client.call(
+        "GET", "/fapi/v1/income", {"incomeType": "FUNDING_FEE", "symbol": "ETHUSDT"}, signed=True
+    )
+    expected = Decimal("0.100") * Decimal(eth["markPrice"]) * Decimal("0.0001")  # short earns
+    assert [Decimal(row["income"]) for row in income.body][-1] == expected.quantize(
+        Decimal("0.00000001")
+    )

@@ -103,6 +103,12 @@ class HistoryViews:
         ids = [t.trade_id for t in self._state.tapes[symbol].trades if start_ms <= t.time <= end_ms]
         return (ids[0], ids[-1]) if ids else (-1, -1)
 
+    def settle_funding(self) -> list[Json]:
+        """Settle funding now, off the schedule (tests, demos); the fundingRate rows."""
+        before = len(self._state.funding_history)
+        funding.settle(self._state, self._now_ms())
+        return self._state.funding_history[before:]
+
     def funding_due(self) -> bool:
         return funding.due(self._state)
 
