@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp
+import attrs
 import pytest
 
 from oexec.app import Daemon
@@ -205,4 +206,10 @@ async def test_symbols_allow_list_refuses_before_any_io(
         assert mixed[1].code == "SYMBOL_NOT_ALLOWED"
         with pytest.raises(ClientError):
             await client.set_leverage("ETHUSDT", 5)
-    assert [o["symbol"] for o in await control.orders()] == ["BTCUSDT"]
+        assert [o["symbol"] for o in await control.orders()] == ["BTCUSDT"]
+        # SIGHUP reload widens the list: the same request now reaches the venue
+        daemon.reload(
+            attrs.evolve(daemon.config, validation=ValidationConfig(symbols=("BTCUSDT", "ETHUSDT")))
+        )
+        placed = await client.place_order(**{**eth, "request_id": "eth-3"})
+        assert placed.symbol == "ETHUSDT" and placed.exchange_order_id
