@@ -345,7 +345,10 @@ async def _ws_daemon_rows(ctx: Context, store: str) -> None:
     )
     try:
         if plan.wants("oexec_sync_ws"):
+            before = await stages.scrape(daemon.http_url)
             await _measured(ctx, daemon, label, "oexec_sync_ws", "oexec_sync", plan.orders, 1)
+            after = await stages.scrape(daemon.http_url)
+            ctx.report.stages[f"{label}, venue over WebSocket API"] = stages.mean_us(before, after)
         for row in WS_PAIRED:
             await _paired(ctx, row, daemon, label)
     finally:
