@@ -123,4 +123,3 @@ def _rows(result: dict[str, Any], key: str, read: Any) -> list[Any]:
         return [read(row) for row in rows]
     except OexecError as exc:
         raise ProtocolError("BAD_REPLY", exc.message) from None
-
