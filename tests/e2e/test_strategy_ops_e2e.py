@@ -213,3 +213,42 @@ async def test_symbols_allow_list_refuses_before_any_io(
         )
         placed = await client.place_order(**{**eth, "request_id": "eth-3"})
         assert placed.symbol == "ETHUSDT" and placed.exchange_order_id
+
+
+async def test_unknown_outcomes_are_resolved_by_reading_back_never_resent(
+    daemon: Daemon, control: SimControl
+) -> None:
+    async with AsyncClient(endpoint(daemon)) as client:
+        order = await client.place_order(**limit("lost-amend"))
+        await control.fault(
+            "timeout_after_accept",
+            probability=1.0,
+            count=1,
+            path="/fapi/v1/order",
+            params={"reply": "-1007"},
+        )
+        amended = await client.modify_order(order_id=order.id, price="48700.0")
+        assert amended.id == order.id and amended.price == D("48700.0")
+
+        await control.fault(
+            "timeout_after_accept",
+            probability=1.0,
+            count=1,
+            path="/fapi/v1/batchOrders",
+            params={"reply": "-1007"},
+        )
+        batch = [limit(f"lost-b-{i}", price=f"{47000 + i}.0") for i in range(3)]
+        results = await client.place_orders(batch)
+        assert all(isinstance(r, Order) and r.exchange_order_id for r in results), results
+        again = await client.place_orders(batch)
+        assert [r.id for r in again if isinstance(r, Order)] == [
+            r.id for r in results if isinstance(r, Order)
+        ]
+    venue = await control.orders()
+    assert len(venue) == 4  # the amended order and three batch orders, each once
+    assert [D(o["price"]) for o in venue if o["clientOrderId"] == order.client_order_id] == [
+        D("48700")
+    ]
+    stats = await control.stats()
+    assert stats["faults_fired"].get("timeout_after_accept") == 2
+    assert stats["requests_by_path"]["/fapi/v1/batchOrders"] == 1  # not resent
