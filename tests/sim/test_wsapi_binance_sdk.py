@@ -127,3 +127,34 @@ async def test_sdk_ed25519_session_logon(sim: SimServer) -> None:
     finally:
         await connection.close_connection(close_session=True)
     assert sim.state.stats.requests_by_path["/ws-fapi/v1 session.logon"] == 1
+
+
+async def test_sdk_account_market_and_listen_key_methods_validate(sim: SimServer) -> None:
+    """The other methods: each reply passes the SDK's own response model."""
+    config = ConfigurationWebSocketAPI(
+        api_key="sdk-key", api_secret="sdk-secret", stream_url=sim.ws_api_url, timeout=3000
+    )
+    connection = await connect(config)
+    try:
+        account = (await connection.account_information()).data().result
+        assert account.can_trade is True
+        v2 = (await connection.account_information_v2()).data().result
+        assert Decimal(v2.total_wallet_balance) > 0
+        for balances in (
+            await connection.futures_account_balance(),
+            await connection.futures_account_balance_v2(),
+        ):
+            assert "USDT" in {row.asset for row in balances.data().result}
+        legs = (await connection.position_information(symbol="BTCUSDT")).data().result
+        assert [leg.symbol for leg in legs] == ["BTCUSDT"]
+        assert (await connection.position_information_v2(symbol="BTCUSDT")).data().result == []
+        book = (await connection.order_book(symbol="BTCUSDT", limit=5)).data().result
+        assert len(book.additional_properties["bids"]) == 5  # the model types only the ids
+        price = (await connection.symbol_price_ticker(symbol="BTCUSDT")).data()
+        assert Decimal(price.actual_instance.result.price) > 0
+        key = (await connection.start_user_data_stream()).data().result.listen_key
+        kept = (await connection.keepalive_user_data_stream()).data().result.listen_key
+        assert kept == key
+        assert (await connection.close_user_data_stream()).data().result == {}
+    finally:
+        await connection.close_connection(close_session=True)
