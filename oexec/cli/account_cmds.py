@@ -162,7 +162,7 @@ def register(subparsers: Any) -> None:
 
     p = subparsers.add_parser("positions", help="open positions (the daemon's account view)")
     _common(p)
-    p.add_argument("--symbol")
+    p.add_argument("--symbol", type=str.upper)
     show_positions = _rows(_position_line)
     p.set_defaults(func=lambda a: _call(a, lambda c: c.positions(a.symbol), show=show_positions(a)))
 

@@ -74,7 +74,7 @@ async def test_amend_positions_balances_settings_as_json(
 
     async def short_position() -> dict[str, str]:
         for _ in range(80):
-            code, lines, _ = await run_cli(capsys, "positions", *ep, "--symbol", "BTCUSDT")
+            code, lines, _ = await run_cli(capsys, "positions", *ep, "--symbol", "btcusdt")
             if code == 0 and lines:
                 return dict(json.loads(lines[0]))
             await asyncio.sleep(0.1)
