@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import Any
+from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
 from aiohttp import web
@@ -31,10 +31,12 @@ from oexec.ops.reload import apply_reload
 from oexec.ops.systemd import notify, start_watchdog, stop_watchdog
 from oexec.service.account import AccountOps, AccountView
 from oexec.service.batch import BatchingVenue
+from oexec.service.client_ids import check_venue_takes
 from oexec.service.deadman import DeadManSwitch
 from oexec.service.journal import Journal, JournalingVenue
 from oexec.service.market import MarketState
 from oexec.service.pipeline import OrderPipeline, PipelineSettings
+from oexec.service.ports import UserStream
 from oexec.service.reconcile import Reconciler
 from oexec.service.resolver import ResolverPolicy, UnknownOutcomeResolver
 from oexec.service.rules.allowlist import SymbolAllowList
@@ -45,10 +47,10 @@ from oexec.service.tracker import OrderTracker
 from oexec.service.writer import OrderWriter
 from oexec.store import SqliteStore, open_store
 from oexec.tasks import cancel_and_wait
-from oexec.venue.binance.adapter import BinanceUsdmVenue
-from oexec.venue.binance.userstream import BinanceUserStream
+from oexec.venue import open_venue
 
 log = logging.getLogger("oexec.app")
+T = TypeVar("T")
 
 GAUGE_SAMPLE_S = 1.0
 #: Subscribers reconnect to a restarted daemon's PUB socket within their reconnect
@@ -104,14 +106,17 @@ class Daemon:
         if self.redis is not None:
             stack.push_async_callback(self.redis.aclose)
         self.limiter = cluster.rate_gate(cfg, self.redis, self.store_prefix, stack)
-        self.venue = BinanceUsdmVenue(
+        # the venue package named by [venue] name: its ports, policy and capabilities
+        self.venue_kit = kit = await open_venue(
             cfg.venue, gate=ObservedGate(self.limiter, self.metrics), observer=self.metrics
         )
-        await self.venue.start()
+        self.venue = kit.venue
         stack.push_async_callback(self.venue.close)
+        check_venue_takes(kit.policy)
+        self.limiter.configure(kit.policy.rate_windows)  # until its exchange info says
         # a batch's submits and cancels leave as the venue's batch calls (issue 16)
-        self.batching = BatchingVenue(self.venue, self.venue)
-        journaled = JournalingVenue(self.batching, self.journal)
+        self.batching = None if kit.batch is None else BatchingVenue(self.venue, kit.batch)
+        journaled = JournalingVenue(self.batching or self.venue, self.journal)
         info = await self.venue.exchange_info()
         self.rules_book = SymbolRulesBook(cfg.validation.overrides)
         self.rules_book.load(info)
@@ -141,7 +146,7 @@ class Daemon:
             journaled,
             self.writer,
             ResolverPolicy(
-                recv_window_ms=cfg.venue.recv_window_ms,
+                not_found_grace_ms=kit.policy.not_found_grace_ms,
                 give_up_after_s=cfg.tracking.unknown_resolve_max_s,
             ),
             on_resolved=lambda _o, seconds: self.metrics.unknown_resolved(seconds),
@@ -151,7 +156,10 @@ class Daemon:
         self.risk = RiskManager(cfg.risk)
         stack.push_async_callback(self.risk.close)
         self.allow = SymbolAllowList(cfg.validation.symbols)
-        self.account_view = AccountView(self.venue, min_interval_s=cfg.tracking.account_refresh_s)
+        account_venue = _capability(kit.account, kit.policy.name, "an account view")
+        self.account_view = AccountView(
+            account_venue, min_interval_s=cfg.tracking.account_refresh_s
+        )
         self.pipeline = OrderPipeline(
             store=self.store,
             venue=journaled,
@@ -172,9 +180,9 @@ class Daemon:
             journal=self.journal,
             event_replay=self.events,
             allow=self.allow,
-            amend_venue=self.venue,
+            amend_venue=kit.amend,
             batching=self.batching,
-            account=AccountOps(self.account_view, self.venue, self.allow),
+            account=AccountOps(self.account_view, account_venue, self.allow),
         )
         stack.push_async_callback(self.pipeline.drain)  # after the front end stops
         self.tracker = OrderTracker(
@@ -190,6 +198,7 @@ class Daemon:
             journal=self.journal,
             on_long_gap=lambda: self.reconciler.run(),
             on_stale_submits=lambda orders: self.reconciler.resolve_stale(orders),
+            all_symbols_cost=kit.policy.all_symbols_open_orders_cost,
         )
         self.tracker.account_listeners.append(self.account_view.on_stream_event)
         self.reconciler = Reconciler(
@@ -326,24 +335,25 @@ class Daemon:
             self.tracker.owe_reconciliation()
 
     def _start_dead_man_switch(self) -> None:
+        arm = self.venue_kit.dead_man
         if self.config.tracking.dead_man_switch_s <= 0:
             return
-        self.dead_man = DeadManSwitch(
-            self.store, self.venue.countdown_cancel_all, self.config.tracking.dead_man_switch_s
-        )
+        if arm is None:
+            log.warning("venue %s has no dead-man switch: not armed", self.venue_kit.policy.name)
+            return
+        self.dead_man = DeadManSwitch(self.store, arm, self.config.tracking.dead_man_switch_s)
         self.writer.subscribe(self.dead_man.on_order_change)
         self._tasks.append(asyncio.get_running_loop().create_task(self.dead_man.run()))
 
     def _start_user_stream(self) -> None:
-        if not self.config.tracking.user_stream:
-            return
-        stream = BinanceUserStream(
-            self.venue, self.config.venue.ws_url or None, on_state=self.tracker.on_stream_state
-        )
+        open_stream = self.venue_kit.user_stream
+        if not self.config.tracking.user_stream or open_stream is None:
+            return  # the tracker polls
+        stream = open_stream(self.tracker.on_stream_state)
         self._stream = stream
         self._tasks.append(asyncio.get_running_loop().create_task(self._run_stream(stream)))
 
-    async def _run_stream(self, stream: BinanceUserStream) -> None:
+    async def _run_stream(self, stream: UserStream) -> None:
         try:
             await self.tracker.run(stream.events())
         finally:
@@ -449,6 +459,13 @@ class Daemon:
 
     def _on_change(self, before: Order | None, after: Order) -> None:
         self.metrics.order_change(before, after)
+
+
+def _capability(part: T | None, venue: str, what: str) -> T:
+    """A capability of the venue the daemon cannot run without."""
+    if part is None:
+        raise OexecError(f"venue {venue} has no {what}; the daemon needs one")
+    return part
 
 
 async def _sleep_until(deadline: float) -> None:

@@ -35,15 +35,12 @@ from oexec.service.lease import (
     default_instance_id,
     fenced,
 )
+from oexec.service.ports import UserStream
 from oexec.store import REDIS_SCHEMES
 from oexec.store.redis_connect import connect
 from oexec.tasks import cancel_and_wait
-from oexec.venue.binance.userstream import BinanceUserStream
 
 log = logging.getLogger("oexec.cluster")
-
-#: The resolver's read-after-write delay: a not-found answer means nothing before it.
-ORPHAN_GRACE_MS = 5_000
 
 
 def is_shared(config: Config) -> bool:
@@ -124,12 +121,12 @@ async def attach_nats(config: Config, sink: ZmqEventSink, stack: AsyncExitStack)
     return nats_sink
 
 
-def orphaned(order: Order, now_ms: int, recv_window_ms: int) -> bool:
-    """A submit nobody may be resolving: SUBMITTING/UNKNOWN past its recvWindow and the
-    read-after-write delay (its daemon may have died). Resolving it twice is harmless."""
+def orphaned(order: Order, now_ms: int, not_found_grace_ms: int) -> bool:
+    """A submit nobody may be resolving: SUBMITTING/UNKNOWN past the venue's not-found
+    grace (its daemon may have died). Resolving it twice is harmless."""
     return (
         order.state in (OrderState.SUBMITTING, OrderState.UNKNOWN)
-        and now_ms - order.created_at > recv_window_ms + ORPHAN_GRACE_MS
+        and now_ms - order.created_at > not_found_grace_ms
     )
 
 
@@ -189,13 +186,12 @@ async def lead_tracking(
         loop.create_task(sweep_orphans(config, daemon)),
         loop.create_task(reconcile_at_takeover(daemon)),
     ]
-    stream: BinanceUserStream | None = None
+    stream: UserStream | None = None
     try:
-        if not config.tracking.user_stream:
+        open_stream = daemon.venue_kit.user_stream
+        if not config.tracking.user_stream or open_stream is None:
             await asyncio.Future()  # poll only, until the lease ends
-        stream = BinanceUserStream(
-            daemon.venue, config.venue.ws_url or None, on_state=tracker.on_stream_state
-        )
+        stream = open_stream(tracker.on_stream_state)
         await tracker.run(fenced(stream.events(), lease))
     finally:
         await cancel_and_wait(helpers)
@@ -208,7 +204,7 @@ async def sweep_orphans(config: Config, daemon: Any, interval_s: float = 2.0) ->
     while True:
         with contextlib.suppress(OexecError):
             for order in await daemon.store.open_orders(None):
-                if orphaned(order, now_ms(), config.venue.recv_window_ms):
+                if orphaned(order, now_ms(), daemon.venue_kit.policy.not_found_grace_ms):
                     daemon.resolver.resolve_in_background(order, order.created_at)
         await asyncio.sleep(interval_s)
 

@@ -168,3 +168,17 @@ def test_the_publish_check_catches_a_reach_in() -> None:
     found = _publish_violations("oexec.service.reconcile", source)
     assert len(found) == 3  # the publish call, writer.events, writer.listeners
     assert _publish_violations("oexec.service.writer", source) == []
+
+
+def test_the_composition_root_opens_venues_by_name_only() -> None:
+    """app.py, cluster.py and cli/ know ``oexec.venue.open_venue``, no adapter module
+    (a venue is a package behind the ports, chosen by ``[venue] name``)."""
+    violations = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        module = module_name(path)
+        if not any(_inside(module, root) for root in ("oexec.app", "oexec.cluster", "oexec.cli")):
+            continue
+        for imported in imports_of(path):  # lazy imports inside functions count too
+            if imported.startswith("oexec.venue."):
+                violations.append(f"{module} imports {imported}")
+    assert violations == []

@@ -36,16 +36,17 @@ def table(differences: list[Difference]) -> str:
 
 async def check(config: Config, *, prefix: str, history: int) -> list[Difference]:
     from oexec.store import open_store
-    from oexec.venue.binance.adapter import BinanceUsdmVenue
+    from oexec.venue import open_venue
 
     store = open_store(config.store, prefix=prefix)
     await store.start()
-    venue = BinanceUsdmVenue(config.venue)
     try:
-        await venue.start()
-        return await compare(store, venue, history_limit=history)
+        venue = (await open_venue(config.venue)).venue
+        try:
+            return await compare(store, venue, history_limit=history)
+        finally:
+            await venue.close()
     finally:
-        await venue.close()
         await store.close()
 
 

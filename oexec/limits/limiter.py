@@ -24,15 +24,12 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from oexec.config import LimitsConfig
 from oexec.errors import ErrorCode, ThrottleError
 from oexec.limits.bucket import WindowBucket
 from oexec.limits.windows import (
-    DEFAULT_VENUE_RULES,
-    ORDERS,
-    REQUEST_WEIGHT,
     WindowKey,
     amount_for,
     plan_windows,
@@ -43,12 +40,6 @@ log = logging.getLogger("oexec.limits")
 
 #: Shortest sleep while waiting for tokens: keeps float rounding from spinning.
 MIN_SLEEP_S = 0.001
-#: Which header corrects which window.
-HEADER_WINDOWS: dict[str, WindowKey] = {
-    "used_weight_1m": (REQUEST_WEIGHT, 60),
-    "order_count_10s": (ORDERS, 10),
-    "order_count_1m": (ORDERS, 60),
-}
 
 Need = tuple[WindowKey, int]  # a window and how many of its units a request takes
 
@@ -79,7 +70,11 @@ class VenueRateLimiter:
     """
 
     def __init__(
-        self, config: LimitsConfig, *, clock: Callable[[], float] = time.monotonic
+        self,
+        config: LimitsConfig,
+        *,
+        rules: Sequence[RateLimitRule] = (),
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.config = config
         self._clock = clock
@@ -92,7 +87,9 @@ class VenueRateLimiter:
         self._queued: dict[WindowKey, int] = {}  # units waiting in lanes, per window
         # (weight, orders) -> the windows it takes and its lane; rebuilt by configure
         self._plans: dict[tuple[int, int], tuple[list[Need], frozenset[WindowKey]]] = {}
-        self.configure(DEFAULT_VENUE_RULES)
+        # the venue's published windows (VenuePolicy.rate_windows) until its exchange
+        # info is loaded; none given: only the configured caps
+        self.configure(rules)
 
     # -- configuration ---------------------------------------------------------------
     def configure(self, rules: Sequence[RateLimitRule]) -> None:
@@ -259,27 +256,16 @@ class VenueRateLimiter:
             self._sent[key].append((now, amount))
 
     # -- venue feedback --------------------------------------------------------------
-    def observe(
-        self,
-        *,
-        used_weight_1m: int | None = None,
-        order_count_10s: int | None = None,
-        order_count_1m: int | None = None,
-    ) -> None:
-        """Correct the local view with the venue's X-MBX-USED-WEIGHT-1M / ORDER-COUNT-* headers."""
-        reported = {
-            "used_weight_1m": used_weight_1m,
-            "order_count_10s": order_count_10s,
-            "order_count_1m": order_count_1m,
-        }
-        for header, used in reported.items():
-            key = HEADER_WINDOWS[header]
+    def observe(self, used: Mapping[WindowKey, int]) -> None:
+        """Correct the local view with the venue's own count of each window it reported
+        (``{(kind, interval_s): used}``); windows not enforced here are ignored."""
+        for key, count in used.items():
             bucket = self._buckets.get(key)
-            if used is None or bucket is None:
+            if bucket is None:
                 continue
-            self._venue_used[key] = used
-            if used > self._sent_within(key, bucket.spec.interval_s):
-                bucket.raise_to(min(float(used), float(bucket.spec.limit)))
+            self._venue_used[key] = count
+            if count > self._sent_within(key, bucket.spec.interval_s):
+                bucket.raise_to(min(float(count), float(bucket.spec.limit)))
 
     def _sent_within(self, key: WindowKey, interval_s: int) -> int:
         """What we charged to ``key`` in the last ``interval_s`` (older entries dropped)."""

@@ -69,14 +69,14 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from oexec.errors import ErrorCode, ThrottleError
-from oexec.limits.limiter import HEADER_WINDOWS, VenueRateLimiter, banned_error
+from oexec.limits.limiter import VenueRateLimiter, banned_error
 from oexec.limits.windows import WindowKey, WindowSpec, amount_for
 from oexec.models import RateLimitRule
 from oexec.tasks import cancel_and_wait
@@ -488,27 +488,14 @@ class SharedRateLimiter:
         )
 
     # -- venue feedback --------------------------------------------------------------------
-    def observe(
-        self,
-        *,
-        used_weight_1m: int | None = None,
-        order_count_10s: int | None = None,
-        order_count_1m: int | None = None,
-    ) -> None:
+    def observe(self, used: Mapping[WindowKey, int]) -> None:
         """Correct the shared view in the background (the latest value per window wins).
 
         Not the local one: its own sends are only part of the account's, so the local
         correction would count every other daemon as foreign usage and over-throttle.
         """
-        reported = {
-            "used_weight_1m": used_weight_1m,
-            "order_count_10s": order_count_10s,
-            "order_count_1m": order_count_1m,
-        }
-        for header, used in reported.items():
-            if used is not None:
-                key = HEADER_WINDOWS[header]
-                self._pending[key] = max(used, self._pending.get(key, 0))
+        for key, count in used.items():
+            self._pending[key] = max(count, self._pending.get(key, 0))
         self._kick()
 
     def _kick(self) -> None:

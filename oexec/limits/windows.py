@@ -1,8 +1,9 @@
 """Which rate windows to enforce and how big each bucket is: pure arithmetic, no clocks.
 
-The venue publishes its limiters in exchangeInfo (``rateLimits``: REQUEST_WEIGHT 2400/min,
-ORDERS 300/10 s and 1200/min on Binance USDⓈ-M). We enforce ``safety_margin`` of each,
-capped by any configured override.
+The venue publishes its limiters (its exchange info's ``rateLimits``, and until that is
+loaded the ``rate_windows`` of its VenuePolicy), e.g. request weight per minute and
+orders per 10 s and per minute. We enforce ``safety_margin`` of each, capped by any
+configured override.
 
 Bucket shape. A leaky bucket of capacity C that drains at r per second lets through at
 most C + r·T in any span of T seconds (a full burst, then the drain). With
@@ -26,13 +27,6 @@ REQUEST_WEIGHT = "REQUEST_WEIGHT"
 RAW_REQUESTS = "RAW_REQUESTS"
 #: What each venue limiter counts, in our acquire() terms.
 UNIT_OF_KIND = {ORDERS: "orders", REQUEST_WEIGHT: "weight", RAW_REQUESTS: "requests"}
-
-#: Binance USDⓈ-M's published limits, used until exchangeInfo has been loaded.
-DEFAULT_VENUE_RULES: tuple[RateLimitRule, ...] = (
-    RateLimitRule(REQUEST_WEIGHT, 60, 2400),
-    RateLimitRule(ORDERS, 10, 300),
-    RateLimitRule(ORDERS, 60, 1200),
-)
 
 WindowKey = tuple[str, int]  # (kind, interval_s)
 

@@ -17,12 +17,12 @@ from __future__ import annotations
 import functools
 import inspect
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from oexec.errors import ErrorCode, ThrottleError
 from oexec.ops.metrics import Metrics
-from oexec.service.ports import RequestGate
+from oexec.service.ports import RateWindow, RequestGate
 
 #: ThrottleError code -> rate_limit_reached type (RATE_LIMITED is refined by window).
 _REFUSALS = {ErrorCode.RATE_LIMITED: "orders", ErrorCode.VENUE_BANNED: "ban"}
@@ -55,18 +55,8 @@ class ObservedGate:
                 self.metrics.rate_limit_hit(kind)
             raise
 
-    def observe(
-        self,
-        *,
-        used_weight_1m: int | None,
-        order_count_10s: int | None,
-        order_count_1m: int | None,
-    ) -> None:
-        self.inner.observe(
-            used_weight_1m=used_weight_1m,
-            order_count_10s=order_count_10s,
-            order_count_1m=order_count_1m,
-        )
+    def observe(self, used: Mapping[RateWindow, int]) -> None:
+        self.inner.observe(used)
 
     def pause(self, retry_after_s: float) -> None:
         self.metrics.rate_limit_hit("ban")

@@ -1,6 +1,6 @@
 """``modify_order``: amend a resting LIMIT order's price and/or quantity in place.
 
-Why in place (Binance ``PUT /fapi/v1/order``) and not cancel + new: the order keeps its
+Why in place (the venue's ``PUT /fapi/v1/order``) and not cancel + new: the order keeps its
 id, its client order id and its fills, and the venue applies its own priority rules (a
 quantity cut keeps the queue place, a price change re-queues); a cancel + new always
 loses the place and opens a window with no order at all.

@@ -5,7 +5,7 @@ validation, risk, idempotency claim, unknown-outcome resolution and settling. So
 element runs the single-order path (``OrderService.place_order`` / ``cancel_order``)
 unchanged, concurrently, and only the venue call is shared: ``BatchingVenue`` sits
 under that path (beneath the journal) and, while a batch is open, gathers the submits of
-its elements into the venue's batch endpoints (Binance ``POST /fapi/v1/batchOrders``, 5
+its elements into the venue's batch endpoints (``POST /fapi/v1/batchOrders``, 5
 orders; ``DELETE /fapi/v1/batchOrders``, 10 ids of one symbol). What the venue answers
 per element goes back to that element's own submit: an order, or the element's error.
 A whole-request failure reaches every element of that venue call, and each handles it as
@@ -38,7 +38,7 @@ log = logging.getLogger("oexec.batch")
 
 #: Most orders one place_orders/cancel_orders request may carry (docs/wire.md).
 MAX_BATCH_ELEMENTS = 50
-#: Venue caps per call (Binance §C.11): new orders per batchOrders, ids per batch cancel.
+#: Venue caps per call (reference §C.11): new orders per batchOrders, ids per batch cancel.
 VENUE_PLACE_CHUNK = 5
 VENUE_CANCEL_CHUNK = 10
 LINGER_S = 0.02

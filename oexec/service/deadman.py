@@ -1,7 +1,7 @@
 """The dead-man's switch: resting orders die at the venue if this daemon dies.
 
-Binance's ``countdownCancelAll`` cancels every open order of a symbol when its timer
-runs out; each call re-arms the timer and ``countdownTime = 0`` disarms it. With
+A venue that has one (``VenueKit.dead_man``) cancels every open order of a symbol when
+its timer runs out; each call re-arms the timer and a timer of 0 ms disarms it. With
 ``tracking.dead_man_switch_s`` > 0 the daemon keeps the timer armed for every symbol it
 has open orders in, re-arming every third of the window (so two missed heartbeats still
 leave time), and disarms a symbol once it has no open orders left. A symbol that gets
@@ -26,7 +26,7 @@ from oexec.service.ports import OrderStore
 log = logging.getLogger("oexec.deadman")
 
 MIN_BEAT_GAP_S = 0.2
-Arm = Callable[[str, int], Awaitable[None]]  # (symbol, countdown ms; 0 disarms)
+Arm = Callable[[str, int], Awaitable[None]]  # (symbol, timer ms; 0 disarms)
 
 
 def plan(armed: set[str], wanted: set[str]) -> tuple[list[str], list[str]]:

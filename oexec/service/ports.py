@@ -8,7 +8,7 @@ adapters against real servers, or small in-memory ones for pure unit tests.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -21,6 +21,7 @@ from oexec.models import (
     Order,
     OrderIntent,
     OrderTerms,
+    RateLimitRule,
     VenueOrder,
     VenueTrade,
 )
@@ -201,25 +202,24 @@ class OrderStore(Protocol):
 
 
 # --- venue ------------------------------------------------------------------------------
+#: One of the venue's rate windows: (kind, interval_s), kinds as in ``RateLimitRule``
+#: (``REQUEST_WEIGHT``, ``ORDERS``, ``RAW_REQUESTS``).
+RateWindow = tuple[str, int]
+
+
 class RequestGate(Protocol):
     """The client-side view of the venue's rate limits; the venue adapter calls it.
 
     ``acquire`` before every request with the endpoint's weight and order count (waits
     for tokens, or raises ThrottleError at once if it could not send before
-    ``deadline_s`` from now); ``observe`` with the venue's X-MBX-USED-WEIGHT-1M /
-    X-MBX-ORDER-COUNT-* headers after every response so the local view is corrected;
-    ``pause`` on 429/418 so that all traffic stops for Retry-After seconds.
+    ``deadline_s`` from now); ``observe`` with the venue's own count of each window it
+    reported (``{window: used}``, read by the adapter from its answers) so the local view
+    is corrected; ``pause`` when the venue bans traffic, for as long as it says.
     """
 
     async def acquire(self, *, weight: int, orders: int, deadline_s: float | None) -> None: ...
 
-    def observe(
-        self,
-        *,
-        used_weight_1m: int | None,
-        order_count_10s: int | None,
-        order_count_1m: int | None,
-    ) -> None: ...
+    def observe(self, used: Mapping[RateWindow, int]) -> None: ...
 
     def pause(self, retry_after_s: float) -> None: ...
 
@@ -275,7 +275,7 @@ class Venue(Protocol):
 
 
 class AmendVenue(Protocol):
-    """The venue's in-place amend of a resting LIMIT order (Binance ``PUT /fapi/v1/order``:
+    """The venue's in-place amend of a resting LIMIT order (``PUT /fapi/v1/order``:
     the order keeps its id; the venue decides its queue priority). Never retried: an
     unknown outcome is resolved by querying the order."""
 
@@ -292,7 +292,7 @@ class AmendVenue(Protocol):
 
 
 class BatchVenue(Protocol):
-    """Several orders in one venue request (Binance ``batchOrders``): one result or one
+    """Several orders in one venue request (``batchOrders``): one result or one
     typed error per element, in request order. ``batch_place`` takes up to
     ``MAX_BATCH_PLACE`` requests; a whole-request failure raises like ``place_order``."""
 
@@ -319,13 +319,59 @@ class AccountVenue(Protocol):
 
 
 class UserStream(Protocol):
-    """The account's private event stream (Binance: listenKey + WebSocket)."""
+    """The account's private event stream (order updates, trades, account updates)."""
 
     def events(self) -> AsyncIterator[OrderUpdate | AccountUpdate | StreamGap]:
         """Updates in arrival order; a StreamGap whenever events may have been missed."""
         ...
 
-    async def close(self) -> None: ...
+    async def close(self, release_key: bool = False) -> None:
+        """Stop. ``release_key``: also give up the account's stream subscription, which
+        daemons of one deployment share (only the last one to stop does)."""
+        ...
+
+
+#: (symbol, timer ms) -> arm the venue's dead-man switch; 0 disarms it.
+DeadManArm = Callable[[str, int], Awaitable[None]]
+#: on_state -> a user stream; ``on_state`` hears "connected" and every other state.
+UserStreamFactory = Callable[[Callable[[str], None]], UserStream]
+
+
+@attrs.frozen
+class VenuePolicy:
+    """What the core must know about a venue's behaviour, as data its adapter hands over
+    (so no module of the core names a venue).
+
+    - ``client_order_id_pattern``: the ids the venue accepts (a regex, full match); the
+      ids the core derives are checked against it once, at start;
+    - ``not_found_grace_ms``: after a submit was sent, how long a "no such order" answer
+      proves nothing (the request may still be accepted, or the venue's reads lag its
+      writes); after it, not found means never placed;
+    - ``all_symbols_open_orders_cost``: what one open-orders query over every symbol
+      costs, counted in per-symbol queries (the tracker picks the cheaper);
+    - ``rate_windows``: the venue's published rate limits, enforced until its exchange
+      info says otherwise.
+    """
+
+    name: str
+    client_order_id_pattern: str
+    not_found_grace_ms: int
+    all_symbols_open_orders_cost: int = 1
+    rate_windows: tuple[RateLimitRule, ...] = ()
+
+
+@attrs.frozen
+class VenueKit:
+    """A started venue as its package hands it to the composition root
+    (``oexec.venue.open_venue``): the ports it fills and the capabilities it has."""
+
+    venue: Venue
+    policy: VenuePolicy
+    user_stream: UserStreamFactory | None = None  # None: no push stream (polls only)
+    dead_man: DeadManArm | None = None
+    amend: AmendVenue | None = None
+    batch: BatchVenue | None = None
+    account: AccountVenue | None = None
 
 
 # --- events -----------------------------------------------------------------------------

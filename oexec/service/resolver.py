@@ -1,12 +1,12 @@
 """Resolve orders whose submit outcome is unknown, by client order id — never by resending.
 
-A submit that timed out, got a 5xx / -1007, or lost its connection after sending may or
-may not have reached the matching engine. The venue is asked for the client order id
+A submit that timed out, got a server error, or lost its connection after sending may
+or may not have reached the matching engine. The venue is asked for the client order id
 until it answers: found → the order takes the venue's state; not found → it is proven
-never placed only once the request can no longer arrive (its timestamp + recvWindow has
-passed, after which the matching engine rejects it with -5028) and the read-after-write
-window has passed too (a just-accepted order may briefly answer -2013). A cancel whose
-outcome is unknown is resolved by querying too (``resolve_cancel``), never assumed.
+never placed only once the venue's not-found grace after the send has passed
+(``VenuePolicy.not_found_grace_ms``: until then the request may still be accepted, or
+the venue's reads may lag its writes). A cancel whose outcome is unknown is resolved by
+querying too (``resolve_cancel``), never assumed.
 """
 
 from __future__ import annotations
@@ -31,8 +31,7 @@ log = logging.getLogger("oexec.resolver")
 
 @attrs.frozen
 class ResolverPolicy:
-    recv_window_ms: int = 5000
-    read_after_write_ms: int = 5000  # -2013 within this long after sending means "not yet"
+    not_found_grace_ms: int = 10_000  # the venue's VenuePolicy.not_found_grace_ms
     first_delay_s: float = 0.05
     max_delay_s: float = 2.0
     give_up_after_s: float = 300.0  # then stays UNKNOWN and is left to reconciliation
@@ -40,7 +39,7 @@ class ResolverPolicy:
 
 def proven_never_placed(sent_at_ms: int, now_ms: int, policy: ResolverPolicy) -> bool:
     """A not-found answer proves nothing until the request could no longer be accepted."""
-    return now_ms >= sent_at_ms + policy.recv_window_ms + policy.read_after_write_ms
+    return now_ms >= sent_at_ms + policy.not_found_grace_ms
 
 
 def _applying(venue_order: VenueOrder, now_ms: int) -> Callable[[Order], Order | None]:
@@ -134,9 +133,9 @@ class UnknownOutcomeResolver:
             if not proven_never_placed(sent_at_ms, self.now_ms(), self.policy):
                 if not noted:
                     noted.append(True)
-                    self._decide(order, "not visible yet (-2013 in the read window): asking")
+                    self._decide(order, "not visible yet (within the venue's grace): asking")
                 return None
-            self._decide(order, "proven never placed: recvWindow and read window passed")
+            self._decide(order, "proven never placed: not found after the venue's grace")
             stored, _ = await self.writer.update(
                 order,
                 lambda o: (

@@ -47,7 +47,6 @@ class PipelineSettings:
     inline_resolve_s: float = 3.0  # how long a submit reply waits for an unknown outcome
     duplicate_wait_s: float = 15.0  # how long a duplicate waits for the first's outcome
     persist_before_reply: bool = False  # see settle.py
-    venue_name: str = "binance_usdm"
 
 
 class Breaker(Protocol):

@@ -56,7 +56,6 @@ FILL_CHECK_ATTEMPTS = 30  # then it waits in the store for the next start
 MAX_FILL_CHECKS = 10_000
 ZERO = Decimal(0)
 RECOVERY_CONCURRENCY = 8
-OPEN_ORDERS_ALL_SYMBOLS_WEIGHT = 40  # vs 1 per symbol
 STREAM_CONCURRENCY = 32  # orders whose stream events are applied at the same time
 
 
@@ -155,8 +154,12 @@ class OrderTracker:
         on_fill: Callable[[Fill], None] | None = None,
         on_stale_submits: Callable[[list[Order]], object] | None = None,
         now_ms: Callable[[], int] = lambda: int(time.time() * 1000),
+        all_symbols_cost: int = 1,
     ) -> None:
         self.store = store
+        #: VenuePolicy.all_symbols_open_orders_cost: one open-orders query over every
+        #: symbol costs this many per-symbol queries
+        self.all_symbols_cost = all_symbols_cost
         self.venue = venue
         self.writer = writer
         self.market = market
@@ -395,11 +398,12 @@ class OrderTracker:
 
     async def _venue_open_orders(self, symbols: set[str]) -> dict[str, VenueOrder]:
         """The venue's open orders of ``symbols``, by client order id. Per symbol while
-        that is cheaper: Binance weighs openOrders 1 with a symbol and 40 without, and a
-        poll every 2 s without one would spend most of the weight budget."""
+        that is cheaper (``all_symbols_cost``, from the venue's policy: on some venues a
+        query over every symbol costs tens of per-symbol ones, and a poll every 2 s
+        without a symbol would spend most of the rate budget)."""
         if not symbols:
             return {}
-        if len(symbols) < OPEN_ORDERS_ALL_SYMBOLS_WEIGHT:
+        if len(symbols) < self.all_symbols_cost:
             lists = await asyncio.gather(*(self.venue.open_orders(sym) for sym in symbols))
             seen = [o for orders in lists for o in orders]
         else:

@@ -11,10 +11,11 @@ import pytest
 
 from oexec.config import LimitsConfig
 from oexec.errors import ErrorCode, ThrottleError
-from oexec.limits import DEFAULT_VENUE_RULES, VenueRateLimiter
+from oexec.limits import VenueRateLimiter
 from oexec.limits.bucket import WindowBucket
 from oexec.limits.windows import WindowSpec
 from oexec.models import RateLimitRule
+from oexec.venue.binance.policy import RATE_WINDOWS as DEFAULT_VENUE_RULES
 
 from .conftest import VirtualClock
 
@@ -25,7 +26,9 @@ SMALL = (RateLimitRule("ORDERS", 10, 10),)
 
 def small(clock: VirtualClock, **config: Any) -> VenueRateLimiter:
     settings = {"safety_margin": D(1), "burst_fraction": D("0.5"), **config}
-    limiter = VenueRateLimiter(LimitsConfig(**settings), clock=clock.time)
+    limiter = VenueRateLimiter(
+        LimitsConfig(**settings), rules=DEFAULT_VENUE_RULES, clock=clock.time
+    )
     limiter.configure(SMALL)
     return limiter
 
@@ -41,7 +44,7 @@ async def order(limiter: VenueRateLimiter, deadline_s: float | None = 100.0) -> 
 async def test_within_the_burst_nothing_waits_and_every_window_is_charged(
     virtual_loop: VirtualClock,
 ) -> None:
-    limiter = VenueRateLimiter(LimitsConfig(), clock=virtual_loop.time)
+    limiter = VenueRateLimiter(LimitsConfig(), rules=DEFAULT_VENUE_RULES, clock=virtual_loop.time)
     start = virtual_loop.now
     await limiter.acquire(weight=5, orders=1, deadline_s=0)
     await limiter.acquire(weight=2, orders=0, deadline_s=0)  # a query or cancel
@@ -142,7 +145,7 @@ async def test_a_deadline_that_passes_in_the_queue_raises_rate_limited(
     second = asyncio.create_task(order(limiter, deadline_s=5.0))  # 4 s expected: admitted
     await asyncio.sleep(0)
     start = virtual_loop.now
-    limiter.observe(order_count_10s=10)  # someone else used the window: the head waits 12 s
+    limiter.observe({("ORDERS", 10): 10})  # someone else used the window: the head waits 12 s
     with pytest.raises(ThrottleError) as caught:
         await second
     assert caught.value.code is ErrorCode.RATE_LIMITED
@@ -174,7 +177,7 @@ def admissions_in_windows(times: list[float], interval: float) -> int:
 async def test_a_burst_of_ten_times_the_limit_never_exceeds_any_window(
     virtual_loop: VirtualClock,
 ) -> None:
-    limiter = VenueRateLimiter(LimitsConfig(), clock=virtual_loop.time)
+    limiter = VenueRateLimiter(LimitsConfig(), rules=DEFAULT_VENUE_RULES, clock=virtual_loop.time)
     limiter.configure(DEFAULT_VENUE_RULES)
     times: list[float] = []
 
@@ -193,7 +196,7 @@ async def test_a_burst_of_ten_times_the_limit_never_exceeds_any_window(
 
 async def test_unexplained_venue_usage_raises_the_level(virtual_loop: VirtualClock) -> None:
     limiter = small(virtual_loop)  # as after a restart: we sent nothing
-    limiter.observe(order_count_10s=8, order_count_1m=None, used_weight_1m=None)
+    limiter.observe({("ORDERS", 10): 8})
     assert used(limiter) == pytest.approx(8)
     with pytest.raises(ThrottleError) as caught:
         await order(limiter, deadline_s=0)
@@ -208,7 +211,7 @@ async def test_usage_we_sent_ourselves_does_not_throttle_twice(
     for _ in range(5):
         await order(limiter, deadline_s=0)
     virtual_loop.advance(4)  # drained to 3
-    limiter.observe(order_count_10s=5)  # the venue's window still holds our 5
+    limiter.observe({("ORDERS", 10): 5})  # the venue's window still holds our 5
     assert used(limiter) == pytest.approx(3)
     await order(limiter, deadline_s=0)
 
@@ -219,9 +222,9 @@ async def test_the_level_is_never_lowered_and_is_capped_at_one_window(
     limiter = small(virtual_loop)
     for _ in range(4):
         await order(limiter, deadline_s=0)
-    limiter.observe(order_count_10s=1)
+    limiter.observe({("ORDERS", 10): 1})
     assert used(limiter) == pytest.approx(4)
-    limiter.observe(order_count_10s=10_000)
+    limiter.observe({("ORDERS", 10): 10_000})
     assert used(limiter) == pytest.approx(10)
     with pytest.raises(ThrottleError) as caught:
         await order(limiter, deadline_s=0)
@@ -232,7 +235,7 @@ async def test_headers_for_windows_we_do_not_enforce_are_ignored(
     virtual_loop: VirtualClock,
 ) -> None:
     limiter = small(virtual_loop)
-    limiter.observe(used_weight_1m=10_000, order_count_1m=10_000)
+    limiter.observe({("REQUEST_WEIGHT", 60): 10_000, ("ORDERS", 60): 10_000})
     await order(limiter, deadline_s=0)
 
 
@@ -269,7 +272,7 @@ async def test_reconfigure_keeps_what_was_used(virtual_loop: VirtualClock) -> No
 
 
 def test_snapshot_outside_a_loop_reports_zero_usage() -> None:
-    snap = VenueRateLimiter(LimitsConfig()).snapshot()
+    snap = VenueRateLimiter(LimitsConfig(), rules=DEFAULT_VENUE_RULES).snapshot()
     assert snap["orders_10s"]["used"] == 0.0
     assert snap["weight_1m"]["venue_used"] == -1
 

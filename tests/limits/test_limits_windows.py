@@ -8,7 +8,6 @@ import pytest
 
 from oexec.config import LimitsConfig
 from oexec.limits.windows import (
-    DEFAULT_VENUE_RULES,
     WindowSpec,
     amount_for,
     burst_size,
@@ -17,6 +16,7 @@ from oexec.limits.windows import (
     plan_windows,
 )
 from oexec.models import RateLimitRule
+from oexec.venue.binance.policy import RATE_WINDOWS as DEFAULT_VENUE_RULES
 
 D = Decimal
 

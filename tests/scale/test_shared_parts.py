@@ -66,7 +66,7 @@ async def test_a_429_pause_in_one_daemon_stops_the_others(
 
 async def test_venue_headers_raise_the_shared_view(redis: aioredis.Redis, prefix: str) -> None:
     a, b = limiter(redis, prefix), limiter(redis, prefix)
-    a.observe(order_count_1m=10)  # the venue counts 10 orders nobody here sent
+    a.observe({("ORDERS", 60): 10})  # the venue counts 10 orders nobody here sent
     for _ in range(50):
         await asyncio.sleep(0.02)
         if not a._background:

@@ -59,7 +59,7 @@ def build(
         venue,
         writer,
         ResolverPolicy(
-            recv_window_ms=100, read_after_write_ms=100, first_delay_s=0.01, max_delay_s=0.05
+            not_found_grace_ms=200, first_delay_s=0.01, max_delay_s=0.05
         ),
     )
     pipeline = OrderPipeline(

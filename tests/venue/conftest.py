@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import defaultdict, deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
@@ -37,14 +37,11 @@ class RecordingGate:
     async def acquire(self, *, weight: int, orders: int, deadline_s: float | None) -> None:
         self.acquired.append((weight, orders, deadline_s))
 
-    def observe(
-        self,
-        *,
-        used_weight_1m: int | None,
-        order_count_10s: int | None,
-        order_count_1m: int | None,
-    ) -> None:
-        self.observed.append((used_weight_1m, order_count_10s, order_count_1m))
+    def observe(self, used: Mapping[tuple[str, int], int]) -> None:
+        """Recorded as (weight 1m, orders 10 s, orders 1m), None where not reported."""
+        windows = (("REQUEST_WEIGHT", 60), ("ORDERS", 10), ("ORDERS", 60))
+        weight, o10s, o1m = (used.get(window) for window in windows)
+        self.observed.append((weight, o10s, o1m))
 
     def pause(self, retry_after_s: float) -> None:
         self.paused.append(retry_after_s)

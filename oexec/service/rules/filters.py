@@ -1,6 +1,6 @@
 """The venue's symbol filters as rules (exchangeInfo: status, types, LOT_SIZE, PRICE_FILTER …).
 
-Each class mirrors one venue check (Binance USDⓈ-M, reference §D.3) so a doomed order is
+Each class mirrors one venue check (the reference venue's filters, §D.3) so a doomed order is
 refused locally with a code naming the filter instead of costing a round trip and an
 order-rate token. Zero limits are disabled, as on the venue. Price-dependent checks
 (MIN_NOTIONAL for MARKET, PERCENT_PRICE) defer to the venue when the mark price is

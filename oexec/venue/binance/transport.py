@@ -32,10 +32,11 @@ from oexec.errors import (
     VenueUnavailableError,
     VenueUnknownOutcomeError,
 )
-from oexec.service.ports import RequestGate
+from oexec.service.ports import RateWindow, RequestGate
 from oexec.tasks import cancel_and_wait
 from oexec.venue.binance.endpoints import Endpoint, Ep, Retry, Security
 from oexec.venue.binance.errors import map_error
+from oexec.venue.binance.policy import usage
 from oexec.venue.binance.signing import (
     Signer,
     append_signature,
@@ -84,13 +85,7 @@ class NullGate:
     async def acquire(self, *, weight: int, orders: int, deadline_s: float | None) -> None:
         return None
 
-    def observe(
-        self,
-        *,
-        used_weight_1m: int | None,
-        order_count_10s: int | None,
-        order_count_1m: int | None,
-    ) -> None:
+    def observe(self, used: Mapping[RateWindow, int]) -> None:
         return None
 
     def pause(self, retry_after_s: float) -> None:
@@ -327,7 +322,7 @@ class BinanceTransport:
         o10s = header_int(headers, _HEADER_O10S)
         o1m = header_int(headers, _HEADER_O1M)
         if weight is not None or o10s is not None or o1m is not None:
-            self.gate.observe(used_weight_1m=weight, order_count_10s=o10s, order_count_1m=o1m)
+            self.gate.observe(usage(weight, o10s, o1m))
 
 
 def _flag(exc: VenueError, uncertain: bool) -> VenueError:
