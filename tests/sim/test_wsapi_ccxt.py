@@ -84,3 +84,16 @@ async def test_ccxt_pro_rate_limited_order(exchange: Any, sim: SimServer) -> Non
         await exchange.create_order_ws(SYMBOL, "limit", "buy", 0.01, 49000)
     assert "-1015" in str(info.value)
     assert sim.state.stats.responses_by_status["429"] == 1
+
+
+async def test_ccxt_pro_balance_positions_and_book_over_the_websocket_api(exchange: Any) -> None:
+    assert await exchange.fetch_positions_ws([SYMBOL]) == []
+    await exchange.create_order_ws(SYMBOL, "market", "buy", 0.01)
+    positions = await exchange.fetch_positions_ws([SYMBOL])
+    assert [(p["symbol"], p["contracts"], p["side"]) for p in positions] == [(SYMBOL, 0.01, "long")]
+    # ccxt reads futures balances from account.balance (its default, account.status, with
+    # the spot shape) and skips assets whose updateTime is 0: the fill above set it
+    balance = await exchange.fetch_balance_ws({"method": "account.balance"})
+    assert 0 < balance["USDT"]["total"] < 100000  # the taker fee was paid
+    book = await exchange.fetch_order_book_ws(SYMBOL, 5)
+    assert len(book["bids"]) == 5 and book["bids"][0][0] < book["asks"][0][0]
