@@ -227,9 +227,20 @@ class _Trader:
             _say(f"  rejected: {getattr(exc, 'code', '?')}: {getattr(exc, 'message', exc)}")
             return
         self.orders += 1
+        order = await self._settled(order)
         signed = order.filled_quantity if side == "BUY" else -order.filled_quantity
         self.position += signed
         _say(f"  {order.id} {order.state.value} filled={order.filled_quantity}")
+
+    async def _settled(self, order: Any) -> Any:
+        """The order once final: the reply may come before its fill is known (a busy host),
+        and the position is counted from what actually filled."""
+        for _ in range(50):
+            if order.state.is_terminal:
+                break
+            await asyncio.sleep(0.05)
+            order = await self.client.get_order(order_id=order.id)
+        return order
 
     async def flatten(self) -> None:
         if self.position != 0:
