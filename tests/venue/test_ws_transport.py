@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.serialization import (
 
 from oexec.config import VenueConfig
 from oexec.errors import (
+    VenueClockSkewError,
     VenueRateLimitError,
     VenueRejectedError,
     VenueUnknownOutcomeError,
@@ -222,3 +223,15 @@ async def test_never_connected_orders_go_over_rest_and_health_says_why(
     monkeypatch.setattr(ws_transport, "HEALTH_GRACE_S", 0.0)
     with pytest.raises(RuntimeError, match="orders go over REST"):
         await ws_api.health_check()
+
+
+async def test_clock_skew_answer_resyncs_the_venue_clock(
+    open_venue: VenueFactory, sim: SimServer
+) -> None:
+    venue = await open_venue()
+    synced = venue.transport.last_sync_ms
+    sim.state.faults.add(fault("clock_skew", count=1, params={"offset_ms": -60_000}))
+    with pytest.raises(VenueClockSkewError):
+        await venue.place_order(order("skewed"))
+    await wait_for(lambda: venue.transport.last_sync_ms != synced, 5)
+    assert "skewed" not in {o["clientOrderId"] for o in sim.exchange.ground_truth()}

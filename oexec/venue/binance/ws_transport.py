@@ -32,7 +32,7 @@ import itertools
 import logging
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 from urllib.parse import unquote
 
@@ -40,7 +40,13 @@ import aiohttp
 import orjson
 
 from oexec.config import VenueConfig
-from oexec.errors import VenueError, VenueRateLimitError, VenueUnknownOutcomeError
+from oexec.errors import (
+    OexecError,
+    VenueClockSkewError,
+    VenueError,
+    VenueRateLimitError,
+    VenueUnknownOutcomeError,
+)
 from oexec.service.ports import RequestGate
 from oexec.tasks import cancel_and_wait
 from oexec.venue.binance.endpoints import Ep, Retry
@@ -90,6 +96,7 @@ class BinanceWsApi:
         observer: VenueObserver,
         now_ms: Callable[[], int],
         signer: Signer | None = None,
+        resync: Callable[[], Awaitable[None]] | None = None,
         rng: Callable[[], float] = random.random,
         reconnect_base_s: float = 0.2,
     ) -> None:
@@ -100,6 +107,8 @@ class BinanceWsApi:
         self._now_ms = now_ms
         self._signer = signer if signer is not None else make_signer(config)
         self._logon_wanted = config.key_type == "ed25519"
+        self._resync = resync  # the venue clock's re-sync, after a -1021
+        self._resyncing: asyncio.Task[None] | None = None
         self._rng = rng
         self._reconnect_base_s = reconnect_base_s
         self._ids = itertools.count(1)
@@ -123,6 +132,7 @@ class BinanceWsApi:
             gate=transport.gate,
             observer=transport.observer,
             now_ms=transport.now_ms,
+            resync=transport.sync_time,
         )
 
     @property
@@ -262,7 +272,23 @@ class BinanceWsApi:
         self.observer.venue_error(status if mapped.venue_code is None else mapped.venue_code)
         if isinstance(mapped, VenueRateLimitError):
             self.gate.pause(mapped.retry_after_s)
+        if isinstance(mapped, VenueClockSkewError):
+            self._resync_soon()
         return mapped
+
+    def _resync_soon(self) -> None:
+        """-1021: re-measure the venue clock (in the background; the request is not
+        repeated, a submit never is), as the REST transport does."""
+        if self._resync is None or (self._resyncing is not None and not self._resyncing.done()):
+            return
+        self._resyncing = asyncio.create_task(self._resync_quietly(self._resync))
+
+    @staticmethod
+    async def _resync_quietly(resync: Callable[[], Awaitable[None]]) -> None:
+        try:
+            await resync()
+        except OexecError as exc:
+            log.warning("venue time sync after -1021 failed: %r", exc)
 
     # --- connection ------------------------------------------------------------------------
     async def _run(self, session: aiohttp.ClientSession) -> None:
