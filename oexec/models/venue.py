@@ -92,6 +92,37 @@ class AccountUpdate:
 
 
 @attrs.frozen(slots=True)
+class AccountConfigUpdate:
+    """ACCOUNT_CONFIG_UPDATE: a symbol's leverage changed (``symbol`` and ``leverage``),
+    or the multi-assets mode (``multi_assets``)."""
+
+    event_time: int
+    symbol: str | None = None
+    leverage: int | None = None
+    multi_assets: bool | None = None
+
+
+@attrs.frozen(slots=True)
+class MarginCallLeg:
+    symbol: str
+    position_side: PositionSide
+    amount: Decimal  # signed
+    margin_type: str | None  # "cross" | "isolated"
+    mark_price: Decimal
+    unrealized_pnl: Decimal
+    maintenance_margin: Decimal
+
+
+@attrs.frozen(slots=True)
+class MarginCall:
+    """MARGIN_CALL: the legs at risk and the cross wallet balance (None when absent)."""
+
+    event_time: int
+    cross_wallet_balance: Decimal | None
+    positions: tuple[MarginCallLeg, ...] = ()
+
+
+@attrs.frozen(slots=True)
 class StreamGap:
     """Stream events may have been missed before this point: recover by polling, then go on.
 

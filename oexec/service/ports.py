@@ -27,7 +27,13 @@ from oexec.models import (
 )
 from oexec.models.account import AccountSettingChange, Balance, Position
 from oexec.models.enums import Side
-from oexec.models.venue import AccountUpdate, OrderUpdate, StreamGap
+from oexec.models.venue import (
+    AccountConfigUpdate,
+    AccountUpdate,
+    MarginCall,
+    OrderUpdate,
+    StreamGap,
+)
 
 
 # --- store ------------------------------------------------------------------------------
@@ -321,8 +327,11 @@ class AccountVenue(Protocol):
 class UserStream(Protocol):
     """The account's private event stream (order updates, trades, account updates)."""
 
-    def events(self) -> AsyncIterator[OrderUpdate | AccountUpdate | StreamGap]:
-        """Updates in arrival order; a StreamGap whenever events may have been missed."""
+    def events(
+        self,
+    ) -> AsyncIterator[OrderUpdate | AccountUpdate | AccountConfigUpdate | MarginCall | StreamGap]:
+        """Updates in arrival order; a StreamGap whenever events may have been missed.
+        AccountConfigUpdate (leverage) and MarginCall become position events (issue 17)."""
         ...
 
     async def close(self, release_key: bool = False) -> None:

@@ -34,7 +34,7 @@ from typing import Any, Protocol, TypeVar
 
 from oexec.errors import OexecError, VenueOrderNotFoundError
 from oexec.models import Fill, Order, OrderUpdate, VenueOrder, VenueTrade
-from oexec.models.venue import AccountUpdate, StreamGap
+from oexec.models.venue import AccountConfigUpdate, AccountUpdate, MarginCall, StreamGap
 from oexec.service.apply import PRE_VENUE_STATES, apply_venue_order
 from oexec.service.journal import Journal
 from oexec.service.market import MarketState
@@ -200,6 +200,8 @@ class OrderTracker:
             self.market.on_account_update(event)
             self._tell_account(event)
             await self.writer.account_update(event)  # position and balance events
+        elif isinstance(event, AccountConfigUpdate | MarginCall):
+            await self.writer.account_update(event)  # position events (issue 17)
         elif isinstance(event, StreamGap):
             self._tell_account(event)
             await self.on_gap(event)

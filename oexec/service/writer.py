@@ -27,7 +27,7 @@ import orjson
 from oexec.errors import StoreConflictError
 from oexec.models import Fill, Order
 from oexec.models.serde import order_to_dict
-from oexec.models.venue import AccountUpdate
+from oexec.models.venue import AccountConfigUpdate, AccountUpdate, MarginCall
 from oexec.service.account_events import account_events, outbox_id_for_account
 from oexec.service.outbox import (
     Event,
@@ -221,10 +221,11 @@ class OrderWriter:
                 recorded.popitem(last=False)
         return True
 
-    async def account_update(self, update: AccountUpdate) -> int:
-        """Announce the venue's ACCOUNT_UPDATE as ``position`` and ``balance`` events
-        (issue 17): stored in the outbox first, then published like every other event, so
-        a crash delays them but cannot lose them. Returns how many events."""
+    async def account_update(self, update: AccountUpdate | AccountConfigUpdate | MarginCall) -> int:
+        """Announce the venue's ACCOUNT_UPDATE as ``position`` and ``balance`` events,
+        ACCOUNT_CONFIG_UPDATE (leverage) and MARGIN_CALL as ``position`` events (issue
+        17): stored in the outbox first, then published like every other event, so a
+        crash delays them but cannot lose them. Returns how many events."""
         events = account_events(update)
         if not events:
             return 0

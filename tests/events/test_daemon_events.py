@@ -95,3 +95,18 @@ async def test_a_dropped_stream_event_is_caught_within_3_s(
     assert (await control.stats())["faults_fired"].get("stream_drop", 0) >= 1  # it was lost
     assert caught <= 3.0, caught
     assert daemon.tracker.sweep_every_s() < 3.0
+
+
+async def test_a_leverage_change_is_a_position_event(daemon: Daemon) -> None:
+    """The venue's ACCOUNT_CONFIG_UPDATE after set_leverage: a position event with the
+    new leverage, no side (every leg of the symbol), the venue's event time."""
+    async with AsyncClient(endpoint(daemon)) as client:
+        with client.subscribe(events_endpoint(daemon), ["position"]) as sub:
+            await asyncio.sleep(0.3)
+            await client.set_leverage("ETHUSDT", 7)
+            async with asyncio.timeout(10):
+                event = await sub.receive()
+    body = event.data["position"]
+    assert event.data["reason"] == "ACCOUNT_CONFIG_UPDATE"
+    assert body["symbol"] == "ETHUSDT" and body["leverage"] == 7 and body["event_time"] > 0
+    assert "position_side" not in body

@@ -113,6 +113,7 @@ class ChaosRun:
         self.gate = asyncio.Event()
         self.inflight = 0
         self.reconcile_s: list[float] = []
+        self.wrong_view_s: list[float] = []  # until nothing the venue contradicts
         self.unsettled_rounds = 0
         self.crashes = 0
         self.actions: list[str] = []
@@ -188,10 +189,15 @@ class ChaosRun:
 
     async def _settle(self, store: OrderStore) -> float | None:
         first: list[str] = []
+        started = time.monotonic()
+        view_right: list[float] = []
 
         async def converged() -> bool:
             venue = await asyncio.to_thread(self.sim.orders)
-            self.last_problems = (await snapshot(store, venue)).problems()
+            snap = await snapshot(store, venue)
+            self.last_problems = snap.problems()
+            if not view_right and not snap.wrong_view():
+                view_right.append(time.monotonic() - started)
             if not first:
                 first.append(
                     f"{len(self.last_problems)} differences, e.g. {self.last_problems[:3]}"
@@ -200,6 +206,11 @@ class ChaosRun:
 
         settled = await _poll(converged, self.plan.settle_timeout_s)
         self.say(f"  at quiesce: {first[0] if first else 'store unreachable'}")
+        if view_right:
+            self.wrong_view_s.append(view_right[0])
+            self.say(f"  view matched the venue after {view_right[0]:.2f} s")
+        else:
+            self.wrong_view_s.append(float("inf"))
         return settled
 
     async def _progress(self, stop: asyncio.Event, started: float) -> None:
@@ -288,6 +299,7 @@ class ChaosRun:
         stats = await asyncio.to_thread(self.sim.stats)
         report = await audit(store, venue, stats, self.load, await self._fill_events())
         report.max_reconcile_s = max(self.reconcile_s, default=0.0)
+        report.max_wrong_view_s = max(self.wrong_view_s, default=0.0)
         if final is None or self.unsettled_rounds:
             report.max_reconcile_s = float("inf")
         if self.watch is not None:

@@ -47,3 +47,5 @@ async def test_subscriber_sees_every_fill_once_across_a_sigkill(store: str, tmp_
     assert seen.gaps == 0, summary
     assert report.duplicates == 0 and report.lost == 0, summary
     assert report.fills_missed == 0 and report.fills_duplicated == 0, summary
+    # the view matches the venue again within 3 s of the round's end (issue 17)
+    assert report.max_wrong_view_s <= 3.0, summary

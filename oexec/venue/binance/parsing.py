@@ -14,8 +14,11 @@ from typing import Any, TypeVar
 from oexec.errors import VenueError
 from oexec.models import OrderType, PositionSide, Side, TimeInForce, VenueOrderStatus
 from oexec.models.venue import (
+    AccountConfigUpdate,
     AccountUpdate,
     BalanceUpdate,
+    MarginCall,
+    MarginCallLeg,
     OrderUpdate,
     PositionUpdate,
     VenueOrder,
@@ -284,6 +287,43 @@ def parse_account_update(event: Mapping[str, Any]) -> AccountUpdate:
         balances=balances,
         positions=positions,
     )
+
+
+def parse_account_config_update(event: Mapping[str, Any]) -> AccountConfigUpdate:
+    """``ACCOUNT_CONFIG_UPDATE``: ``ac`` {s, l} (a symbol's leverage) or ``ai`` {j}
+    (multi-assets mode)."""
+    ac, ai = event.get("ac"), event.get("ai")
+    at = integer(event, "E", 0)
+    if isinstance(ac, Mapping):
+        return AccountConfigUpdate(at, symbol=text(ac, "s"), leverage=integer(ac, "l"))
+    if isinstance(ai, Mapping) and isinstance(ai.get("j"), bool):
+        return AccountConfigUpdate(at, multi_assets=bool(ai["j"]))
+    raise VenueParseError("ACCOUNT_CONFIG_UPDATE without 'ac' or 'ai'")
+
+
+def parse_margin_call(event: Mapping[str, Any]) -> MarginCall:
+    """``MARGIN_CALL``: ``cw`` (cross wallet balance) and the legs at risk in ``p``."""
+    legs = tuple(
+        MarginCallLeg(
+            symbol=text(p, "s"),
+            position_side=_position_side(p.get("ps")),
+            amount=dec(p, "pa"),
+            margin_type=_margin_type(p.get("mt")),
+            mark_price=dec(p, "mp", ZERO),
+            unrealized_pnl=dec(p, "up", ZERO),
+            maintenance_margin=dec(p, "mm", ZERO),
+        )
+        for p in _objects(event.get("p"))
+    )
+    cross = dec(event, "cw") if event.get("cw") not in (None, "") else None
+    return MarginCall(integer(event, "E", 0), cross, legs)
+
+
+def _margin_type(value: object) -> str | None:
+    """The venue writes CROSSED/ISOLATED in MARGIN_CALL, cross/isolated elsewhere."""
+    if not isinstance(value, str):
+        return None
+    return "cross" if value.lower().startswith("cross") else value.lower()
 
 
 def _objects(value: object) -> list[Mapping[str, Any]]:

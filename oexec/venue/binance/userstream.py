@@ -23,13 +23,21 @@ import aiohttp
 import orjson
 
 from oexec.errors import OexecError
-from oexec.models.venue import AccountUpdate, OrderUpdate, StreamGap
+from oexec.models.venue import (
+    AccountConfigUpdate,
+    AccountUpdate,
+    MarginCall,
+    OrderUpdate,
+    StreamGap,
+)
 from oexec.tasks import cancel_and_wait
 from oexec.venue.binance.adapter import BinanceUsdmVenue
 from oexec.venue.binance.errors import ListenKeyExpiredError
 from oexec.venue.binance.parsing import (
     VenueParseError,
+    parse_account_config_update,
     parse_account_update,
+    parse_margin_call,
     parse_order_trade_update,
 )
 from oexec.venue.binance.transport import backoff_s
@@ -43,10 +51,13 @@ KNOWN_WS_BASES = {
 }
 
 
-StreamItem = OrderUpdate | AccountUpdate | StreamGap  # StreamGap lives in oexec.models.venue
-_PARSERS: dict[str, Callable[[Mapping[str, Any]], OrderUpdate | AccountUpdate]] = {
+StreamEvent = OrderUpdate | AccountUpdate | AccountConfigUpdate | MarginCall
+StreamItem = StreamEvent | StreamGap  # StreamGap lives in oexec.models.venue
+_PARSERS: dict[str, Callable[[Mapping[str, Any]], StreamEvent]] = {
     "ORDER_TRADE_UPDATE": parse_order_trade_update,
     "ACCOUNT_UPDATE": parse_account_update,
+    "ACCOUNT_CONFIG_UPDATE": parse_account_config_update,  # issue 17: position events
+    "MARGIN_CALL": parse_margin_call,
 }
 _KEY_EXPIRED = "listenKeyExpired"
 #: A connection that ended for a planned reason is re-opened at once with this gap reason.
@@ -117,7 +128,9 @@ class BinanceUserStream:
             item = await self._queue.get()
             if item is _CLOSED:
                 return
-            assert isinstance(item, (OrderUpdate, AccountUpdate, StreamGap))
+            assert isinstance(
+                item, OrderUpdate | AccountUpdate | AccountConfigUpdate | MarginCall | StreamGap
+            )
             yield item
 
     async def close(self, release_key: bool = False) -> None:
@@ -229,7 +242,7 @@ class BinanceUserStream:
             return True
         parser = _PARSERS.get(str(kind))
         if parser is None:
-            return False  # TRADE_LITE, MARGIN_CALL, ACCOUNT_CONFIG_UPDATE, …
+            return False  # TRADE_LITE, STRATEGY_UPDATE, …
         try:
             self._queue.put_nowait(parser(event))
         except VenueParseError as exc:
