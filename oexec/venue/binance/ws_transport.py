@@ -23,6 +23,9 @@ Rules, each for a reason:
   ``key=value`` joined by ``&`` (addendum §2.5).
 - **Liveness.** aiohttp answers the server's pings; our own heartbeat pings detect a
   dead peer sooner than the venue's 10 minute rule.
+
+Slightly over 400 lines: the connection's life, its requests and its health report share
+one state (pending replies, up/down, reconnects); the pure frame helpers are ws_frames.py.
 """
 
 from __future__ import annotations
