@@ -1,73 +1,44 @@
 """SqliteStore: the embedded OrderStore (one file, WAL), the default without Redis.
 
-Keeping the event loop unblocked. All SQL runs on one dedicated worker thread that owns
-the only connection; coroutines hand it work through ``SqliteThread`` (a queue hop cheaper
-than ``run_in_executor``, see oexec/store/sqlite_thread.py). Measured on the
-build host (2,000 claim transactions, 600-byte order, WAL):
+The event loop runs the SQL (oexec/store/sqlite_loop.py): every call made during one turn
+of the loop becomes one batch at the end of that turn - one transaction, one COMMIT at
+``synchronous=NORMAL`` (~30 µs for a claim on the bench host). Nothing that waits for the
+disk runs on the loop: an fsync of the write-ahead log (what FULL would do inside the
+COMMIT) runs on a helper thread before the jobs that need it are answered, and WAL
+checkpoints run on another with their own connection. Until issue 14 a worker thread ran
+every statement; each call paid a hop, and while that thread ran Python the loop waited
+for the GIL after every ZeroMQ send or socket write (docs/bench.md has the A/B).
 
-==========================  ========  ========  =========
-mode                        p50       p99       max
-==========================  ========  ========  =========
-in loop, synchronous=NORMAL   28 µs    121 µs   5,807 µs
-thread,  synchronous=NORMAL  134 µs    389 µs   5,197 µs
-in loop, synchronous=FULL    219 µs    433 µs   1,503 µs
-thread,  synchronous=FULL    286 µs    613 µs   4,184 µs
-==========================  ========  ========  =========
+Durability, two levels. The idempotency claim (and its release) is answered at
+``StoreConfig.durability`` (``sqlite_synchronous`` overrides): "fsync" (default) - the
+claim and the SUBMITTING order are in the fsynced log, so they survive a power loss;
+"process" - they survive a crash of the daemon. Every other write (``save``,
+``save_reply``, ``add_fill``, the journal) at ``sqlite_update_synchronous`` (default
+NORMAL): it survives a daemon crash when it returns, and a power loss once the next fsync
+of the log (a later claim's) is done. What a power loss can take is therefore only
+updates after the last claim; the daemon re-derives them from the venue at start
+(SUBMITTING/UNKNOWN orders resolved by client order id, open ones refreshed, missing
+fills fetched).
 
-A whole ``SqliteStore.claim`` (six indexes, history row, fsync) measured ~0.4 ms p50 with
-FULL and ~0.25 ms with NORMAL on the same host (RedisStore.claim: ~0.23 ms on loopback).
+Early claims (the daemon, ``claim_log=True``; issue 14): a claim of a request id that is
+new - not among the claims in flight, not in the file (one indexed read) - is decided at
+once, logged (oexec/store/claim_log.py: one ``os.write``, which survives any crash of the
+daemon) and returned with ``ClaimResult.durable``; its write joins the batch of this turn
+while the order travels to the venue, and the reply waits for it. The log is also the
+file's lock: one daemon per SQLite file (several share a Redis store instead).
 
-Calling sqlite3 in the loop looks cheapest at the median, but every few hundred commits
-a WAL checkpoint (or, with FULL, every commit's fsync) would stall *all* requests for
-milliseconds. The thread costs ~70-100 µs per call and never stalls the loop; one thread
-also serialises this process's transactions, so no connection pool or lock is needed.
-aiosqlite does the same (a thread per connection) behind another dependency, so the few
-lines here are preferred.
+Group commit. ``SqliteDb.run_batch`` runs a batch with writes as one transaction:
+``BEGIN IMMEDIATE``, each job in its own ``SAVEPOINT`` (set at its first write; a job
+that raises is rolled back to it and gets its own error, the others go on), one
+``COMMIT``, and only then are the callers' futures settled. A failed COMMIT (or a
+transaction SQLite rolled back on its own) fails every write of the batch, and every
+read that ran after one of them (it may have seen them), with a StoreError: nothing of it
+is stored. Reads run inside the transaction; a batch of one job or of reads only runs
+alone (no savepoint). A task cancelled while its call is queued does not undo it.
 
-Durability, two levels. The idempotency claim (and its release) commits at
-``StoreConfig.sqlite_synchronous`` (default FULL): when ``claim`` returns, the claim and
-the SUBMITTING order are fsynced to the WAL and survive a process crash *and* a power
-loss, before anything is sent to the venue. Every other write (``save``,
-``save_reply``, ``add_fill``, the journal) commits at ``sqlite_update_synchronous``
-(default NORMAL; FULL when a claim shares its batch, see below): it survives a process
-crash when it returns, and a power loss once the next claim commits (a FULL commit
-fsyncs the whole write-ahead log, earlier frames included). What a power loss can take
-is therefore only updates after the last claim; the daemon re-derives them from the
-venue at start (SUBMITTING/UNKNOWN orders are resolved by client order id, open ones
-refreshed, missing fills fetched). Measured on the bench host this takes ~2 fsyncs
-(~300 µs) off every order's reply path; set both to FULL for the old
-every-write-fsynced behaviour; set ``sqlite_synchronous`` to NORMAL and even the claim
-survives only a process crash.
-
-A crash before the COMMIT leaves nothing of that operation (all of a claim's rows —
-claim, order, first history entry — are one transaction, as is its whole batch). A task
-cancelled while its call runs does not undo it: the call finishes on the thread.
-
-Group commit. The thread takes every job queued at that moment as one batch (at most
-256, ``MAX_BATCH``), and ``SqliteDb.run_batch`` runs a batch with writes as one
-transaction: ``BEGIN IMMEDIATE``, each job in its own ``SAVEPOINT`` (set at its first
-write; a job that raises is rolled back to it and gets its own error, the others go on),
-one ``COMMIT``, and only then are the callers' futures settled, so no caller hears
-"done" before its write is committed at the level its operation requires. The COMMIT
-runs at the strongest level a write in it needs: FULL when it holds a claim or a
-release, else the update level; a claim-level write in a weaker batch raises instead of
-committing weaker. A failed COMMIT (or a transaction SQLite rolled back on its own)
-fails every write of the batch, and every read that ran after one of them (it may have
-seen them), with a StoreError: nothing of it is stored. Reads run inside the
-transaction; a batch of one job or of reads only runs as before (no savepoint).
-
-Measured (2-core shared host, interleaved A/B against the previous one-transaction-per-
-call thread): the store alone, 64 concurrent flows of claim, save with reply, read,
-save: COMMITs 3.00 -> 0.05 per order, 1,176-1,377 -> 2,188-2,929 orders/s, CPU
-544-647 -> 319-425 µs per order (three pairs). The daemon (``oexec bench --no-direct
---scale 0 --orders 2000 --concurrent-orders 1000``, nine pairs): the x64 row 489 -> 616
-orders/s mean (+26 %); one order in flight gains nothing (its batches are one or two
-jobs): sync p50 and CPU per order were 2-8 % higher in most pairs, inside the run-to-run
-spread, so a small cost there is not excluded. docs/bench.md has the numbers.
-
-Several processes may share one file (BEGIN IMMEDIATE + busy timeout make claims atomic
-across them), but a local file is the only supported place: WAL needs shared memory, so
-never put it on a network filesystem.
+A local file is the only supported place: WAL needs shared memory, so never put it on a
+network filesystem. Tools that only read (``oexec reconcile --check``) open the file
+without the claim log.
 """
 
 from __future__ import annotations
@@ -86,21 +57,23 @@ from oexec.store import codec
 from oexec.store.claim_log import ClaimLog
 from oexec.store.keys import ORDER_TTL_S
 from oexec.store.sqlite_db import SYNCHRONOUS_MODES, SqliteDb
-from oexec.store.sqlite_thread import BatchJob, JobKind, Outcome, SqliteThread, run_each
+from oexec.store.sqlite_loop import BatchJob, Checkpointer, JobKind, LoopBatcher, Outcome, run_each
 
 #: How long after a host crash (the claim log from an earlier boot) request ids the store
 #: does not know are checked at the venue by client order id before a submit: a client
 #: retrying a request it got no reply for retries within this (docs/architecture.md).
 UNCERTAIN_AFTER_HOST_CRASH_MS = 15 * 60 * 1000
-#: The loop's read connection never waits long: busy means "take the thread path".
+#: The loop's read connection never waits long: busy means "take the batch path".
 READER_BUSY_TIMEOUT_MS = 20
+
+_STRENGTH = {mode: rank for rank, mode in enumerate(SYNCHRONOUS_MODES)}
 
 P = ParamSpec("P")
 T = TypeVar("T")
 
 
 class SqliteStore:
-    """OrderStore on one SQLite file. The file is opened on the worker thread by the first
+    """OrderStore on one SQLite file. The file is opened by the first
     call (``ping`` at start-up); an open failure is a StoreError on every call."""
 
     def __init__(
@@ -133,15 +106,24 @@ class SqliteStore:
         #: went down with the daemon, so the log may have lost its last claims).
         self.recovered_claims = 0
         self.uncertain_until_ms = 0
-        self._thread = SqliteThread(run_batch=self._run_batch)
+        # The connection commits at most at NORMAL (no fsync on the loop); a stronger
+        # level is kept by fsyncing the log off the loop before those jobs are answered.
+        claim_level, update_level = synchronous.upper(), (update_synchronous or synchronous).upper()
+        fsync_kinds: list[JobKind] = []
+        if _STRENGTH[claim_level] >= _STRENGTH["FULL"]:
+            fsync_kinds.append("claim")
+        if _STRENGTH[update_level] >= _STRENGTH["FULL"]:
+            fsync_kinds.append("update")
+        self._runner = LoopBatcher(self._run_batch, wal_path=path + "-wal", fsync_kinds=fsync_kinds)
+        self._checkpointer = Checkpointer(path)
         self._db: SqliteDb | None = None
         self._open_error: BaseException | None = None
         self._open = functools.partial(
             SqliteDb,
             path,
             order_ttl_s=order_ttl_s,
-            synchronous=synchronous,
-            update_synchronous=update_synchronous,
+            synchronous=_at_most_normal(claim_level),
+            update_synchronous=_at_most_normal(update_level),
             clock=clock,
         )
 
@@ -154,10 +136,10 @@ class SqliteStore:
     ) -> T:
         if self._closed:
             raise StoreError("store is closed", code=ErrorCode.STORE_UNAVAILABLE)
-        job = functools.partial(self._on_thread, fn, *args, **kwargs)
-        return await self._thread.run(job, kind)
+        job = functools.partial(self._in_db, fn, *args, **kwargs)
+        return await self._runner.run(job, kind)
 
-    def _on_thread(
+    def _in_db(
         self, fn: Callable[Concatenate[SqliteDb, P], T], *args: P.args, **kwargs: P.kwargs
     ) -> T:
         try:
@@ -171,7 +153,7 @@ class SqliteStore:
         )
 
     def _run_batch(self, jobs: Sequence[BatchJob]) -> list[Outcome]:
-        """On the thread: one group commit for the batch (see SqliteDb.run_batch)."""
+        """One group commit for the batch (see SqliteDb.run_batch)."""
         try:
             db = self._connected()  # outside any transaction: opening sets up the file
         except BaseException:
@@ -186,15 +168,19 @@ class SqliteStore:
         return outcomes
 
     def _connected(self) -> SqliteDb:
-        """The open database (opened on first use, on the thread); open errors stick."""
+        """The open database (opened on first use); open errors stick. Its checkpoints
+        run on the checkpointer's thread (oexec/store/sqlite_loop.py)."""
         if self._open_error is not None:
             raise self._open_error
         if self._db is None:
             try:
-                self._db = self._open()
+                db = self._open()
+                db.disable_autocheckpoint()
             except BaseException as exc:
                 self._open_error = exc
                 raise
+            self._db = db
+            self._checkpointer.start()
         return self._db
 
     async def start(self) -> None:
@@ -230,10 +216,10 @@ class SqliteStore:
 
         ``early`` (with the claim log): decide the claim on the loop when the request id
         is new - not among the claims in flight, not in the file (one indexed read, no
-        thread hop) - log it, and return at once with ``durable``, the store write's
-        future. The write is queued behind every earlier job on the one store thread, so
+        waiting) - log it, and return at once with ``durable``, the store write's
+        future. The write is queued behind every earlier job of the store, so
         a later claim, read or save of the same order always sees it. Anything else (a
-        known request id, no log) takes the thread path, which answers lost claims.
+        known request id, no log) takes the batch path, which answers lost claims.
         """
         if order.request_id in self._unstored:
             raise StoreError(
@@ -254,7 +240,7 @@ class SqliteStore:
                 (request_id, int(self._clock() * 1000)),
             ).fetchone()
         except sqlite3.Error:
-            return False  # the thread path will say what is wrong
+            return False  # the batch path will say what is wrong
         return row is None
 
     def _claim_early(self, order: Order, ttl_s: int, events: bytes | None) -> ClaimResult:
@@ -273,11 +259,11 @@ class SqliteStore:
         self, order: Order, ttl_s: int, events: bytes | None, durable: asyncio.Future[None]
     ) -> None:
         """Queue the store write of an early claim; until it lands its request id takes
-        the thread path (behind this write) - or, once a write failed, is refused: the
+        the batch path (behind this write) - or, once a write failed, is refused: the
         write is retried every second, and the log holds it for the next start either
         way, so the same request can never be claimed (and sent) a second time."""
         request_id = order.request_id
-        job = functools.partial(self._on_thread, SqliteDb.claim, order, ttl_s, events)
+        job = functools.partial(self._in_db, SqliteDb.claim, order, ttl_s, events)
 
         def landed(future: asyncio.Future[ClaimResult]) -> None:
             error = future.exception() if not future.cancelled() else StoreError("cancelled")
@@ -307,7 +293,7 @@ class SqliteStore:
 
         if self._closed:
             return
-        self._thread.run(job, "claim").add_done_callback(landed)
+        self._runner.run(job, "claim").add_done_callback(landed)
 
     async def save(
         self,
@@ -415,7 +401,7 @@ class SqliteStore:
             await self._call("update", SqliteDb.append_journal, client_order_id, list(entries))
 
     async def append_journal_many(self, batch: Mapping[str, Sequence[bytes]]) -> None:
-        """One thread hop and one transaction for the whole batch."""
+        """One transaction for the whole batch."""
         rows = {coid: list(entries) for coid, entries in batch.items() if entries}
         if rows:
             await self._call("update", SqliteDb.append_journal_many, rows)
@@ -427,15 +413,17 @@ class SqliteStore:
         await self._call("read", SqliteDb.ping)
 
     async def close(self) -> None:
-        """Finish queued calls, close the connection, stop the thread. Idempotent. The
+        """Finish queued calls, close the connection, stop the helpers. Idempotent. The
         claim log goes away only when every claim in it is stored (a clean stop)."""
         if self._closed:
             return
         self._closed = True
         try:
-            await self._thread.run(self._close_db, "alone")
+            await self._runner.run(self._close_db, "alone")
+            await self._runner.drain()
         finally:
-            self._thread.stop(timeout_s=0)
+            self._checkpointer.stop()
+            self._runner.close()
             if self._reader is not None:
                 self._reader.close()
             if self._claim_log is not None:
@@ -451,3 +439,8 @@ def _quiet(future: asyncio.Future[None]) -> None:
     request); the error itself is the resolver's and the next start's to handle."""
     if not future.cancelled():
         future.exception()
+
+
+def _at_most_normal(level: str) -> str:
+    """What the connection commits at: FULL/EXTRA become NORMAL plus an fsync off the loop."""
+    return "NORMAL" if _STRENGTH[level] >= _STRENGTH["FULL"] else level

@@ -30,7 +30,7 @@ from oexec.service.ports import (
 )
 from oexec.store import codec, failures, sqlite_events
 from oexec.store.keys import JOURNAL_MAX_ENTRIES
-from oexec.store.sqlite_thread import BatchJob, Outcome, attempt
+from oexec.store.sqlite_loop import BatchJob, Outcome, attempt
 
 PURGE_INTERVAL_S = 3600
 BUSY_TIMEOUT_MS = 5000

@@ -105,17 +105,15 @@ async def test_early_claim_answers_before_its_write_and_the_write_follows(tmp_pa
     store = SqliteStore(str(tmp_path / "s.sqlite"), claim_log=True)
     await store.start()
     try:
-        blocker = store._thread.run(lambda: time.sleep(0.3), "read")  # the thread is busy
         first = order("r-1")
-        result = await asyncio.wait_for(store.claim(first, 60, early=True), 0.1)
+        result = await store.claim(first, 60, early=True)  # no await inside: not written
         assert result.claimed and result.durable is not None and not result.durable.done()
-        # the same request meanwhile takes the thread path, behind the write: it loses
+        # the same request meanwhile takes the batch path, behind the write: it loses
         duplicate = await store.claim(order("r-1"), 60, early=True)
         assert not duplicate.claimed and duplicate.order.id == first.id
         await result.durable
-        await blocker
         assert (await store.get_by_request_id("r-1")) == first
-        # a request id already stored is known to the loop's read: thread path, lost claim
+        # a request id already stored is known to the loop's read: batch path, lost claim
         again = await store.claim(order("r-1"), 60, early=True)
         assert not again.claimed and again.durable is None
     finally:
@@ -149,11 +147,10 @@ CHILD = textwrap.dedent(
     async def main():
         store = SqliteStore({path!r}, claim_log=True)
         await store.start()
-        store._thread.run(lambda: time.sleep(60), "read")  # its writes never land
         result = await store.claim(order("killed-1"), 60, early=True)
         assert result.claimed and not result.durable.done()
         print("claimed", result.order.id, flush=True)
-        await asyncio.sleep(60)
+        time.sleep(60)  # the loop never gets to write it: killed before the batch runs
 
     asyncio.run(main())
     """

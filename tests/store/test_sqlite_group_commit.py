@@ -1,16 +1,16 @@
-"""SQLite group commit: the store thread's batch is one transaction with a savepoint per
-job and one COMMIT, at FULL when a claim is in it; callers hear only after the COMMIT.
+"""SQLite group commit: the jobs of one loop turn are one transaction with a savepoint per
+job and one COMMIT (at NORMAL; a claim's batch then waits for an fsync of the log); callers
+hear only after the COMMIT.
 
-A batch is made deterministic by holding the store's thread with a job that waits, queueing
-the calls, then letting it go: everything queued meanwhile is the next batch. COMMITs are
-counted (and their synchronous level read, or made to fail) by a spy on the connection.
+A batch is made deterministic by starting the calls in one loop turn (``asyncio.gather``):
+the store runs everything queued in a turn at its end. COMMITs are counted (and their
+synchronous level read, or made to fail) by a spy on the connection.
 """
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
-import threading
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ from oexec.errors import StoreConflictError, StoreError
 from oexec.models import Order
 from oexec.store import SqliteStore
 from oexec.store.sqlite_db import SqliteDb
-from oexec.store.sqlite_thread import JobKind
+from oexec.store.sqlite_loop import JobKind
 
 from .helpers import evolve, make_order
 
@@ -61,24 +61,12 @@ def db_of(store: SqliteStore) -> SqliteDb:
 
 
 async def one_batch(store: SqliteStore, calls: list[Coroutine[Any, Any, Any]]) -> list[Any]:
-    """Run ``calls`` as one batch of the store's thread; their results or exceptions."""
-    started, release = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        started.set()
-        release.wait(10)
-
-    held = store._thread.run(hold)
-    assert await asyncio.to_thread(started.wait, 10)
-    tasks = [asyncio.ensure_future(call) for call in calls]
-    for _ in range(1000):
-        if store._thread._jobs.qsize() == len(calls):
-            break
-        await asyncio.sleep(0)
-    assert store._thread._jobs.qsize() == len(calls)
-    release.set()
-    await held
-    return await asyncio.gather(*tasks, return_exceptions=True)
+    """Run ``calls`` as one batch: started in the same loop turn, the store runs them at
+    the end of it together (oexec/store/sqlite_loop.py); their results or exceptions."""
+    before = store._runner.batches
+    results = await asyncio.gather(*calls, return_exceptions=True)
+    assert store._runner.batches == before + 1
+    return results
 
 
 @pytest.fixture
@@ -110,23 +98,32 @@ async def test_concurrent_claims_and_saves_land_with_one_commit(store: SqliteSto
         assert await store.get(order.id) == order
 
 
-async def test_a_claim_in_a_batch_commits_at_full_and_updates_alone_at_normal(
+async def test_a_claim_in_a_batch_waits_for_an_fsync_and_updates_alone_do_not(
     store: SqliteStore,
 ) -> None:
+    """Commits run at NORMAL on the loop; a batch with a claim (FULL) is answered only
+    after the write-ahead log was fsynced off the loop - the same promise as FULL."""
     orders = [make_order() for _ in range(4)]
     for order in orders[:3]:
         await store.claim(order, TTL)
     spy = spy_on(db_of(store))
+    fsyncs = store._runner.fsyncs
 
     await one_batch(store, [store.save(evolve(order), reason="accepted") for order in orders[:3]])
+    assert store._runner.fsyncs == fsyncs  # updates alone: NORMAL, no fsync
     await one_batch(
         store,
         [store.save(evolve(evolve(order)), reason="filled") for order in orders[:3]]
         + [store.claim(orders[3], TTL)],
     )
+    assert store._runner.fsyncs == fsyncs + 1
+    assert spy.levels == [NORMAL, NORMAL]
 
-    assert spy.levels == [NORMAL, FULL]
-    assert await store.get(orders[3].id) == orders[3]
+
+async def test_many_claims_share_one_fsync(store: SqliteStore) -> None:
+    fsyncs = store._runner.fsyncs
+    await asyncio.gather(*(store.claim(make_order(), TTL) for _ in range(30)))
+    assert store._runner.fsyncs - fsyncs <= 2  # one, or two when the first was in flight
 
 
 async def test_a_job_that_fails_in_a_batch_fails_alone(store: SqliteStore) -> None:
