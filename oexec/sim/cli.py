@@ -84,7 +84,7 @@ def banner(config: SimConfig, base_url: str, ws_url: str) -> list[str]:
         f"oexec sim: streams {ws_url}/public/ws/<stream> (book data), "
         f"{ws_url}/market/ws/<stream> (the rest), {ws_url}/private/ws?listenKey=<key>"
     )
-    lines.append(f"oexec sim: WebSocket API (order entry) {ws_url}/ws-fapi/v1")
+    lines.append(f"oexec sim: order entry (WebSocket API) {ws_url}/ws-fapi/v1")
     return lines
 
 

@@ -143,7 +143,7 @@ def test_cli_demo_banner_prints_public_secret() -> None:
     assert config.port == cli.DEFAULT_PORT
     text = "\n".join(cli.banner(config, "http://h", "ws://h"))
     assert DEMO_API_KEY in text and "oexec-sim-secret" in text
-    assert "oexec sim: WebSocket API (order entry) ws://h/ws-fapi/v1" in text
+    assert "oexec sim: order entry (WebSocket API) ws://h/ws-fapi/v1" in text
 
 
 @pytest.mark.parametrize(
