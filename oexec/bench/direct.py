@@ -126,7 +126,9 @@ async def ccxt_ws_row(job: Job, progress: Progress) -> Result:
 
 async def python_binance_row(job: Job, progress: Progress) -> Result:
     """python-binance ``AsyncClient.futures_create_order``, futures URL at the simulator."""
-    from binance import AsyncClient
+    # by module: binance-futures-connector (test extra) ships an empty binance/__init__.py
+    # that may replace python-binance's, so `from binance import AsyncClient` can fail
+    from binance.async_client import AsyncClient
 
     client = AsyncClient(job.api_key, job.api_secret)
     client.FUTURES_URL = f"{job.sim_url}/fapi"
