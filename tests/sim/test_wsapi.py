@@ -276,3 +276,18 @@ async def post(session: aiohttp.ClientSession, sim: SimServer, path: str, body: 
     async with session.post(sim.base_url + path, json=body) as resp:
         assert resp.status == 200, await resp.text()
         return await resp.json()
+
+
+async def test_ed25519_signature_per_request_without_logon(
+    sim: SimServer, session: aiohttp.ClientSession
+) -> None:
+    private, _ = ed_account()
+    async with session.ws_connect(sim.ws_api_url) as ws:
+        api = WsApiClient(ws, "ed-key")
+        api.private = private
+        placed = await api.call("order.place", limit_order("ed-per-request"))
+        assert placed["status"] == 200, placed
+        tampered = api.sign(limit_order("ed-tampered"))
+        tampered["quantity"] = "0.02"
+        await ws.send_str(json.dumps({"id": 9, "method": "order.place", "params": tampered}))
+        assert (await api.receive())["error"]["code"] == -1022
