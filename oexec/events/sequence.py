@@ -219,7 +219,6 @@ async def trim_older(redis: aioredis.Redis, stream_key: str, older_than_ms: int)
             keep_from = seq_of(entries[-1][0]) + 1
         if keep_from is None:
             return gone
-        removed = int(await redis.xtrim(stream_key, minid=f"{keep_from}-0"))
         removed = int(await redis.xtrim(stream_key, minid=f"{keep_from}-0", approximate=False))
         gone += removed
         if removed < TRIM_PAGE or len(entries) < TRIM_PAGE:
