@@ -67,6 +67,7 @@ async def make_sink(
             await sink.close()
         await store.close()
         return
+
     async def redis_sink(endpoint: str) -> LoggedSequenceSink:
         sink = SharedSequenceSink([endpoint], redis=redis, prefix=prefix)
         await sink.start()
@@ -212,5 +213,34 @@ async def test_replay_op_on_the_wire(make_sink: SinkFactory) -> None:
             assert caught.value.code == "REPLAY_EXPIRED"
             with pytest.raises(Exception, match="limit"):
                 await client.replay(1, limit=5000)
+    finally:
+        await front.stop()
+
+
+async def test_topic_subscriber_heals_only_its_topics(make_sink: SinkFactory) -> None:
+    """Subscribed to some topics: a topic_seq jump (or a topic not seen since the last
+    delivered event) triggers a replay of those topics only."""
+    pub = f"tcp://127.0.0.1:{free_port()}"
+    sink = await make_sink(pub)
+    service = ReplayService()
+    service.sink = sink
+    front = await _front(service)
+    try:
+        async with AsyncClient(front.endpoints[0]) as client:
+            with client.subscribe(pub, ["fill"], from_seq=0) as sub:
+                await asyncio.sleep(0.3)
+                await publish(sink, 9)  # fills are n = 0, 3, 6
+                before = await _collect(sub, 3)
+                await sink.close()
+                restarted = await make_sink(pub)
+                service.sink = restarted
+                await publish(restarted, 9, start=9)  # fills 9, 12, 15: unheard
+                await asyncio.sleep(0.5)
+                await publish(restarted, 3, start=18)  # fill 18
+                after = await _collect(sub, 4)
+        events = before + after
+        assert [e.data["n"] for e in events] == [0, 3, 6, 9, 12, 15, 18]
+        assert [e.topic_seq for e in events] == list(range(1, 8))
+        assert {e.topic for e in events} == {"fill"} and all(e.gap is None for e in events)
     finally:
         await front.stop()
