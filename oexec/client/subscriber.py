@@ -155,6 +155,9 @@ class Replayer(Protocol):
 
 RETRY_MIN_S = 0.2
 RETRY_MAX_S = 2.0
+#: replay requests per gap before the gap is reported instead (each request itself
+#: retries on timeout: AsyncClient's timeout_s x (retries + 1))
+REPLAY_ATTEMPTS = 3
 
 
 class Subscriber:
@@ -217,6 +220,7 @@ class Subscriber:
         #: seqs of the latest dropped repeats: what explains a jump an application sees
         self.dropped_seqs: deque[int] = deque(maxlen=REMEMBERED_KEYS)
         self.replayed = 0  # events delivered from the log, not from PUB
+        self.replay_failures = 0  # replay requests that failed (see _fill)
         self.already_delivered = 0  # PUB events skipped: the log had delivered them
 
     @property
@@ -309,6 +313,9 @@ class Subscriber:
             return
         if not self._topics and last is not None and event.seq > last + 1:
             event = attrs.evolve(event, gap=Gap(last + 1, event.seq - 1))
+        previous = self._topic_seen.get(event.topic)
+        if self._topics and previous is not None and event.topic_seq > previous + 1:
+            event = attrs.evolve(event, gap=Gap(previous + 1, event.topic_seq - 1, event.topic))
         self._deliver(event)
 
     def _missed_before(self, event: Event, last: int) -> bool:
@@ -323,18 +330,27 @@ class Subscriber:
         self._topic_seen[event.topic] = event.topic_seq
 
     async def _fill(self, after: int, before: int | None) -> None:
-        """Deliver the logged events after ``after`` (and before ``before``); a failed
-        request is retried until it is answered (live events wait in the socket)."""
+        """Deliver the logged events after ``after`` (and before ``before``). A failed
+        request is retried (live events wait in the socket) up to REPLAY_ATTEMPTS times,
+        or not at all when the daemon keeps no log; then what it could not fetch is
+        reported as ``gap`` on the next event, never skipped silently."""
         assert self._replay is not None
         delay = RETRY_MIN_S
-        while True:
+        missed: list[Event] | None = None
+        for attempt in range(1, REPLAY_ATTEMPTS + 1):
             try:
                 missed = await self._replay.between(after, before, topics=self._topics)
                 break
             except ClientError as exc:
+                self.replay_failures += 1
+                if attempt == REPLAY_ATTEMPTS or exc.code == "REPLAY_UNAVAILABLE":
+                    log.error("replay after seq %d failed (%s); reporting a gap", after, exc)
+                    return
                 log.warning("replay after seq %d failed (%s); retrying", after, exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RETRY_MAX_S)
+        if missed is None:
+            return
         expected = after + 1
         for event in missed:
             if event.seq < expected:

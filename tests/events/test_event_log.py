@@ -15,10 +15,11 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from oexec.client import AsyncClient, ReplayError, Subscriber
+from oexec.client import AsyncClient, Gap, ReplayError, Subscriber
 from oexec.config import FrontConfig
 from oexec.errors import ErrorCode, ReplayExpiredError
 from oexec.events.logged import LoggedSequenceSink, replay_page
+from oexec.events.publisher import ZmqEventSink
 from oexec.events.sequence import SharedSequenceSink
 from oexec.events.store_log import StoreSequenceSink
 from oexec.front.router import FrontEnd
@@ -244,3 +245,28 @@ async def test_topic_subscriber_heals_only_its_topics(make_sink: SinkFactory) ->
         assert {e.topic for e in events} == {"fill"} and all(e.gap is None for e in events)
     finally:
         await front.stop()
+
+
+async def test_without_a_log_the_subscriber_reports_the_gap() -> None:
+    """A daemon that keeps no event log answers REPLAY_UNAVAILABLE: the subscriber does
+    not wait for it; the events it could not fetch are reported as a gap."""
+    pub = f"tcp://127.0.0.1:{free_port()}"
+    sink = ZmqEventSink([pub])  # numbers in memory, keeps nothing
+    await sink.start()
+    service = ReplayService()
+    service.sink = sink  # type: ignore[assignment]  (its replay: REPLAY_UNAVAILABLE)
+    front = await _front(service)
+    try:
+        async with AsyncClient(front.endpoints[0]) as client:
+            with client.subscribe(pub) as sub:
+                await asyncio.sleep(0.3)
+                await sink.publish("fill", {"n": 0})
+                [first] = await _collect(sub, 1)
+                sink._seq += 5  # five events this subscriber never heard
+                await sink.publish("fill", {"n": 6})
+                [second] = await _collect(sub, 1)
+        assert first.gap is None
+        assert second.gap == Gap(2, 6) and sub.replay_failures == 1
+    finally:
+        await front.stop()
+        await sink.close()
