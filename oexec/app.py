@@ -36,7 +36,7 @@ from oexec.service.deadman import DeadManSwitch
 from oexec.service.journal import Journal, JournalingVenue
 from oexec.service.market import MarketState
 from oexec.service.pipeline import OrderPipeline, PipelineSettings
-from oexec.service.ports import UserStream
+from oexec.service.ports import Venue
 from oexec.service.reconcile import Reconciler
 from oexec.service.resolver import ResolverPolicy, UnknownOutcomeResolver
 from oexec.service.rules.allowlist import SymbolAllowList
@@ -44,8 +44,10 @@ from oexec.service.rules.risk import RiskManager
 from oexec.service.rules.symbol_book import SymbolRulesBook
 from oexec.service.rules.validation import ValidationPipeline
 from oexec.service.tracker import OrderTracker
+from oexec.service.tracking import Tracking
 from oexec.service.writer import OrderWriter
 from oexec.store import SqliteStore, open_store
+from oexec.store.keys import ClusterKeys
 from oexec.tasks import cancel_and_wait
 from oexec.venue import open_venue
 
@@ -92,8 +94,23 @@ class Daemon:
             raise
 
     async def _start(self) -> None:
-        cfg = self.config
-        stack = self._stack
+        """Each step opens what the next one needs and puts its own teardown on the stack."""
+        await self._open_store()
+        journaled = await self._open_venue()
+        pub_bound_at = await self._open_event_outlet()
+        self._build_core(journaled)
+        self._build_tracking(journaled)
+        await self._recover(pub_bound_at)
+        self._start_background()
+        await self._open_intake()
+        self.ready = True
+        notify("READY=1", "STATUS=accepting orders")
+        self._watchdog = start_watchdog()
+        log.info("oexec ready", extra={"listen": list(self.config.front.listen)})
+
+    async def _open_store(self) -> None:
+        """The store and the audit journal on it."""
+        cfg, stack = self.config, self._stack
         store = open_store(cfg.store, prefix=self.store_prefix, early_claims=True)
         self.store = TimedStore(store, self.metrics)
         await self.store.start()
@@ -102,11 +119,15 @@ class Daemon:
         self.journal.start()
         stack.push_async_callback(self.journal.stop)
 
+    async def _open_venue(self) -> Venue:
+        """The venue package named by ``[venue] name`` behind the rate gate and breaker,
+        its symbol rules loaded; returns the Venue the order path uses (journaled)."""
+        cfg, stack = self.config, self._stack
         self.redis = cluster.shared_redis(cfg)  # shared limits/breaker/lease/sequence
         if self.redis is not None:
             stack.push_async_callback(self.redis.aclose)
         self.limiter = cluster.rate_gate(cfg, self.redis, self.store_prefix, stack)
-        # the venue package named by [venue] name: its ports, policy and capabilities
+        # the venue's ports, policy and capabilities
         self.venue_kit = kit = await open_venue(
             cfg.venue, gate=ObservedGate(self.limiter, self.metrics), observer=self.metrics
         )
@@ -116,24 +137,30 @@ class Daemon:
         self.limiter.configure(kit.policy.rate_windows)  # until its exchange info says
         # a batch's submits and cancels leave as the venue's batch calls (issue 16)
         self.batching = None if kit.batch is None else BatchingVenue(self.venue, kit.batch)
-        journaled = JournalingVenue(self.batching or self.venue, self.journal)
         info = await self.venue.exchange_info()
         self.rules_book = SymbolRulesBook(cfg.validation.overrides)
         self.rules_book.load(info)
         self.limiter.configure(info.rate_limits)
-
         self.breaker = cluster.venue_breaker(
             cfg, self.redis, self.store_prefix, self._on_breaker_change, stack
         )
         self.metrics.set_breaker_state(self.breaker.state)
+        return JournalingVenue(self.batching or self.venue, self.journal)
+
+    async def _open_event_outlet(self) -> float:
+        """The event sink (PUB, with its mirrors); returns when PUB was bound."""
+        cfg, stack = self.config, self._stack
         self.events = cluster.shared_event_sink(
             cfg, self.redis, self.store_prefix
         ) or await self._event_sink(self.store.inner)
         self.nats = await cluster.attach_nats(cfg, self.events, stack)  # closes after events
         await self.events.start()
-        pub_bound_at = time.monotonic()
         stack.push_async_callback(self.events.close)
+        return time.monotonic()
 
+    def _build_core(self, venue: Venue) -> None:
+        """Market view, writer, resolver, risk, the account view and the pipeline."""
+        cfg, stack, kit = self.config, self._stack, self.venue_kit
         self.market = MarketState(self.venue.mark_price)
         self.market.start()
         stack.push_async_callback(self.market.stop)
@@ -143,7 +170,7 @@ class Daemon:
         # after the front end and the tasks stop, before the events and the store close
         stack.push_async_callback(self.writer.relay.close)
         self.resolver = UnknownOutcomeResolver(
-            journaled,
+            venue,
             self.writer,
             ResolverPolicy(
                 not_found_grace_ms=kit.policy.not_found_grace_ms,
@@ -162,7 +189,7 @@ class Daemon:
         )
         self.pipeline = OrderPipeline(
             store=self.store,
-            venue=journaled,
+            venue=venue,
             writer=self.writer,
             market=self.market,
             rules_book=self.rules_book,
@@ -185,9 +212,13 @@ class Daemon:
             account=AccountOps(self.account_view, account_venue, self.allow),
         )
         stack.push_async_callback(self.pipeline.drain)  # after the front end stops
+
+    def _build_tracking(self, venue: Venue) -> None:
+        """The tracker, the reconciler and the unit that runs them (service/tracking.py)."""
+        cfg, kit = self.config, self.venue_kit
         self.tracker = OrderTracker(
             self.store,
-            journaled,
+            venue,
             self.writer,
             self.market,
             poll_interval_s=cfg.tracking.poll_interval_s,
@@ -203,7 +234,7 @@ class Daemon:
         self.tracker.account_listeners.append(self.account_view.on_stream_event)
         self.reconciler = Reconciler(
             self.store,
-            journaled,
+            venue,
             self.writer,
             self.tracker,
             self.resolver,
@@ -211,6 +242,19 @@ class Daemon:
             history_limit=cfg.tracking.reconcile_history,
             journal=self.journal,
         )
+        self.tracking = Tracking(
+            tracker=self.tracker,
+            reconciler=self.reconciler,
+            resolver=self.resolver,
+            store=self.store,
+            open_stream=kit.user_stream,
+            stream_enabled=cfg.tracking.user_stream,
+            not_found_grace_ms=kit.policy.not_found_grace_ms,
+            poll_interval_s=cfg.tracking.poll_interval_s,
+        )
+
+    async def _recover(self, pub_bound_at: float) -> None:
+        """What a previous run left: unpublished events, owed fills, live orders."""
         # Events a previous run stored but may not have published (the outbox). Alone on
         # its store (SQLite) a daemon owns every pending entry; on a shared Redis only
         # entries past the grace period, so a live peer's fresh ones are left to it.
@@ -220,35 +264,36 @@ class Daemon:
         )
         await self.tracker.load_owed_fills()
         await self.account_view.start()  # positions and balances, then kept by the stream
-        stack.push_async_callback(self.account_view.stop)
+        self._stack.push_async_callback(self.account_view.stop)
         open_orders = await self.store.open_orders(None)
         self.market.seed_open_orders(open_orders)
         self.metrics.seed_orders(open_orders)
-        await self._reconcile(open_orders)
+        await self.tracking.reconcile_at_start()
+
+    def _start_background(self) -> None:
+        """Tracking (alone, or while holding the cluster's lease) and the periodic jobs."""
+        cfg, stack = self.config, self._stack
         loop = asyncio.get_running_loop()
-        self.stream_owner = cluster.stream_ownership(cfg, self.redis, self)
+        self.stream_owner = cluster.stream_ownership(
+            cfg, self.redis, self.store_prefix, self.tracking
+        )
         if self.stream_owner is not None:  # the lease holder tracks; the others stand by
             self.stream_owner.start()
             stack.push_async_callback(self.stream_owner.stop)
         else:
-            self._start_user_stream()
-            self._tasks.append(
-                loop.create_task(self.tracker.watch(stream_enabled=cfg.tracking.user_stream))
-            )
+            self._tasks.append(loop.create_task(self.tracking.run_alone()))
         self._start_dead_man_switch()
         self._tasks.append(loop.create_task(self._refresh_exchange_info()))
         self._tasks.append(loop.create_task(self.writer.relay.run()))
         self._tasks.append(loop.create_task(self._sample_gauges()))
         stack.push_async_callback(self._cancel_tasks)
 
-        self.front = FrontEnd(self.pipeline, cfg.front, on_metrics=self.metrics)
+    async def _open_intake(self) -> None:
+        """The ZeroMQ front end, then the HTTP ops endpoints."""
+        self.front = FrontEnd(self.pipeline, self.config.front, on_metrics=self.metrics)
         await self.front.start()
-        stack.push_async_callback(self.front.stop)
+        self._stack.push_async_callback(self.front.stop)
         await self._start_http()
-        self.ready = True
-        notify("READY=1", "STATUS=accepting orders")
-        self._watchdog = start_watchdog()
-        log.info("oexec ready", extra={"listen": list(cfg.front.listen)})
 
     def reload(self, new: Config) -> None:
         """SIGHUP: apply what is safe to change while serving (oexec/ops/reload.py)."""
@@ -292,7 +337,7 @@ class Daemon:
         self._stack.push_async_callback(client.aclose)
         return {
             "redis": client,
-            "stream_key": f"{self.store_prefix}events",
+            "stream_key": ClusterKeys(self.store_prefix).events()["stream"],
             "maxlen": cfg.events.stream_maxlen,
         }
 
@@ -319,20 +364,11 @@ class Daemon:
                     self.metrics.set_rate_limit(RateWindow(window), int(used), int(values["limit"]))
             self.metrics.set_breaker_failures(self.breaker.failure_count)
             self.metrics.set_event_sequence(self.events.last_seq)
-            self.metrics.set_user_stream_connected(self.tracker.stream_up)
+            self.metrics.set_user_stream_connected(self.tracking.stream_up)
             self._note_stream_state()
             front = getattr(self, "front", None)
             self.metrics.set_queued(front.queued if front is not None else 0)
             await asyncio.sleep(GAUGE_SAMPLE_S)
-
-    async def _reconcile(self, open_orders: list[Order]) -> None:
-        """Resolve every order the store thinks is live against the venue before serving
-        (unknown submits, missed changes and fills, venue orders the store lacks)."""
-        try:
-            await self.reconciler.run(at_start=True)
-        except OexecError as exc:  # the venue is down: the tracker retries it each poll
-            log.warning("reconciliation at start incomplete: %s", exc.message)
-            self.tracker.owe_reconciliation()
 
     def _start_dead_man_switch(self) -> None:
         arm = self.venue_kit.dead_man
@@ -344,21 +380,6 @@ class Daemon:
         self.dead_man = DeadManSwitch(self.store, arm, self.config.tracking.dead_man_switch_s)
         self.writer.subscribe(self.dead_man.on_order_change)
         self._tasks.append(asyncio.get_running_loop().create_task(self.dead_man.run()))
-
-    def _start_user_stream(self) -> None:
-        open_stream = self.venue_kit.user_stream
-        if not self.config.tracking.user_stream or open_stream is None:
-            return  # the tracker polls
-        stream = open_stream(self.tracker.on_stream_state)
-        self._stream = stream
-        self._tasks.append(asyncio.get_running_loop().create_task(self._run_stream(stream)))
-
-    async def _run_stream(self, stream: UserStream) -> None:
-        try:
-            await self.tracker.run(stream.events())
-        finally:
-            self.tracker.stream_up = False
-            await stream.close()
 
     async def _cancel_tasks(self) -> None:
         await cancel_and_wait(self._tasks)
@@ -424,8 +445,8 @@ class Daemon:
 
     def _note_stream_state(self) -> None:
         """When the user stream we should hold went down (None: up, off, or a standby's)."""
-        should_stream = self.config.tracking.user_stream and self.tracker.down_since is not None
-        if self.tracker.stream_up or not should_stream:
+        should_stream = self.config.tracking.user_stream and self.tracking.down_since is not None
+        if self.tracking.stream_up or not should_stream:
             self._stream_down_at = None
         elif self._stream_down_at is None:
             self._stream_down_at = time.monotonic()

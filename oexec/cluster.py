@@ -22,12 +22,10 @@ import redis.asyncio as aioredis
 from oexec.breaker import VenueBreaker
 from oexec.breaker.shared import SharedVenueBreaker
 from oexec.config import Config
-from oexec.errors import OexecError
 from oexec.events.publisher import ZmqEventSink
 from oexec.events.sequence import SharedSequenceSink
 from oexec.limits import VenueRateLimiter
 from oexec.limits.shared import SharedRateLimiter
-from oexec.models import Order, OrderState
 from oexec.service.lease import (
     LeaderRunner,
     Membership,
@@ -35,10 +33,10 @@ from oexec.service.lease import (
     default_instance_id,
     fenced,
 )
-from oexec.service.ports import UserStream
+from oexec.service.tracking import Tracking
 from oexec.store import REDIS_SCHEMES
+from oexec.store.keys import ClusterKeys
 from oexec.store.redis_connect import connect
-from oexec.tasks import cancel_and_wait
 
 log = logging.getLogger("oexec.cluster")
 
@@ -121,92 +119,24 @@ async def attach_nats(config: Config, sink: ZmqEventSink, stack: AsyncExitStack)
     return nats_sink
 
 
-def orphaned(order: Order, now_ms: int, not_found_grace_ms: int) -> bool:
-    """A submit nobody may be resolving: SUBMITTING/UNKNOWN past the venue's not-found
-    grace (its daemon may have died). Resolving it twice is harmless."""
-    return (
-        order.state in (OrderState.SUBMITTING, OrderState.UNKNOWN)
-        and now_ms - order.created_at > not_found_grace_ms
-    )
-
-
 def stream_ownership(
-    config: Config, redis: aioredis.Redis | None, daemon: Any
+    config: Config, redis: aioredis.Redis | None, prefix: str, tracking: Tracking
 ) -> StreamOwnership | None:
-    """The lease over tracking (user stream, polls, orphan sweep), or None when alone."""
+    """The lease over tracking (user stream, polls, orphan sweep), or None when alone:
+    ``tracking`` leads while this daemon holds the lease and stands by otherwise."""
     if redis is None or not config.cluster.stream_lease:
         return None
-    owner: StreamOwnership | None = None
+
+    def release_key() -> bool:
+        return owner.release_key_on_stop
 
     async def job(lease: RedisLease) -> None:
-        assert owner is not None
-        await lead_tracking(config, daemon, lease, owner)
+        await tracking.lead(lambda events: fenced(events, lease), release_key)
 
-    def on_change(leading: bool) -> None:
-        # A standby is not "down": another daemon tracks. A new leader does not know
-        # what happened meanwhile, like after a long disconnect (full reconciliation).
-        tracker = daemon.tracker
-        long_gap_s = float(getattr(tracker, "long_gap_s", 0.0))
-        tracker.down_since = time.monotonic() - long_gap_s if leading else None
-
-    owner = StreamOwnership(config, redis, daemon.store_prefix, job, on_change=on_change)
-    on_change(False)  # every daemon starts as a standby
-    owner.background = lambda: standby_fill_checks(config, daemon, owner)
+    owner = StreamOwnership(config, redis, prefix, job, on_change=tracking.on_leadership)
+    tracking.on_leadership(False)  # every daemon starts as a standby
+    owner.background = lambda: tracking.standby_fill_checks(lambda: owner.leading)
     return owner
-
-
-async def standby_fill_checks(config: Config, daemon: Any, owner: StreamOwnership) -> None:
-    """A standby still fetches the trades of its own orders that filled in a REST reply
-    (the writer listener queues them per daemon; the leader's ``watch`` does its own)."""
-    while True:
-        await asyncio.sleep(config.tracking.poll_interval_s)
-        if not owner.leading:
-            with contextlib.suppress(OexecError):
-                await daemon.tracker.check_fills()
-
-
-async def reconcile_at_takeover(daemon: Any) -> None:
-    """A new owner does not know what the last one missed: reconcile everything once
-    (orphaned submits, open orders, fills of recently filled orders, foreign orders)."""
-    reconciler = getattr(daemon, "reconciler", None)
-    if reconciler is not None:
-        with contextlib.suppress(OexecError):
-            await reconciler.run()
-
-
-async def lead_tracking(
-    config: Config, daemon: Any, lease: RedisLease, owner: StreamOwnership
-) -> None:
-    """What the lease holder does: consume the user stream (each event fenced), poll
-    and sweep (``OrderTracker.watch``), and resolve submits orphaned by a dead daemon."""
-    tracker = daemon.tracker
-    loop = asyncio.get_running_loop()
-    helpers = [
-        loop.create_task(tracker.watch(stream_enabled=config.tracking.user_stream)),
-        loop.create_task(sweep_orphans(config, daemon)),
-        loop.create_task(reconcile_at_takeover(daemon)),
-    ]
-    stream: UserStream | None = None
-    try:
-        open_stream = daemon.venue_kit.user_stream
-        if not config.tracking.user_stream or open_stream is None:
-            await asyncio.Future()  # poll only, until the lease ends
-        stream = open_stream(tracker.on_stream_state)
-        await tracker.run(fenced(stream.events(), lease))
-    finally:
-        await cancel_and_wait(helpers)
-        tracker.stream_up = False
-        if stream is not None:
-            await stream.close(release_key=owner.release_key_on_stop)
-
-
-async def sweep_orphans(config: Config, daemon: Any, interval_s: float = 2.0) -> None:
-    while True:
-        with contextlib.suppress(OexecError):
-            for order in await daemon.store.open_orders(None):
-                if orphaned(order, now_ms(), daemon.venue_kit.policy.not_found_grace_ms):
-                    daemon.resolver.resolve_in_background(order, order.created_at)
-        await asyncio.sleep(interval_s)
 
 
 class StreamOwnership:
@@ -226,13 +156,10 @@ class StreamOwnership:
         on_change: Callable[[bool], None] | None = None,
     ) -> None:
         cluster = config.cluster
+        keys = ClusterKeys(prefix)
         self.instance = cluster.instance_id or default_instance_id()
-        self.lease = RedisLease(
-            redis, f"{prefix}userstream:lease", self.instance, ttl_s=cluster.lease_ttl_s
-        )
-        self.members = Membership(
-            redis, f"{prefix}members", self.instance, ttl_s=cluster.lease_ttl_s
-        )
+        self.lease = RedisLease(redis, keys.stream_lease, self.instance, ttl_s=cluster.lease_ttl_s)
+        self.members = Membership(redis, keys.members, self.instance, ttl_s=cluster.lease_ttl_s)
         self.runner = LeaderRunner(
             self.lease,
             lambda _token: job(self.lease),
@@ -281,7 +208,6 @@ __all__ = [
     "StreamOwnership",
     "attach_nats",
     "is_shared",
-    "orphaned",
     "rate_gate",
     "shared_event_sink",
     "shared_redis",

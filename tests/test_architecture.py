@@ -182,3 +182,28 @@ def test_the_composition_root_opens_venues_by_name_only() -> None:
             if imported.startswith("oexec.venue."):
                 violations.append(f"{module} imports {imported}")
     assert violations == []
+
+
+def test_the_tracker_alone_sets_its_stream_state() -> None:
+    """``stream_up``/``down_since`` belong to the tracker: others lead it through methods
+    (oexec/service/tracking.py), and the cluster takes the typed unit, not the daemon."""
+    roots = ("oexec.service", "oexec.app", "oexec.cluster")
+    violations = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        module = module_name(path)
+        if module == "oexec.service.tracker" or not any(_inside(module, r) for r in roots):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            targets: list[ast.expr] = []
+            if isinstance(node, ast.Assign):
+                targets = node.targets
+            elif isinstance(node, ast.AugAssign | ast.AnnAssign):
+                targets = [node.target]
+            violations += [
+                f"{module}:{node.lineno} sets .{t.attr}"
+                for t in targets
+                if isinstance(t, ast.Attribute) and t.attr in {"stream_up", "down_since"}
+            ]
+    cluster_source = (PACKAGE / "cluster.py").read_text()
+    assert "daemon:" not in cluster_source, "oexec.cluster takes the daemon"
+    assert violations == []

@@ -31,6 +31,7 @@ from redis.exceptions import RedisError
 
 from oexec.breaker.breaker import CLOSED, OPEN, VenueBreaker
 from oexec.config import BreakerConfig
+from oexec.store.keys import ClusterKeys
 from oexec.tasks import cancel_and_wait
 
 log = logging.getLogger("oexec.breaker.shared")
@@ -65,8 +66,9 @@ class SharedVenueBreaker(VenueBreaker):
     ) -> None:
         super().__init__(config, name=name, on_state_change=on_state_change, clock=clock)
         self._redis = redis
-        self._failures_key = f"{prefix}{{breaker}}:{name}:failures"
-        self._open_key = f"{prefix}{{breaker}}:{name}:open"
+        keys = ClusterKeys(prefix)
+        self._failures_key = keys.breaker_failures(name)
+        self._open_key = keys.breaker_open(name)
         self._sync_s = sync_s
         self._failure = redis.register_script(FAILURE)
         self._task: asyncio.Task[None] | None = None

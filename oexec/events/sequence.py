@@ -38,6 +38,7 @@ from redis.exceptions import RedisError
 from oexec.config import FrontConfig
 from oexec.events.logged import DEFAULT_RETENTION_S, LoggedSequenceSink, LogRow
 from oexec.events.mirror import seq_of
+from oexec.store.keys import ClusterKeys
 from oexec.wire import pack
 
 log = logging.getLogger(__name__)
@@ -98,13 +99,7 @@ return counter
 
 def stream_keys(prefix: str) -> dict[str, str]:
     """The stream keeps the single-daemon mirror's name; the rest share its hash slot."""
-    return {
-        "stream": f"{prefix}events",
-        "seq": f"{prefix}events:seq",
-        "topic_seqs": f"{prefix}events:topic_seq",
-        "acks": f"{prefix}events:acks",
-        "src": f"{prefix}events:src",
-    }
+    return ClusterKeys(prefix).events()
 
 
 def decode_entry(fields: dict[bytes, bytes] | dict[str, Any]) -> tuple[str, dict[str, Any]]:

@@ -79,6 +79,7 @@ from oexec.errors import ErrorCode, ThrottleError
 from oexec.limits.limiter import VenueRateLimiter, banned_error
 from oexec.limits.windows import WindowKey, WindowSpec, amount_for
 from oexec.models import RateLimitRule
+from oexec.store.keys import ClusterKeys
 from oexec.tasks import cancel_and_wait
 
 log = logging.getLogger("oexec.limits.shared")
@@ -219,7 +220,7 @@ class SharedRateLimiter:
     ) -> None:
         self.local = local
         self._redis = redis
-        self._prefix = f"{prefix}{{limits}}:"
+        self._keys = ClusterKeys(prefix)
         self._clock = clock
         self._lease_s = min(max(0, local.config.shared_lease_ms) / 1000, MAX_LEASE_S)
         self._lease_fraction = local.config.shared_lease_fraction
@@ -254,7 +255,7 @@ class SharedRateLimiter:
         return self.local.snapshot()
 
     def key(self, spec: WindowSpec, suffix: str = "") -> str:
-        return f"{self._prefix}{spec.name}{suffix}"
+        return self._keys.limit(spec.name, suffix)
 
     def shared_rate(self, spec: WindowSpec) -> float:
         """The shared bucket's drain: r·T/(T + L), so that units sent up to L after they
@@ -389,7 +390,7 @@ class SharedRateLimiter:
     async def _call(
         self, renew: list[tuple[WindowSpec, int, int]]
     ) -> tuple[bool, float, bool, int, list[int]]:
-        keys = [self._prefix + "paused"]
+        keys = [self._keys.limits_paused]
         args: list[float | int] = []
         give_back, self._give_back = self._give_back, {}
         windows = list(renew)
@@ -449,7 +450,7 @@ class SharedRateLimiter:
     async def _pause_shared(self, retry_after_s: float) -> None:
         ms = max(1, int(retry_after_s * 1000))
         with contextlib.suppress(*REDIS_FAILURES):
-            await self._pause(keys=[self._prefix + "paused"], args=[ms])
+            await self._pause(keys=[self._keys.limits_paused], args=[ms])
 
     def _start_watcher(self) -> None:
         if self._watcher is None and self._watch and self._lease_s > 0:
@@ -457,7 +458,7 @@ class SharedRateLimiter:
 
     async def _watch_pauses(self) -> None:
         """Follow the pause channel: a 429/418 anywhere stops leased spending here."""
-        channel = self._prefix + "paused"
+        channel = self._keys.limits_paused
         retry_s = WATCH_RETRY_S[0]
         while True:
             pubsub = self._redis.pubsub(ignore_subscribe_messages=True)

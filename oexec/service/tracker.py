@@ -178,8 +178,10 @@ class OrderTracker:
         self.on_fill = on_fill
         self.on_stale_submits = on_stale_submits
         self.now_ms = now_ms
-        self.stream_up = False
-        self.down_since: float | None = time.monotonic()
+        #: whether the user stream is up, and since when it is down (None: up, or a
+        #: standby's: another daemon follows the stream); only the tracker changes them
+        self._stream_up = False
+        self._down_since: float | None = time.monotonic()
         self.last_event_ms: int | None = None
         self.recoveries = 0
         self._last_sweep = time.monotonic()
@@ -217,7 +219,7 @@ class OrderTracker:
     async def on_gap(self, gap: StreamGap) -> None:
         """A (re)connect: recover what the gap hid before trusting the stream again."""
         long_gap = (
-            self.down_since is not None and time.monotonic() - self.down_since >= self.long_gap_s
+            self._down_since is not None and time.monotonic() - self._down_since >= self.long_gap_s
         )
         if gap.reason != FIRST_CONNECT:
             self.observer.user_stream_reconnected()
@@ -231,8 +233,8 @@ class OrderTracker:
             # The stream is up whatever the recovery did: events flow again. What the
             # recovery could not do (venue throttled or away) stays owed, and ``watch``
             # retries it every poll until it succeeds.
-            self.stream_up = True
-            self.down_since = None
+            self._stream_up = True
+            self._down_since = None
 
     def owe_reconciliation(self) -> None:
         """A full reconciliation (adoption included) must run before the tracker is
@@ -251,11 +253,36 @@ class OrderTracker:
             await self.recover("gap")
             self._recovery_owed = False
 
+    @property
+    def stream_up(self) -> bool:
+        return self._stream_up
+
+    @property
+    def down_since(self) -> float | None:
+        """Monotonic time the stream went down; None while up or while standing by."""
+        return self._down_since
+
+    def stream_stopped(self) -> None:
+        """The stream runner ended (stop, lease lost): events no longer arrive. Since when
+        is left to ``on_stream_state`` and the leadership calls (a standby is not down)."""
+        self._stream_up = False
+
+    def stand_by(self) -> None:
+        """Another daemon follows the stream: this one is not "down" (no health alarm)."""
+        self._stream_up = False
+        self._down_since = None
+
+    def take_over(self) -> None:
+        """This daemon starts following after others did: it does not know what happened
+        meanwhile, as after a long disconnect (the first gap reconciles in full)."""
+        self._stream_up = False
+        self._down_since = time.monotonic() - self.long_gap_s
+
     def on_stream_state(self, state: str) -> None:
         """UserStream ``on_state`` hook: anything but connected means events may be lost."""
-        if state != "connected" and self.stream_up:
-            self.stream_up = False
-            self.down_since = time.monotonic()
+        if state != "connected" and self._stream_up:
+            self._stream_up = False
+            self._down_since = time.monotonic()
 
     async def on_order_update(self, update: OrderUpdate) -> None:
         self.last_event_ms = update.event_time
@@ -497,7 +524,7 @@ class OrderTracker:
             await asyncio.sleep(self.poll_interval_s)
             try:
                 await self.settle_owed()
-                if not self.stream_up or not stream_enabled:
+                if not self._stream_up or not stream_enabled:
                     await self.recover("poll")
                 elif time.monotonic() - self._last_sweep >= self.sweep_every_s():
                     await self.recover("sweep")

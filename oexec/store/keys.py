@@ -25,6 +25,21 @@ P outbox:entries                hash    outbox entry id -> packed events       n
 P owedfills                     set     ids of orders whose trades are owed    none
 ==============================  ======  =====================================  =========
 
+Keys of the parts daemons share on one Redis ([cluster], docs/deployment.md), built
+here too (``ClusterKeys``) so that one module names every key:
+
+==================================  ======  ===================================  =======
+key                                 type    value                                TTL
+==================================  ======  ===================================  =======
+P {limits}:{window}[:sent]          string  shared bucket level / units sent     window
+P {limits}:paused                   string  venue ban (also the pause channel)   ban
+P {breaker}:{name}:failures         zset    failure stamps of the shared breaker window
+P {breaker}:{name}:open             string  open until (the breaker's state)     open
+P userstream:lease                  string  ``owner|token`` of the stream lease  lease
+P members                           zset    live daemons (heartbeats)            lease
+P events / events:seq|topic_seq|…   stream  the shared event sequence (+ state)  trimmed
+==================================  ======  ===================================  =======
+
 The outbox and owed-fills keys carry no TTL: their members are removed by
 ``outbox_ack``/``settle_fills`` once the work is done.
 
@@ -117,3 +132,50 @@ class Keys:
     @property
     def owed_fills(self) -> str:
         return f"{self.prefix}{OWED_FILLS}"
+
+
+class ClusterKeys:
+    """The keys of the shared parts of one deployment (see the module docstring).
+
+    The ``{limits}`` and ``{breaker}`` hash tags keep each part's keys in one Redis
+    Cluster slot (their Lua scripts touch several at once).
+    """
+
+    __slots__ = ("prefix",)
+
+    def __init__(self, prefix: str = DEFAULT_PREFIX) -> None:
+        self.prefix = prefix
+
+    def limit(self, window: str, suffix: str = "") -> str:
+        """A shared rate window's bucket (``suffix`` ``:sent``: the units sent)."""
+        return f"{self.prefix}{{limits}}:{window}{suffix}"
+
+    @property
+    def limits_paused(self) -> str:
+        return f"{self.prefix}{{limits}}:paused"
+
+    def breaker_failures(self, name: str) -> str:
+        return f"{self.prefix}{{breaker}}:{name}:failures"
+
+    def breaker_open(self, name: str) -> str:
+        return f"{self.prefix}{{breaker}}:{name}:open"
+
+    @property
+    def stream_lease(self) -> str:
+        return f"{self.prefix}userstream:lease"
+
+    @property
+    def members(self) -> str:
+        return f"{self.prefix}members"
+
+    def events(self) -> dict[str, str]:
+        """The shared event sequence: the stream keeps the single daemon's mirror name;
+        the rest share its hash slot."""
+        base = f"{self.prefix}events"
+        return {
+            "stream": base,
+            "seq": f"{base}:seq",
+            "topic_seqs": f"{base}:topic_seq",
+            "acks": f"{base}:acks",
+            "src": f"{base}:src",
+        }
