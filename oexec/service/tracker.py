@@ -18,8 +18,12 @@ announced once by the writer. An order whose filled quantity grew is marked in t
 as owing trades, in the same step as the change (``save(owes_fills=True)``); the mark is
 cleared only once its recorded fills add up, and ``load_owed_fills`` picks the marks up
 after a restart, so a crash between a REST reply saying FILLED and the trade fetch
-cannot lose the fills. Duplicate and out-of-order
-events are harmless: ``apply_venue_order`` is monotone.
+cannot lose the fills (oexec/service/fills.py). Duplicate and out-of-order events are
+harmless: ``apply_venue_order`` is monotone.
+
+Size: ~440 lines, over the ~400 guideline on purpose: stream events, gap recovery,
+sweeps and the stream runner share one piece of state (what recovery or reconciliation
+is owed, and since when the stream is down); split, each part would reach into it.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any, Protocol, TypeVar
 
@@ -36,6 +40,12 @@ from oexec.errors import OexecError, VenueOrderNotFoundError
 from oexec.models import Fill, Order, OrderUpdate, VenueOrder, VenueTrade
 from oexec.models.venue import AccountConfigUpdate, AccountUpdate, MarginCall, StreamGap
 from oexec.service.apply import PRE_VENUE_STATES, apply_venue_order
+from oexec.service.fills import (  # re-exported: the tracker's tests read them here
+    FILL_CHECK_ATTEMPTS,
+    RECOVERY_CONCURRENCY,
+    FillKeeper,
+    _sum_bounded,
+)
 from oexec.service.journal import Journal
 from oexec.service.market import MarketState
 from oexec.service.ports import OrderStore, Venue
@@ -45,17 +55,18 @@ from oexec.tasks import cancel_and_wait
 log = logging.getLogger("oexec.tracker")
 #: Sweeps run at least this far apart, however cheap (issue 17).
 MIN_SWEEP_S = 1.0
-#: Binance's weight of one openOrders query over every symbol (1 per symbol).
-SWEEP_ALL_SYMBOLS_WEIGHT = 40
 T = TypeVar("T")
 
+__all__ = [
+    "FILL_CHECK_ATTEMPTS",
+    "RECOVERY_CONCURRENCY",
+    "NullTrackingObserver",
+    "OrderTracker",
+    "TrackingObserver",
+    "_sum_bounded",
+]
 FIRST_CONNECT = "connected"
-FILL_CHECK_DELAY_S = 1.0  # let the stream deliver the trades before asking for them
-FILL_RETRY_S = 2.0  # a fill check the venue could not answer is retried this much later
-FILL_CHECK_ATTEMPTS = 30  # then it waits in the store for the next start
-MAX_FILL_CHECKS = 10_000
 ZERO = Decimal(0)
-RECOVERY_CONCURRENCY = 8
 STREAM_CONCURRENCY = 32  # orders whose stream events are applied at the same time
 
 
@@ -93,38 +104,6 @@ def _forget_chain(
             del chains[coid]
 
     return forget
-
-
-async def _sum_bounded(work: Callable[[T], Awaitable[int]], items: Sequence[T]) -> int:
-    """``sum(work(item))``, ``RECOVERY_CONCURRENCY`` at a time: each item costs a venue
-    round trip or two (one by one, 40 differing orders after an outage took ~45 s to
-    fold in); the rate limiter still paces them. A few workers share one iterator: a
-    task per item up front held one task per fill check due (up to 10,000; RSS, issue 10)."""
-    pending = iter(items)
-
-    async def worker() -> int:
-        return sum([await work(item) for item in pending])
-
-    workers = min(RECOVERY_CONCURRENCY, len(items))
-    return sum(await asyncio.gather(*(worker() for _ in range(workers))))
-
-
-def fill_from_trade(order: Order, trade: VenueTrade) -> Fill:
-    return Fill(
-        order_id=order.id,
-        exchange_order_id=trade.exchange_order_id,
-        client_order_id=order.client_order_id,
-        symbol=trade.symbol,
-        side=trade.side,
-        trade_id=trade.trade_id,
-        price=trade.price,
-        quantity=trade.quantity,
-        commission=trade.commission,
-        commission_asset=trade.commission_asset,
-        is_maker=trade.is_maker,
-        realized_pnl=trade.realized_pnl,
-        time=trade.time,
-    )
 
 
 def agrees(order: Order, venue: VenueOrder) -> bool:
@@ -185,12 +164,10 @@ class OrderTracker:
         self.last_event_ms: int | None = None
         self.recoveries = 0
         self._last_sweep = time.monotonic()
-        self._fill_checks: dict[str, float] = {}  # order id -> not before (monotonic)
-        self._fill_attempts: dict[str, int] = {}  # order id -> checks that came up short
-        self._fill_targets: dict[str, Decimal] = {}  # order id -> filled quantity to cover
+        #: trades the stream did not deliver: fetched, stored once, owed marks cleared
+        self.fills = FillKeeper(store, venue, writer, observer=self.observer, on_fill=on_fill)
         self._reconcile_owed = False
         self._recovery_owed = False
-        writer.subscribe(self._on_change)
         #: told every ACCOUNT_UPDATE and StreamGap, in stream order (the account view)
         self.account_listeners: list[Callable[[AccountUpdate | StreamGap], None]] = []
 
@@ -303,102 +280,24 @@ class OrderTracker:
             order, lambda o: apply_venue_order(o, update.order, now), reason="user stream"
         )
 
+    # -- fills (oexec/service/fills.py) ---------------------------------------------------
     async def record_fill(self, order: Order, trade: VenueTrade) -> bool:
-        """Store the trade once and publish its event (``OrderWriter.record_fill``); the
-        metrics and the hook come after the send, off the fill event's path (issue 10)."""
-        fill = fill_from_trade(order, trade)
-        if not await self.writer.record_fill(fill):
-            return False
-        self.observer.fill(fill)
-        if self.on_fill is not None:
-            self.on_fill(fill)
-        return True
+        return await self.fills.record(order, trade)
 
     async def fetch_fills(self, order: Order, exchange_order_id: str | None = None) -> int:
-        """Record every trade of ``order`` the store lacks; returns how many were new."""
-        order_ref = exchange_order_id or order.exchange_order_id
-        if order_ref is None:
-            return 0
-        trades = await self.venue.user_trades(order.symbol, order_id=order_ref)
-        new = 0
-        for trade in sorted(trades, key=lambda t: t.trade_id):
-            new += await self.record_fill(order, trade)
-        return new
+        return await self.fills.fetch(order, exchange_order_id)
 
     def recorded_quantity(self, order_id: str) -> Decimal:
-        """Quantity of the order's trades this process stored (0 if not remembered)."""
         return self.writer.recorded_quantity(order_id)
 
-    # -- fills the stream never delivered ----------------------------------------------------
-    def _on_change(self, before: Order | None, after: Order) -> None:
-        """Writer listener: a fill level we have no trades for yet gets checked shortly."""
-        grew = after.filled_quantity > (before.filled_quantity if before else ZERO)
-        if not grew or self.writer.fills_cover(after):
-            return
-        if after.id in self._fill_checks or len(self._fill_checks) < MAX_FILL_CHECKS:
-            self._fill_checks.setdefault(after.id, time.monotonic() + FILL_CHECK_DELAY_S)
-            self._fill_targets[after.id] = after.filled_quantity
-
     async def load_owed_fills(self) -> int:
-        """Check, soon, every order the store marks as owing trades (after a restart)."""
-        owed = await self.store.owed_fills()
-        due = time.monotonic()
-        for order_id in owed[:MAX_FILL_CHECKS]:
-            self._fill_checks.setdefault(order_id, due)
-        return len(owed)
+        return await self.fills.load_owed()
 
     async def check_fills(self, *, due_only: bool = True) -> int:
-        """Fetch trades for orders whose filled quantity exceeds their recorded fills;
-        clear an order's owed-fills mark once they add up. A few orders at a time."""
-        now = time.monotonic()
-        due = [oid for oid, at in self._fill_checks.items() if not due_only or at <= now]
-        return await _sum_bounded(self._check_fills_of, due)
-
-    async def _check_fills_of(self, order_id: str) -> int:
-        new = 0
-        target = self._fill_targets.get(order_id)
-        # the stream's trades may have arrived after the save that owed them: then only
-        # the mark is left to clear (no store read of the order and its fills)
-        covered = target is not None and self.recorded_quantity(order_id) >= target
-        try:
-            order = None if covered else await self.store.get(order_id)
-            complete = True
-            if order is not None and not await self._fills_complete(order):
-                new = await self.fetch_fills(order)
-                complete = await self._fills_complete(order)
-            if complete:
-                await self.store.settle_fills(order_id)
-        except OexecError as exc:  # venue or store away: keep the check, try later
-            self._fill_checks[order_id] = time.monotonic() + FILL_RETRY_S
-            log.info("fill check of %s postponed: %s", order_id, exc.message)
-            return new
-        attempts = self._fill_attempts.pop(order_id, 0) + 1
-        if complete or attempts >= FILL_CHECK_ATTEMPTS:
-            self._forget_fill_check(order_id)
-            if not complete:
-                log.error(
-                    "trades of %s still short after %d checks; left for the next start",
-                    order_id,
-                    attempts,
-                )
-        else:  # the venue's trade list lags its order status: ask again later
-            self._fill_attempts[order_id] = attempts
-            self._fill_checks[order_id] = time.monotonic() + FILL_RETRY_S
-        return new
-
-    def _forget_fill_check(self, order_id: str) -> None:
-        self._fill_checks.pop(order_id, None)
-        self._fill_attempts.pop(order_id, None)
-        self._fill_targets.pop(order_id, None)
-
-    async def _fills_complete(self, order: Order) -> bool:
-        recorded = sum((f.quantity for f in await self.store.fills(order.id)), Decimal(0))
-        return recorded >= order.filled_quantity
+        return await self.fills.check(due_only=due_only)
 
     async def audit_fills(self, order: Order) -> int:
-        if await self._fills_complete(order):
-            return 0
-        return await self.fetch_fills(order)
+        return await self.fills.audit(order)
 
     # -- gap recovery ----------------------------------------------------------------------
     async def recover(self, trigger: str = "gap") -> int:
@@ -407,7 +306,7 @@ class OrderTracker:
         self._last_sweep = time.monotonic()
         stored_open = await self.store.open_orders(None)
         open_orders = [o for o in stored_open if o.state not in PRE_VENUE_STATES]
-        self._sweep_weight = min(len({o.symbol for o in open_orders}), SWEEP_ALL_SYMBOLS_WEIGHT)
+        self._sweep_weight = min(len({o.symbol for o in open_orders}), self.all_symbols_cost)
         if self.on_stale_submits is not None and len(open_orders) < len(stored_open):
             # SUBMITTING/UNKNOWN belong to the resolver; one whose resolution died with a
             # store outage (or was never started) is handed to it again
@@ -535,7 +434,8 @@ class OrderTracker:
 
     def sweep_every_s(self) -> float:
         """Seconds between sweeps while the stream is up: as often as
-        ``sweep_weight_per_minute`` affords (openOrders costs 1 per symbol, 40 for all),
+        ``sweep_weight_per_minute`` affords (open orders cost 1 per symbol, or the venue's
+        ``all_symbols_cost`` for all),
         at least MIN_SWEEP_S apart, at most ``sweep_interval_s``."""
         if self.sweep_weight_per_minute <= 0:
             return self.sweep_interval_s

@@ -76,14 +76,14 @@ class Core:
 async def _memory() -> AsyncIterator[tuple[VenueKit, Driver]]:
     kit = await open_venue(VenueConfig(name="memory"))
     venue: Any = kit.venue  # the memory venue's own controls
-    yield (
-        kit,
-        Driver(
-            fill=lambda coid, _price: venue.fill(coid, venue.orders[coid].quantity),
-            lose_next_answer=lambda: venue.fail_next_submit(VenueUnknownOutcomeError("timeout")),
-        ),
+    driver = Driver(
+        fill=lambda coid, _price: venue.fill(coid, venue.orders[coid].quantity),
+        lose_next_answer=lambda: venue.fail_next_submit(VenueUnknownOutcomeError("timeout")),
     )
-    await kit.venue.close()
+    try:
+        yield kit, driver
+    finally:
+        await kit.venue.close()
 
 
 async def _binance() -> AsyncIterator[tuple[VenueKit, Driver]]:
@@ -109,8 +109,10 @@ async def _binance() -> AsyncIterator[tuple[VenueKit, Driver]]:
             )
             sim.state.faults.add(timeout)
 
-        yield kit, Driver(fill=fill, lose_next_answer=lose_next_answer)
-        await kit.venue.close()
+        try:
+            yield kit, Driver(fill=fill, lose_next_answer=lose_next_answer)
+        finally:
+            await kit.venue.close()
 
 
 VENUES: dict[str, Callable[[], AsyncIterator[tuple[VenueKit, Driver]]]] = {

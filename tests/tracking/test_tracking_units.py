@@ -291,7 +291,7 @@ async def test_a_fill_check_that_stays_short_is_retried_then_left_for_the_next_s
     for _ in range(tracker_module.FILL_CHECK_ATTEMPTS):
         await tracker.check_fills(due_only=False)
     assert store.owed == {order.id}  # never settled while short
-    assert tracker._fill_checks == {}  # given up in memory after the attempts ...
+    assert tracker.fills.due == {}  # given up in memory after the attempts ...
     assert await tracker.load_owed_fills() == 1  # ... and picked up again from the store
 
 
@@ -356,7 +356,7 @@ async def test_a_fill_stored_before_its_order_update_owes_nothing() -> None:
         exchange_order_id="1000", version=2,
     )  # fmt: skip
     await writer.commit(order, filled, reason="user stream")
-    assert store.owed == set() and tracker._fill_checks == {}
+    assert store.owed == set() and tracker.fills.due == {}
 
 
 async def test_fills_stored_after_the_save_that_owed_them_are_settled_without_reads() -> None:
@@ -367,10 +367,10 @@ async def test_fills_stored_after_the_save_that_owed_them_are_settled_without_re
     tracker = OrderTracker(store, venue, writer, MarketState(venue.mark_price))
     order, filled = await _claimed_and_filled(store)
     await writer.commit(order, filled, reason="venue accepted")
-    assert store.owed == {order.id} and order.id in tracker._fill_checks
+    assert store.owed == {order.id} and order.id in tracker.fills.due
     assert await tracker.record_fill(filled, _trade("1000"))
     assert await tracker.check_fills(due_only=False) == 0
-    assert store.owed == set() and tracker._fill_checks == {} and store.reads == 0
+    assert store.owed == set() and tracker.fills.due == {} and store.reads == 0
 
 
 async def test_a_fill_event_is_published_before_the_fill_is_counted() -> None:
