@@ -3,6 +3,10 @@
 The pipeline never imports a store, venue or socket module: it is handed objects that
 satisfy these Protocols by the composition root (oexec/app.py). Tests hand it the real
 adapters against real servers, or small in-memory ones for pure unit tests.
+
+Size: ~500 lines, over the ~400 guideline on purpose: Protocols and records only, no
+logic, so the core's whole contract with its adapters (store, venue, events, the
+service the front end calls) reads in one place.
 """
 
 from __future__ import annotations
