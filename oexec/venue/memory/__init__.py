@@ -33,6 +33,7 @@ from oexec.models import (
     VenueOrderStatus,
     VenueTrade,
 )
+from oexec.models.account import AccountSettingChange, Balance, Position
 from oexec.models.venue import AccountUpdate, StreamGap
 from oexec.service.ports import RequestGate, UserStream, VenueKit, VenueOrderRequest, VenuePolicy
 
@@ -183,6 +184,19 @@ class MemoryVenue:
     async def close(self) -> None:
         return None
 
+    # -- the account (AccountVenue): flat and empty, settings remembered --------------------
+    async def position_risk(self, symbol: str | None = None) -> list[Position]:
+        return []
+
+    async def account_balances(self) -> list[Balance]:
+        return []
+
+    async def set_leverage(self, symbol: str, leverage: int) -> AccountSettingChange:
+        return AccountSettingChange(symbol=symbol, leverage=leverage)
+
+    async def set_margin_type(self, symbol: str, margin_type: str) -> AccountSettingChange:
+        return AccountSettingChange(symbol=symbol, margin_type=margin_type)
+
     # -- the user stream --------------------------------------------------------------------
     def user_stream(self, on_state: Callable[[str], None]) -> UserStream:
         queue: asyncio.Queue[Event] = asyncio.Queue()
@@ -280,10 +294,10 @@ class MemoryUserStream:
 async def open_memory(
     config: VenueConfig, *, gate: RequestGate | None = None, observer: Any = None
 ) -> VenueKit:
-    """The memory venue as a ``VenueKit`` (no dead-man switch, amends, batches or
-    account view: the core must do without them)."""
+    """The memory venue as a ``VenueKit`` (no dead-man switch, amends or batches: the
+    core must do without them)."""
     venue = MemoryVenue(gate=gate)
-    return VenueKit(venue=venue, policy=POLICY, user_stream=venue.user_stream)
+    return VenueKit(venue=venue, policy=POLICY, user_stream=venue.user_stream, account=venue)
 
 
 __all__ = ["POLICY", "MemoryUserStream", "MemoryVenue", "open_memory"]
