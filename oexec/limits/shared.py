@@ -478,7 +478,7 @@ class SharedRateLimiter:
                 log.warning("shared limiter: pause channel lost (%r); leases bound it", exc)
             finally:
                 with contextlib.suppress(*REDIS_FAILURES):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await pubsub.aclose()
             await asyncio.sleep(retry_s)
             retry_s = min(2 * retry_s, WATCH_RETRY_S[1])
 
