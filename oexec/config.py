@@ -66,7 +66,7 @@ class StoreConfig:
     redis_max_connections: int = 64  # one pool per daemon
     # What a submit's reply means (issue 14): "fsync" - its claim survives a power loss of
     # the host; "process" - it survives a crash of the daemon (docs/configuration.md).
-    durability: str = "fsync"
+    durability: str = "process"
     # SQLite expert override of the claim's level (FULL/NORMAL/...); "" = from durability
     sqlite_synchronous: str = ""
     # writes after the claim; durable on power loss with the next claim (store/sqlite.py)

@@ -10,13 +10,13 @@ every statement; each call paid a hop, and while that thread ran Python the loop
 for the GIL after every ZeroMQ send or socket write (docs/bench.md has the A/B).
 
 Durability, two levels. The idempotency claim (and its release) is answered at
-``StoreConfig.durability`` (``sqlite_synchronous`` overrides): "fsync" (default) - the
-claim and the SUBMITTING order are in the fsynced log, so they survive a power loss;
-"process" - they survive a crash of the daemon. Every other write (``save``,
-``save_reply``, ``add_fill``, the journal) at ``sqlite_update_synchronous`` (default
-NORMAL): it survives a daemon crash when it returns, and a power loss once the next fsync
-of the log (a later claim's) is done. What a power loss can take is therefore only
-updates after the last claim; the daemon re-derives them from the venue at start
+``StoreConfig.durability`` (``sqlite_synchronous`` overrides): "process" (default) - the
+claim and the SUBMITTING order survive a crash of the daemon; "fsync" - they are in the
+fsynced log, so they survive a power loss (docs/configuration.md says why the default).
+Every other write (``save``, ``save_reply``, ``add_fill``, the journal) at
+``sqlite_update_synchronous`` (default NORMAL): it survives a daemon crash when it
+returns, and a power loss once a later fsync of the log is done (a checkpoint's, or a
+claim's at "fsync"). What a power loss can take is re-derived from the venue at start
 (SUBMITTING/UNKNOWN orders resolved by client order id, open ones refreshed, missing
 fills fetched).
 
