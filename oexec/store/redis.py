@@ -12,6 +12,10 @@ reports a win; a repeated save of identical bytes succeeds without a second hist
 entry. Every Redis failure surfaces as StoreError(STORE_UNAVAILABLE), never a raw redis
 exception; a stale pooled connection is caught by a PING before use after idling.
 
+Why one module over ~400 lines: it is one method per operation of the OrderStore contract
+(about thirty, most a few lines around a script call); split by table they would scatter
+what the contract test suite (tests/store) checks as one unit.
+
 Durability is Redis's: with appendonly + ``appendfsync everysec`` (recommended) a crash
 of the Redis host loses at most about one second of writes.
 """

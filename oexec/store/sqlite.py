@@ -53,18 +53,10 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 from oexec.errors import ErrorCode, StoreError
 from oexec.models import Fill, Order
 from oexec.service.ports import ClaimResult, OutboxEntry
-from oexec.store import codec
-from oexec.store.claim_log import ClaimLog
 from oexec.store.keys import ORDER_TTL_S
 from oexec.store.sqlite_db import SYNCHRONOUS_MODES, SqliteDb
+from oexec.store.sqlite_early import EarlyClaims
 from oexec.store.sqlite_loop import BatchJob, Checkpointer, JobKind, LoopBatcher, Outcome, run_each
-
-#: How long after a host crash (the claim log from an earlier boot) request ids the store
-#: does not know are checked at the venue by client order id before a submit: a client
-#: retrying a request it got no reply for retries within this (docs/architecture.md).
-UNCERTAIN_AFTER_HOST_CRASH_MS = 15 * 60 * 1000
-#: The loop's read connection never waits long: busy means "take the batch path".
-READER_BUSY_TIMEOUT_MS = 20
 
 _STRENGTH = {mode: rank for rank, mode in enumerate(SYNCHRONOUS_MODES)}
 
@@ -95,17 +87,8 @@ class SqliteStore:
         self.path = path
         self._closed = False
         self._clock = clock
-        #: Early claims (issue 14, see claim_log.py): the log, the loop's read connection,
-        #: and the claims decided in memory whose store write has not landed yet.
-        self._claim_log = ClaimLog(path + ".claims") if claim_log else None
-        self._reader: sqlite3.Connection | None = None
-        self._claiming: dict[str, Order] = {}
-        self._unstored: set[str] = set()  # early claims whose write failed (being retried)
-        #: After an unclean stop: claims replayed from the log, and until when (ms) a
-        #: request id the store does not know may still have reached the venue (the host
-        #: went down with the daemon, so the log may have lost its last claims).
-        self.recovered_claims = 0
-        self.uncertain_until_ms = 0
+        #: Early claims (issue 14, oexec/store/sqlite_early.py), for the daemon only.
+        self._early = EarlyClaims(path, clock=clock, write=self._queue_claim) if claim_log else None
         # The connection commits at most at NORMAL (no fsync on the loop); a stronger
         # level is kept by fsyncing the log off the loop before those jobs are answered.
         claim_level, update_level = synchronous.upper(), (update_synchronous or synchronous).upper()
@@ -188,25 +171,32 @@ class SqliteStore:
         take the file's single-writer lock, store the claims an unclean stop left in the
         log, and open the loop's read connection for early claims."""
         await self.ping()
-        if self._claim_log is None:
+        if self._early is None:
             return
         try:
-            recovered = self._claim_log.open()
-        except OSError as exc:
-            raise self._store_error("claim log", exc) from exc
-        for logged in recovered.claims:
-            order = codec.decode_order(logged.order)
-            await self._call("claim", SqliteDb.claim, order, logged.ttl_s, logged.events)
-        self.recovered_claims = len(recovered.claims)
-        if recovered.host_restarted:
-            self.uncertain_until_ms = int(self._clock() * 1000) + UNCERTAIN_AFTER_HOST_CRASH_MS
-        try:
-            self._claim_log.begin()
-            self._reader = sqlite3.connect(self.path, isolation_level=None)
-            self._reader.execute(f"PRAGMA busy_timeout = {READER_BUSY_TIMEOUT_MS}")
-            self._reader.execute("PRAGMA query_only = 1")
+            await self._early.open(self._claim_now)
         except (OSError, sqlite3.Error) as exc:
             raise self._store_error("claim log", exc) from exc
+
+    async def _claim_now(self, order: Order, ttl_s: int, events: bytes | None) -> ClaimResult:
+        return await self._call("claim", SqliteDb.claim, order, ttl_s, events)
+
+    def _queue_claim(
+        self, order: Order, ttl_s: int, events: bytes | None
+    ) -> asyncio.Future[ClaimResult]:
+        job = functools.partial(self._in_db, SqliteDb.claim, order, ttl_s, events)
+        return self._runner.run(job, "claim")
+
+    @property
+    def recovered_claims(self) -> int:
+        """Claims an unclean stop left in the claim log, stored at this start."""
+        return 0 if self._early is None else self._early.recovered_claims
+
+    @property
+    def uncertain_until_ms(self) -> int:
+        """Until when a request id this store does not know may still have reached the
+        venue (after a host crash; 0: never). The pipeline asks the venue first."""
+        return 0 if self._early is None else self._early.uncertain_until_ms
 
     # --- writes -------------------------------------------------------------------------
     async def claim(
@@ -221,79 +211,13 @@ class SqliteStore:
         a later claim, read or save of the same order always sees it. Anything else (a
         known request id, no log) takes the batch path, which answers lost claims.
         """
-        if order.request_id in self._unstored:
-            raise StoreError(
-                f"request {order.request_id!r} was claimed but its claim is not stored yet "
-                "(the store failed); it is retried, and stored at the next start at the latest",
-                details={"order_id": self._claiming[order.request_id].id},
-            )
-        if early and self._claim_log is not None and self._is_new_request(order.request_id):
-            return self._claim_early(order, ttl_s, events)
+        if self._early is not None:
+            self._early.refuse_unstored(order.request_id)
+            if early and not self._closed:
+                claimed = self._early.try_claim(order, ttl_s, events)
+                if claimed is not None:
+                    return claimed
         return await self._call("claim", SqliteDb.claim, order, ttl_s, events)
-
-    def _is_new_request(self, request_id: str) -> bool:
-        if request_id in self._claiming or self._reader is None or self._closed:
-            return False
-        try:
-            row = self._reader.execute(
-                "SELECT 1 FROM claims WHERE request_id = ? AND expires_at > ?",
-                (request_id, int(self._clock() * 1000)),
-            ).fetchone()
-        except sqlite3.Error:
-            return False  # the batch path will say what is wrong
-        return row is None
-
-    def _claim_early(self, order: Order, ttl_s: int, events: bytes | None) -> ClaimResult:
-        assert self._claim_log is not None
-        try:
-            self._claim_log.append(codec.encode_order(order), ttl_s, events)
-        except OSError as exc:
-            raise self._store_error("claim log", exc) from exc
-        self._claiming[order.request_id] = order
-        durable: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        durable.add_done_callback(_quiet)
-        self._write_claim(order, ttl_s, events, durable)
-        return ClaimResult(claimed=True, order=order, durable=durable)
-
-    def _write_claim(
-        self, order: Order, ttl_s: int, events: bytes | None, durable: asyncio.Future[None]
-    ) -> None:
-        """Queue the store write of an early claim; until it lands its request id takes
-        the batch path (behind this write) - or, once a write failed, is refused: the
-        write is retried every second, and the log holds it for the next start either
-        way, so the same request can never be claimed (and sent) a second time."""
-        request_id = order.request_id
-        job = functools.partial(self._in_db, SqliteDb.claim, order, ttl_s, events)
-
-        def landed(future: asyncio.Future[ClaimResult]) -> None:
-            error = future.exception() if not future.cancelled() else StoreError("cancelled")
-            if error is None:
-                result = future.result()
-                if not result.claimed or result.order.id != order.id:
-                    # Impossible while the log's lock holds (one claimer per file).
-                    error = StoreError(
-                        f"early claim of {request_id!r} lost to order {result.order.id}",
-                        code=ErrorCode.INTERNAL,
-                    )
-            if error is None:
-                self._claiming.pop(request_id, None)
-                self._unstored.discard(request_id)
-                assert self._claim_log is not None
-                self._claim_log.stored()
-                if not durable.done():
-                    durable.set_result(None)
-                return
-            self._unstored.add(request_id)
-            if not durable.done():
-                durable.set_exception(error)
-            if not self._closed:
-                asyncio.get_running_loop().call_later(
-                    1.0, self._write_claim, order, ttl_s, events, durable
-                )
-
-        if self._closed:
-            return
-        self._runner.run(job, "claim").add_done_callback(landed)
 
     async def save(
         self,
@@ -424,21 +348,12 @@ class SqliteStore:
         finally:
             self._checkpointer.stop()
             self._runner.close()
-            if self._reader is not None:
-                self._reader.close()
-            if self._claim_log is not None:
-                self._claim_log.close(clean=not self._claiming)
+            if self._early is not None:
+                self._early.close()
 
     def _close_db(self) -> None:
         if self._db is not None:
             self._db.close()
-
-
-def _quiet(future: asyncio.Future[None]) -> None:
-    """Mark a durability future's error as seen: its waiter may be gone (a cancelled
-    request); the error itself is the resolver's and the next start's to handle."""
-    if not future.cancelled():
-        future.exception()
 
 
 def _at_most_normal(level: str) -> str:

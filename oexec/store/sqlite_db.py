@@ -11,6 +11,11 @@ key, so even a bug cannot store two claims of one request.
 Expiry mirrors the Redis TTLs: rows carry ``expires_at`` (ms), reads ignore expired rows,
 and ``purge`` deletes them (at open and then at most once per ``PURGE_INTERVAL_S``). As in
 Redis, ``history`` covers orders created within the order TTL of now.
+
+Why one module over ~400 lines: the schema and one short method per OrderStore operation
+(about thirty), plus the group commit that runs them; the statements of one operation
+share a transaction and the helpers below, and tests/store checks them as one unit (the
+event log's SQL, a separate concern, is in sqlite_events.py).
 """
 
 from __future__ import annotations
