@@ -75,6 +75,8 @@ class DaemonReplay:
             self._owned = False
         self.client = client
         self.page = page
+        #: the daemon's event log id, from the last page read ("" before any)
+        self.epoch = ""
 
     async def between(
         self, after: int, before: int | None, *, topics: Sequence[str] = ()
@@ -96,6 +98,7 @@ class DaemonReplay:
                 lost = Gap(from_seq, last)
                 from_seq = oldest
                 continue
+            self.epoch = str(page.get("epoch") or "")
             for data in page["events"]:
                 seq = int(data["seq"])
                 if before is not None and seq >= before:

@@ -298,7 +298,8 @@ class Subscriber:
         """Queue what the log has between the last delivered event and ``event``, then it."""
         epoch = str(event.data.get("epoch") or event.src)
         if self._epoch is not None and epoch != self._epoch:
-            self._delivered = None  # the sequence started again
+            # the sequence started again: everything of the new log from its seq 1
+            self._delivered = 0
             self._topic_seen.clear()
         self._epoch = epoch
         last = self._delivered
@@ -327,6 +328,7 @@ class Subscriber:
     def _deliver(self, event: Event) -> None:
         self._pending.append(event)
         self._delivered = event.seq
+        self._epoch = str(event.data.get("epoch") or event.src)  # replayed ones too
         self._topic_seen[event.topic] = event.topic_seq
 
     async def _fill(self, after: int, before: int | None) -> None:
@@ -350,6 +352,14 @@ class Subscriber:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RETRY_MAX_S)
         if missed is None:
+            return
+        epoch = str(getattr(self._replay, "epoch", "") or "")
+        if after > 0 and epoch and self._epoch is not None and epoch != self._epoch:
+            # the log was replaced since the last delivered event (found on a catch-up,
+            # before any live event of the new log): start again from its seq 1
+            self._delivered, self._epoch = 0, epoch
+            self._topic_seen.clear()
+            await self._fill(0, before)
             return
         expected = after + 1
         for event in missed:

@@ -75,13 +75,15 @@ def replay_page(
     limit: int,
     trimmed_through: int,
     last_seq: int,
+    epoch: str = "",
 ) -> dict[str, Any]:
     """The ``replay`` op's result for one page read from a log (pure; docs/wire.md).
 
     ``events``: the events with seq >= ``from_seq`` among the next ``limit`` logged ones
     whose topic starts with one of ``topics`` (all when empty); ``next_seq``: where the
     next page starts; ``last_seq``: the newest seq when read; ``oldest_seq``: the oldest
-    still kept. Raises ReplayExpiredError when ``from_seq`` is at or below what the
+    still kept; ``epoch``: the log's id (a subscriber that knew another one starts again
+    from seq 1). Raises ReplayExpiredError when ``from_seq`` is at or below what the
     retention has already trimmed (0 means "from the oldest kept": never an error).
     """
     if 0 < from_seq <= trimmed_through:
@@ -101,6 +103,7 @@ def replay_page(
         "next_seq": next_seq,
         "last_seq": last_seq,
         "oldest_seq": trimmed_through + 1,
+        "epoch": epoch,
     }
 
 
@@ -168,6 +171,7 @@ class LoggedSequenceSink(ZmqEventSink):
             limit=limit,
             trimmed_through=trimmed,
             last_seq=last,
+            epoch=self.epoch,
         )
 
     async def publish(self, topic: str, payload: dict[str, Any]) -> int:

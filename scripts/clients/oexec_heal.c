@@ -11,7 +11,8 @@
  *   2. At start and after every (re)connect of the SUB socket (a socket monitor's
  *      CONNECTED event), ask the request socket for `replay` from last + 1, paging while
  *      next_seq <= last_seq, and deliver what comes back.
- *   3. For each PUB event: a new `epoch` resets `last` (the log started again); seq <=
+ *   3. For each PUB event (and each replay page: its `epoch`): a new `epoch` resets
+ *      `last` to 0 (the log started again: its events from seq 1); seq <=
  *      last is dropped (replay delivered it); seq > last + 1 first replays last + 1 ..
  *      seq - 1; then the event is delivered and last = seq.
  *   4. A flagged repeat (`redelivered`: true) of an event already delivered is dropped
@@ -237,6 +238,14 @@ static int replay(void *req, uint64_t before) {
         if (find(r, "result", &result) < 0 || find(result, "events", &events) < 0
             || get_uint(result, "next_seq", &next_seq) < 0
             || get_uint(result, "last_seq", &newest) < 0) return -1;
+        char page_epoch[64];
+        get_str(result, "epoch", page_epoch, sizeof page_epoch);
+        if (page_epoch[0] && epoch[0] && strcmp(page_epoch, epoch) && last_seq > 0) {
+            /* the log was replaced since our last event: its events from seq 1 */
+            strcpy(epoch, page_epoch);
+            last_seq = 0;
+            continue;
+        }
         head list = next(&events);
         if (list.kind != K_ARRAY) return -1;
         for (uint64_t i = 0; i < list.len; i++) {
@@ -301,8 +310,11 @@ int main(int argc, char **argv) {
         if (get_uint(ev, "seq", &seq) < 0) continue;
         char ep[64];
         get_str(ev, "epoch", ep, sizeof ep);
-        int same_log = !ep[0] || !epoch[0] || !strcmp(ep, epoch);
-        if (same_log && seq > last_seq + 1 && (rc = replay(req, seq)) < 0) break;
+        if (ep[0] && epoch[0] && strcmp(ep, epoch)) { /* a new log: from its seq 1 */
+            strcpy(epoch, ep);
+            last_seq = 0;
+        }
+        if (seq > last_seq + 1 && (rc = replay(req, seq)) < 0) break;
         deliver(ev, 0);
     }
     zmq_close(monitor);

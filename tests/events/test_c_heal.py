@@ -20,7 +20,7 @@ from oexec.front.router import FrontEnd
 from oexec.store import SqliteStore
 
 from ..ports import free_port
-from .test_event_log import ReplayService
+from .test_event_log import ReplayService, start_bound
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -74,7 +74,7 @@ async def test_c_subscriber_heals_history_restart_and_repeats(c_heal: Path, tmp_
         )
         await sink.close()
         sink = StoreSequenceSink([pub], store=store)  # a restart on the same port
-        await sink.start()
+        await start_bound(sink)
         service.sink = sink
         await _publish(sink, 40, 15)  # before the subscriber has reconnected: unheard
         await asyncio.sleep(1.0)

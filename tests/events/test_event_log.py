@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
+import zmq
 
 from oexec.client import AsyncClient, Gap, ReplayError, Subscriber
 from oexec.config import FrontConfig
@@ -31,6 +32,19 @@ from ..ports import free_port
 pytestmark = pytest.mark.timeout(60)
 
 SinkFactory = Callable[[str], Awaitable[LoggedSequenceSink]]
+
+
+async def start_bound(sink: ZmqEventSink) -> None:
+    """Start a sink on the port a sink just closed: ZeroMQ lets go of it asynchronously
+    (a restarted daemon is a new process; here the same one rebinds at once)."""
+    for _ in range(40):
+        try:
+            await sink.start()
+            return
+        except zmq.ZMQError:
+            await sink.close()
+            await asyncio.sleep(0.05)
+    await sink.start()
 
 
 class ReplayService(InMemoryOrderService):
@@ -59,7 +73,7 @@ async def make_sink(
 
         async def sqlite_sink(endpoint: str) -> LoggedSequenceSink:
             sink = StoreSequenceSink([endpoint], store=store, retention_events=100_000)
-            await sink.start()
+            await start_bound(sink)
             opened.append(sink)
             return sink
 
@@ -71,7 +85,7 @@ async def make_sink(
 
     async def redis_sink(endpoint: str) -> LoggedSequenceSink:
         sink = SharedSequenceSink([endpoint], redis=redis, prefix=prefix)
-        await sink.start()
+        await start_bound(sink)
         opened.append(sink)
         return sink
 
@@ -129,7 +143,7 @@ def test_replay_page_is_pure() -> None:
     with pytest.raises(ReplayExpiredError):
         replay_page([], from_seq=2, topics=(), limit=5, trimmed_through=2, last_seq=9)
     page = replay_page([], from_seq=20, topics=(), limit=5, trimmed_through=0, last_seq=9)
-    assert page == {"events": [], "next_seq": 20, "last_seq": 9, "oldest_seq": 1}
+    assert page == {"events": [], "next_seq": 20, "last_seq": 9, "oldest_seq": 1, "epoch": ""}
 
 
 async def _front(service: ReplayService) -> FrontEnd:
@@ -270,3 +284,41 @@ async def test_without_a_log_the_subscriber_reports_the_gap() -> None:
     finally:
         await front.stop()
         await sink.close()
+
+
+async def test_a_new_epoch_is_replayed_from_its_first_event(tmp_path: Path) -> None:
+    """The log was lost (a new SQLite file) and the daemon restarted on the same port:
+    a new epoch, seq from 1. The subscriber starts counting afresh and replays the new
+    log's first events it could not hear."""
+    pub = f"tcp://127.0.0.1:{free_port()}"
+    stores = [SqliteStore(str(tmp_path / f"log{n}.sqlite")) for n in range(2)]
+    for store in stores:
+        await store.start()
+    sink = StoreSequenceSink([pub], store=stores[0])
+    await sink.start()
+    service = ReplayService()
+    service.sink = sink
+    front = await _front(service)
+    try:
+        async with AsyncClient(front.endpoints[0]) as client:
+            with client.subscribe(pub, from_seq=0) as sub:
+                await asyncio.sleep(0.3)
+                await publish(sink, 5)
+                before = await _collect(sub, 5)
+                await sink.close()
+                sink = StoreSequenceSink([pub], store=stores[1])  # a new log
+                await start_bound(sink)
+                service.sink = sink
+                await publish(sink, 3, start=5)  # unheard
+                await asyncio.sleep(0.5)
+                await publish(sink, 2, start=8)
+                after = await _collect(sub, 5)
+        assert [e.seq for e in before] == [1, 2, 3, 4, 5]
+        assert [e.seq for e in after] == [1, 2, 3, 4, 5]
+        assert [e.data["n"] for e in before + after] == list(range(10))
+        assert len({e.data["epoch"] for e in before + after}) == 2
+    finally:
+        await sink.close()
+        await front.stop()
+        for store in stores:
+            await store.close()
