@@ -21,7 +21,7 @@ after a restart, so a crash between a REST reply saying FILLED and the trade fet
 cannot lose the fills (oexec/service/fills.py). Duplicate and out-of-order events are
 harmless: ``apply_venue_order`` is monotone.
 
-Size: ~440 lines, over the ~400 guideline on purpose: stream events, gap recovery,
+Size: ~490 lines, over the ~400 guideline on purpose: stream events, gap recovery,
 sweeps and the stream runner share one piece of state (what recovery or reconciliation
 is owed, and since when the stream is down); split, each part would reach into it.
 """
@@ -32,6 +32,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any, Protocol, TypeVar
@@ -97,11 +98,14 @@ class NullTrackingObserver:
 
 
 def _forget_chain(
-    chains: dict[str, asyncio.Task[None]], coid: str
+    chains: dict[str, asyncio.Task[None]], behind: dict[str, deque[OrderUpdate]], coid: str
 ) -> Callable[[asyncio.Task[None]], None]:
+    """A task that ended early (cancelled at stop) leaves no order waiting behind it."""
+
     def forget(done: asyncio.Task[None]) -> None:
         if chains.get(coid) is done:
             del chains[coid]
+            behind.pop(coid, None)
 
     return forget
 
@@ -261,14 +265,42 @@ class OrderTracker:
             self._stream_up = False
             self._down_since = time.monotonic()
 
-    async def on_order_update(self, update: OrderUpdate) -> None:
+    def _heard(self, update: OrderUpdate) -> None:
+        """What every order event leaves, whether or not it changes the order: the
+        stream's lag and the journal's verbatim line (``oexec trace``)."""
         self.last_event_ms = update.event_time
         self.observer.set_user_stream_lag(max(0, self.now_ms() - update.event_time) / 1000)
-        coid = update.order.client_order_id
         if self.journal is not None:
             self.journal.record(
-                coid, "stream", execution_type=update.execution_type, raw=update.order.raw
+                update.order.client_order_id,
+                "stream",
+                execution_type=update.execution_type,
+                raw=update.order.raw,
             )
+
+    def fold(self, update: OrderUpdate) -> bool:
+        """Take in, without a task or a store call, an event whose effect the order already
+        has; False when it may change something (then ``on_order_update`` applies it).
+
+        Most of the stream repeats what the submit's answer stored (a MARKET or IOC order
+        arrives settled: its NEW, FILLED or EXPIRED event changes nothing). The test is the
+        one ``writer.update`` would make, on the same base: the newest version this process
+        wrote, while no update of the order is running (one that is may change it, and a
+        trade must still be stored once, through ``record_fill``).
+        """
+        if update.trade is not None:
+            return False
+        order = self.writer.recent(update.order.client_order_id)
+        if order is None or self.writer.writing(order.id):
+            return False
+        if apply_venue_order(order, update.order, self.now_ms()) is not None:
+            return False
+        self._heard(update)
+        return True
+
+    async def on_order_update(self, update: OrderUpdate) -> None:
+        self._heard(update)
+        coid = update.order.client_order_id
         order = self.writer.recent(coid) or await self.store.get_by_client_order_id(coid)
         if order is None:
             log.info("stream event for an order this daemon does not know: %s", coid)
@@ -373,20 +405,31 @@ class OrderTracker:
         applied one by one, a burst of fills outran the tracker, the stream's queue grew
         without bound (RSS +8 KB per order in the bench) and fill events lagged. Account
         updates (positions and balances, independent of order state) are applied as they
-        come; a gap waits until every order event before it is applied.
+        come; a gap waits until every order event before it is applied. An order event
+        that changes nothing stored, with none of its order's before it still running, is
+        taken in at once (``fold``): the usual case, the submit's answer got there first.
         """
-        chains: dict[str, asyncio.Task[None]] = {}
+        chains: dict[str, asyncio.Task[None]] = {}  # order -> the task applying its events
+        behind: dict[str, deque[OrderUpdate]] = {}  # order -> events waiting for that task
         slots = asyncio.Semaphore(STREAM_CONCURRENCY)
         try:
             async for event in events:
                 if isinstance(event, OrderUpdate):
-                    await slots.acquire()  # back-pressure: the stream waits, not memory
                     coid = event.order.client_order_id
+                    if coid in chains:  # its order's task takes it next, in turn
+                        await slots.acquire()  # back-pressure: the stream waits, not memory
+                        if coid in chains:
+                            behind.setdefault(coid, deque()).append(event)
+                            continue
+                        slots.release()  # that task ended meanwhile
+                    if self._fold_quietly(event):
+                        continue  # nothing to store: no task, no lock, no store call
+                    await slots.acquire()
                     task = asyncio.get_running_loop().create_task(
-                        self._apply_after(chains.get(coid), event, slots)
+                        self._apply_in_turn(event, chains, behind, slots)
                     )
                     chains[coid] = task
-                    task.add_done_callback(_forget_chain(chains, coid))
+                    task.add_done_callback(_forget_chain(chains, behind, coid))
                     continue
                 if isinstance(event, StreamGap) and chains:
                     # a recovery must see every event that arrived before the gap
@@ -395,15 +438,41 @@ class OrderTracker:
         finally:
             await cancel_and_wait(list(chains.values()))
 
-    async def _apply_after(
-        self, previous: asyncio.Task[None] | None, event: Any, slots: asyncio.Semaphore
-    ) -> None:
+    def _fold_quietly(self, update: OrderUpdate) -> bool:
         try:
-            if previous is not None:
-                await asyncio.wait([previous])
-            await self._apply_logged(event)
-        finally:
-            slots.release()
+            return self.fold(update)
+        except Exception:  # a bug must not stop the stream: apply it the long way
+            log.exception("tracker could not fold an order event; applying it")
+            return False
+
+    async def _apply_in_turn(
+        self,
+        first: OrderUpdate,
+        chains: dict[str, asyncio.Task[None]],
+        behind: dict[str, deque[OrderUpdate]],
+        slots: asyncio.Semaphore,
+    ) -> None:
+        """Apply ``first``, then the events of its order that arrived meanwhile, in order
+        (one task per order, not one per event: the second event of an order usually
+        arrives while the first waits for the submit's answer to be stored). A queued
+        event that by then changes nothing is folded in. The task leaves ``chains``
+        itself, with nothing left queued and no await in between, so an event can never
+        be queued behind a task that has finished."""
+        coid = first.order.client_order_id
+        event, fold = first, False  # ``run`` already tried to fold the first
+        while True:
+            try:
+                if not (fold and self._fold_quietly(event)):
+                    await self._apply_logged(event)
+            finally:
+                slots.release()
+            queued = behind.get(coid)
+            if not queued:
+                behind.pop(coid, None)
+                if chains.get(coid) is asyncio.current_task():
+                    del chains[coid]
+                return
+            event, fold = queued.popleft(), True
 
     async def _apply_logged(self, event: Any) -> None:
         try:

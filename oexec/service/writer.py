@@ -117,6 +117,11 @@ class OrderWriter:
         """
         return self._recent.get(client_order_id)
 
+    def writing(self, order_id: str) -> bool:
+        """Whether an ``update`` of the order holds or awaits its lock: its newest version
+        may be about to change, so ``recent`` is not yet the base an update would use."""
+        return order_id in self._locks
+
     def latest(self, order: Order) -> Order:
         """``order``, or the newer version of it this process wrote since (a caller's copy
         goes stale while it waits: a stream event applied before the submit's answer)."""
