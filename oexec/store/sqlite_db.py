@@ -151,6 +151,8 @@ class SqliteDb:
         self._job_savepoint = False
         #: COMMITs that succeeded on this connection (diagnostics and tests).
         self.commits = 0
+        #: the event log's numbers as stored (sqlite_events.Numbers), None: read them
+        self._event_numbers: sqlite_events.Numbers | None = None
         self._order_ttl_ms = order_ttl_s * 1000
         self._clock = clock
         self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
@@ -190,6 +192,7 @@ class SqliteDb:
             self._conn.execute("COMMIT")
             self.commits += 1
         except BaseException:
+            self._event_numbers = None  # what was appended may not have landed
             if self._conn.in_transaction:
                 self._conn.execute("ROLLBACK")
             raise
@@ -261,6 +264,7 @@ class SqliteDb:
                     # SQLite rolled the whole transaction back (I/O error, disk full):
                     # nothing of it landed; the jobs after this one get a new one.
                     lost = sqlite3.OperationalError(f"batch transaction rolled back: {value}")
+                    self._event_numbers = None
                     return [*_failed(outcomes, pending, lost), (False, value if not ok else lost)]
                 if self._job_savepoint:
                     if not ok:
@@ -272,6 +276,7 @@ class SqliteDb:
             self._conn.execute("COMMIT")
             self.commits += 1
         except sqlite3.Error as exc:  # the COMMIT (or a savepoint step) failed
+            self._event_numbers = None
             if self._conn.in_transaction:
                 with suppress(sqlite3.Error):
                     self._conn.execute("ROLLBACK")
@@ -440,7 +445,8 @@ class SqliteDb:
 
     def events_append(self, batch: list[sqlite_events.Appended]) -> list[tuple[int, int]]:
         with self._write() as db:
-            return sqlite_events.append(db, batch)
+            numbers, self._event_numbers = sqlite_events.append(db, batch, self._event_numbers)
+            return numbers
 
     def events_read(self, from_seq: int, limit: int) -> tuple[list[sqlite_events.Row], int, int]:
         return sqlite_events.read(self._conn, from_seq, limit)

@@ -28,6 +28,8 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+import attrs
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY,
@@ -71,29 +73,43 @@ def open_log(db: sqlite3.Connection) -> tuple[int, str]:
     return int(_state(db, "seq") or 0), str(epoch)
 
 
-def append(db: sqlite3.Connection, batch: Sequence[Appended]) -> list[tuple[int, int]]:
-    """Assign the next ``seq`` and ``topic_seq`` to each event, store it; returns them."""
-    seq = int(_state(db, "seq") or 0)
-    topic_last: dict[str, int] = {}
+@attrs.define
+class Numbers:
+    """The last ``seq`` and each topic's last ``topic_seq`` as stored: what the next append
+    continues from. Kept in memory by the one process appending (the daemon owns its
+    file), so an append reads nothing; dropped whenever a transaction rolls back."""
+
+    seq: int
+    topics: dict[str, int]
+
+
+def load_numbers(db: sqlite3.Connection) -> Numbers:
+    topics = {str(t): int(n) for t, n in db.execute("SELECT topic, last FROM event_topic_seqs")}
+    return Numbers(seq=int(_state(db, "seq") or 0), topics=topics)
+
+
+def append(
+    db: sqlite3.Connection, batch: Sequence[Appended], known: Numbers | None = None
+) -> tuple[list[tuple[int, int]], Numbers]:
+    """Assign the next ``seq`` and ``topic_seq`` to each event, store it; returns them and
+    the numbers now stored (``known``: the numbers as stored, else read from ``db``)."""
+    start = known if known is not None else load_numbers(db)
+    seq, topics = start.seq, dict(start.topics)
+    touched: dict[str, int] = {}
     numbers: list[tuple[int, int]] = []
     rows: list[tuple[int, str, int, int, bytes]] = []
     for topic, data, stamp in batch:
-        if topic not in topic_last:
-            row = db.execute(
-                "SELECT last FROM event_topic_seqs WHERE topic = ?", (topic,)
-            ).fetchone()
-            topic_last[topic] = 0 if row is None else int(row[0])
         seq += 1
-        topic_last[topic] += 1
-        numbers.append((seq, topic_last[topic]))
-        rows.append((seq, topic, topic_last[topic], stamp, data))
+        touched[topic] = topics[topic] = topics.get(topic, 0) + 1
+        numbers.append((seq, topics[topic]))
+        rows.append((seq, topic, topics[topic], stamp, data))
     db.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?)", rows)
     db.executemany(
         "INSERT OR REPLACE INTO event_topic_seqs (topic, last) VALUES (?, ?)",
-        list(topic_last.items()),
+        list(touched.items()),
     )
     _set_state(db, "seq", seq)
-    return numbers
+    return numbers, Numbers(seq=seq, topics=topics)
 
 
 def read(db: sqlite3.Connection, from_seq: int, limit: int) -> tuple[list[Row], int, int]:

@@ -215,3 +215,27 @@ async def test_a_failed_commit_fails_the_batch_and_stores_nothing(
     other.close()
     # the store goes on: the next batch commits
     assert (await store.claim(fresh, TTL)).claimed
+
+
+async def test_event_numbers_kept_in_memory_follow_a_rolled_back_append(
+    store: SqliteStore,
+) -> None:
+    """The event log's next seq is kept in memory (no read per append); an append whose
+    transaction did not land must not leave a hole: the numbers are read again."""
+    assert await store.events_append([("fill", b"a", 1), ("order.created", b"b", 1)]) == [
+        (1, 1),
+        (2, 1),
+    ]
+    spy = spy_on(db_of(store))
+    spy.fail_commit = True
+    failed = await one_batch(store, [store.events_append([("fill", b"c", 1)])])
+    assert isinstance(failed[0], StoreError)
+    spy.fail_commit = False
+    assert await store.events_append([("fill", b"d", 1)]) == [(3, 2)]
+    rows, _, last = await store.events_read(1, 10)
+    assert [(seq, topic, topic_seq) for seq, topic, topic_seq, _ in rows] == [
+        (1, "fill", 1),
+        (2, "order.created", 1),
+        (3, "fill", 2),
+    ]
+    assert last == 3
