@@ -15,14 +15,19 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 import signal
 import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
+import zmq
+
 from oexec.config import Config
 from oexec.config_loader import ConfigError, load_config
+from oexec.errors import OexecError, StoreError, VenueError
+from oexec.ops.logging import redact
 
 log = logging.getLogger("oexec.run")
 
@@ -43,7 +48,9 @@ def add_daemon_flags(parser: argparse.ArgumentParser) -> None:
         help="ZeroMQ event PUB endpoint (repeatable)",
     )
     parser.add_argument("--http", metavar="HOST:PORT", help="ops HTTP (/health, /metrics)")
-    parser.add_argument("--store", metavar="URL", help="redis://… or sqlite:///path")
+    parser.add_argument(
+        "--store", metavar="URL", help="redis://…, sqlite:////abs/path.db or sqlite:///rel.db"
+    )
     parser.add_argument("--secrets-file", help="KEY=VALUE file with OEXEC_API_KEY/SECRET")
     parser.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
 
@@ -119,7 +126,11 @@ async def serve(config: Config, reread: Callable[[], Config] | None = None) -> i
             loop.add_signal_handler(sig, on_signal)
     with contextlib.suppress(NotImplementedError):
         loop.add_signal_handler(signal.SIGHUP, on_hangup)
-    await daemon.start()
+    try:
+        await daemon.start()
+    except (OexecError, OSError, zmq.ZMQError) as exc:  # start() has closed what it opened
+        print(f"oexec run: cannot start: {start_failure(exc, config)}", file=sys.stderr)
+        return 1
     print(
         f"oexec: listening on {', '.join(config.front.listen)}; "
         f"events on {', '.join(config.events.publish)}; ops {daemon.http_url}",
@@ -132,6 +143,22 @@ async def serve(config: Config, reread: Callable[[], Config] | None = None) -> i
         await daemon.stop()
         log.warning("stopped")
     return 0
+
+
+def start_failure(exc: BaseException, config: Config) -> str:
+    """One line for a daemon that could not start (a port in use, an unreachable venue, a
+    store that cannot open): what failed and where - no traceback."""
+    message = exc.message if isinstance(exc, OexecError) else str(exc)
+    if isinstance(exc, StoreError):
+        url = re.sub(r"//[^/@]*@", "//***@", config.store.url)  # no Redis password
+        where = url or (
+            f"sqlite file {config.store.sqlite_path!r}; "
+            "sqlite:///rel.db is relative, sqlite:////abs.db absolute"
+        )
+        message += f" ({where})"
+    elif isinstance(exc, VenueError):
+        message += f" (venue {config.venue.base_url})"
+    return redact(message)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
