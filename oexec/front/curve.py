@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ipaddress
 import uuid
+from typing import Any
 
 import zmq
 import zmq.asyncio
@@ -84,7 +85,7 @@ def _authenticator(context: zmq.asyncio.Context) -> AsyncioAuthenticator:
 
 
 async def enable_curve(
-    context: zmq.asyncio.Context, sock: zmq.asyncio.Socket, config: FrontConfig
+    context: zmq.asyncio.Context, sock: zmq.Socket[Any], config: FrontConfig
 ) -> CurveHandle | None:
     """Make ``sock`` a CURVE server before it binds; returns the handle to stop, or
     None when CURVE is not configured."""
