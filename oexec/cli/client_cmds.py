@@ -11,22 +11,56 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from oexec.models import Order
 from oexec.models.serde import order_to_dict
+from oexec.wire.fields import DECIMAL_RE
 
 DEFAULT_ENDPOINT = "tcp://127.0.0.1:5555"
+ENDPOINT_SCHEMES = ("tcp://", "ipc://", "inproc://")
 
 
 def _decimal(text: str) -> Decimal:
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise argparse.ArgumentTypeError(f"not a decimal: {text!r}") from None
-    if not value.is_finite() or value <= 0:
+    """A plain decimal as the wire takes it (``0.010``): ``1e5``, ``NaN`` or ``-5`` are
+    usage errors here, not a round trip to the daemon."""
+    if not DECIMAL_RE.fullmatch(text):
+        raise argparse.ArgumentTypeError(
+            f"not a plain positive decimal (digits, optional point: 0.010): {text!r}"
+        )
+    value = Decimal(text)
+    if value <= 0:
         raise argparse.ArgumentTypeError(f"must be a positive decimal: {text!r}")
+    return value
+
+
+def _endpoint(text: str) -> str:
+    """A ZeroMQ endpoint; anything else would fail inside ZeroMQ with a traceback."""
+    if not text.startswith(ENDPOINT_SCHEMES):
+        raise argparse.ArgumentTypeError(
+            f"not a ZeroMQ endpoint (tcp://HOST:PORT or ipc://PATH): {text!r}"
+        )
+    return text
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be more than 0 seconds: {text!r}")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more: {text!r}")
     return value
 
 
@@ -54,6 +88,8 @@ def _call(
     fn: Callable[[Any], Any],
     show: Callable[[Any], None] | None = None,
 ) -> int:
+    import zmq
+
     from oexec.client import Client, ClientError
 
     def waiting(attempt: int, attempts: int) -> None:
@@ -79,14 +115,19 @@ def _call(
         else:
             print(f"error {exc.code}: {exc.message}", file=sys.stderr)
         return 1
+    except zmq.ZMQError as exc:  # an endpoint ZeroMQ cannot connect to: tcp://127.0.0.1:abc
+        print(f"error: cannot connect to {args.endpoint}: {exc.strerror}", file=sys.stderr)
+        return 2
     finally:
         client.close()
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--endpoint", default=DEFAULT_ENDPOINT, help="daemon request endpoint")
+    parser.add_argument(
+        "--endpoint", type=_endpoint, default=DEFAULT_ENDPOINT, help="daemon request endpoint"
+    )
     parser.add_argument("--json", action="store_true", help="one JSON object per result")
-    parser.add_argument("--timeout", type=float, default=10.0, help="seconds per attempt")
+    parser.add_argument("--timeout", type=_seconds, default=10.0, help="seconds per attempt")
 
 
 def default_time_in_force(order_type: str) -> str | None:
@@ -216,20 +257,23 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=lambda a: _call(a, lambda c: c.resume()))
 
     p = subparsers.add_parser("watch", help="print events from the daemon's PUB socket")
-    p.add_argument("--endpoint", default="tcp://127.0.0.1:5556", help="daemon PUB endpoint")
+    p.add_argument(
+        "--endpoint", type=_endpoint, default="tcp://127.0.0.1:5556", help="daemon PUB endpoint"
+    )
     p.add_argument("--topic", action="append", help="topic prefix (repeatable; default all)")
     p.add_argument("--json", action="store_true")
-    p.add_argument("--count", type=int, default=0, help="stop after N events (0 = forever)")
+    p.add_argument("--count", type=_count, default=0, help="stop after N events (0 = forever)")
     p.add_argument(
         "--from",
         dest="from_seq",
-        type=int,
+        type=_count,
         metavar="SEQ",
         help="replay every event after SEQ (the daemon's replay op, either store), then "
         "follow live; without it, gaps seen live are healed the same way",
     )
     p.add_argument(
         "--daemon",
+        type=_endpoint,
         default="tcp://127.0.0.1:5555",
         metavar="ENDPOINT",
         help="the daemon's request socket, for replay (default tcp://127.0.0.1:5555)",
@@ -248,6 +292,8 @@ def register(subparsers: Any) -> None:
 
 def cmd_watch(args: argparse.Namespace) -> int:
     import asyncio
+
+    import zmq
 
     from oexec.client import StreamSubscriber, Subscriber
 
@@ -285,3 +331,6 @@ def cmd_watch(args: argparse.Namespace) -> int:
         return asyncio.run(run())
     except KeyboardInterrupt:
         return 0
+    except zmq.ZMQError as exc:  # an endpoint ZeroMQ cannot connect to, e.g. tcp://h:abc
+        print(f"error: cannot connect: {exc.strerror}", file=sys.stderr)
+        return 2
