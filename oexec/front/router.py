@@ -37,7 +37,7 @@ the pending commands and consume that signal. So whatever touched the socket rea
 once ``EVENTS`` shows nothing to read (or has scheduled itself again).
 ``tests/front/test_router_stress.py`` shows the reader never stalls. Socket calls go to
 pyzmq's backend methods directly: its ``send_multipart``/``recv_multipart`` wrappers
-cost ≈ 2.5 µs per message in type checks and option enums.
+cost ≈ 2.5 µs per message in type checks and option enums (``front/zmqraw.py``).
 
 Size: slightly over 400 lines: receiving, admission and replying share the socket and
 the queue's timing state; the codec and the op table already live apart (wire/,
@@ -51,19 +51,18 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
-from typing import cast
+from collections.abc import Sequence
 
 import attrs
 import zmq
 import zmq.asyncio
-import zmq.backend
 
 from oexec.config import FrontConfig
 from oexec.errors import BusyError, ErrorCode, OexecError, ShuttingDownError
 from oexec.front.curve import enable_curve
 from oexec.front.dispatch import dispatch
 from oexec.front.metrics import FrontMetrics
+from oexec.front.zmqraw import EVENTS, POLLIN, POLLOUT, get_int, recv_message, send_message
 from oexec.ops.logging import log_context
 from oexec.service.ports import OrderService
 from oexec.tasks import cancel_and_wait
@@ -97,33 +96,6 @@ log = logging.getLogger(__name__)
 HARD_LIMIT_FACTOR = 4
 LINGER_MS = 1000
 MIN_HWM = 1000
-
-# Socket calls without pyzmq's sugar layer (module docstring): plain ints, backend methods.
-_EVENTS = int(zmq.EVENTS)
-_RCVMORE = int(zmq.RCVMORE)
-_POLLIN = int(zmq.POLLIN)
-_POLLOUT = int(zmq.POLLOUT)
-_NOBLOCK = int(zmq.NOBLOCK)
-_MORE = int(zmq.SNDMORE) | _NOBLOCK
-_get = cast("Callable[[zmq.Socket[bytes], int], int]", zmq.backend.Socket.get)
-_recv = zmq.backend.Socket.recv
-_send = zmq.backend.Socket.send
-
-
-def _recv_message(sock: zmq.Socket[bytes]) -> list[bytes]:
-    """Every frame of the message waiting on ``sock`` (``EVENTS`` showed one)."""
-    frames = [_recv(sock, _NOBLOCK)]
-    while _get(sock, _RCVMORE):
-        frames.append(_recv(sock, _NOBLOCK))
-    return frames
-
-
-def _send_message(sock: zmq.Socket[bytes], frames: Sequence[bytes]) -> None:
-    """Send one message without blocking; ``zmq.Again`` when there is no room."""
-    last = len(frames) - 1
-    for frame in frames[:last]:
-        _send(sock, frame, _MORE)
-    _send(sock, frames[last], _NOBLOCK)
 
 
 @attrs.frozen(slots=True)
@@ -271,12 +243,12 @@ class FrontEnd:
         try:
             now = time.monotonic()
             for _ in range(RECEIVE_BURST):
-                events = _get(sock, _EVENTS)
-                if self._backlog and events & _POLLOUT:
+                events = get_int(sock, EVENTS)
+                if self._backlog and events & POLLOUT:
                     self._send_backlog(sock)
-                if not events & _POLLIN:
+                if not events & POLLIN:
                     break
-                self._take(_recv_message(sock), now)
+                self._take(recv_message(sock), now)
             else:  # a burst taken, more may wait: one loop turn for the work, then more
                 self._schedule_pump(0.0)
             if self._backlog:
@@ -445,7 +417,7 @@ class FrontEnd:
             self._backlog.append(frames)
         else:
             try:
-                _send_message(sock, frames)
+                send_message(sock, frames)
             except zmq.Again:
                 self._backlog.append(frames)  # the peer's queue is full: wait for room
             except zmq.ZMQError as exc:
@@ -457,7 +429,7 @@ class FrontEnd:
         backlog = self._backlog
         while backlog:
             try:
-                _send_message(sock, backlog[0])
+                send_message(sock, backlog[0])
             except zmq.Again:
                 return
             except zmq.ZMQError as exc:

@@ -17,7 +17,7 @@ import pytest
 import zmq
 import zmq.asyncio
 
-import oexec.front.router as router
+import oexec.front.zmqraw as zmqraw
 from oexec.front import FrontEnd
 from oexec.wire import Route
 
@@ -29,7 +29,7 @@ Connect = Callable[..., zmq.asyncio.Socket]
 async def test_replies_refused_with_again_go_out_later_in_order(
     front: FrontEnd, connect: Connect, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_send = router._send
+    real_send = zmqraw.send_frame
     refusals = {"left": 12}  # the first reply is refused this often, the others are not
     sent_bodies: list[Any] = []
 
@@ -43,7 +43,7 @@ async def test_replies_refused_with_again_go_out_later_in_order(
         real_send(sock, frame, flags)
 
     produced: list[Any] = []
-    monkeypatch.setattr(router, "_send", send)
+    monkeypatch.setattr(zmqraw, "send_frame", send)
     reply = front._reply
 
     def record(route: Route, body: bytes) -> None:
