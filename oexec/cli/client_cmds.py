@@ -44,6 +44,14 @@ def _endpoint(text: str) -> str:
     return text
 
 
+def _host_port(text: str) -> str:
+    """``HOST:PORT`` for an HTTP listener (``oexec demo``/``paper --http``)."""
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT such as 127.0.0.1:8080: {text!r}")
+    return text
+
+
 def _seconds(text: str) -> float:
     try:
         value = float(text)

@@ -19,6 +19,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from oexec.cli.client_cmds import _endpoint, _host_port
 from oexec.config import (
     Config,
     EventsConfig,
@@ -38,9 +39,9 @@ def register(subparsers: Any) -> None:
         default=0.0,
         help="stop after S seconds (default: run until Ctrl-C)",
     )
-    parser.add_argument("--listen", default="tcp://127.0.0.1:5555")
-    parser.add_argument("--publish", default="tcp://127.0.0.1:5556")
-    parser.add_argument("--http", default="127.0.0.1:8080", metavar="HOST:PORT")
+    parser.add_argument("--listen", type=_endpoint, default="tcp://127.0.0.1:5555")
+    parser.add_argument("--publish", type=_endpoint, default="tcp://127.0.0.1:5556")
+    parser.add_argument("--http", type=_host_port, default="127.0.0.1:8080", metavar="HOST:PORT")
     parser.add_argument("--sim-port", type=int, default=8765)
     parser.add_argument("--seed", type=int, default=7)
     parser.set_defaults(func=cmd_demo)
@@ -50,9 +51,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if args.duration < 0:
         print("oexec demo: --duration must be >= 0", file=sys.stderr)
         return 2
+    import zmq
+
     try:
         return asyncio.run(run_demo(args))
-    except OSError as exc:
+    except (OSError, zmq.ZMQError) as exc:
         print(f"oexec demo: {exc} (is another oexec already using these ports?)", file=sys.stderr)
         return 1
 

@@ -26,6 +26,8 @@ from typing import Any
 import attrs
 import orjson
 
+from oexec.cli.client_cmds import _decimal, _endpoint, _host_port
+
 ZERO = Decimal(0)
 
 
@@ -34,15 +36,17 @@ def register(subparsers: Any) -> None:
         "paper", help="paper-trade a small strategy on the simulator's live market data"
     )
     parser.add_argument("--duration", type=float, default=0.0, help="stop after S seconds")
-    parser.add_argument("--symbol", default="BTCUSDT")
-    parser.add_argument("--quantity", default="0.010", help="position size (contracts)")
+    parser.add_argument("--symbol", default="BTCUSDT", type=str.upper)
+    parser.add_argument(
+        "--quantity", default="0.010", type=_decimal, help="position size (contracts)"
+    )
     parser.add_argument("--fast", type=int, default=3, help="fast EMA span (trades)")
     parser.add_argument("--slow", type=int, default=12, help="slow EMA span (trades)")
     parser.add_argument("--tick-ms", type=int, default=100, help="simulator price-path step")
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--listen", default="tcp://127.0.0.1:5555")
-    parser.add_argument("--publish", default="tcp://127.0.0.1:5556")
-    parser.add_argument("--http", default="127.0.0.1:8080", metavar="HOST:PORT")
+    parser.add_argument("--listen", type=_endpoint, default="tcp://127.0.0.1:5555")
+    parser.add_argument("--publish", type=_endpoint, default="tcp://127.0.0.1:5556")
+    parser.add_argument("--http", type=_host_port, default="127.0.0.1:8080", metavar="HOST:PORT")
     parser.add_argument("--sim-port", type=int, default=8765)
     parser.set_defaults(func=cmd_paper)
 
@@ -52,11 +56,18 @@ def cmd_paper(args: argparse.Namespace) -> int:
         print("oexec paper: need --duration >= 0, 1 <= --fast < --slow, --tick-ms >= 1",
               file=sys.stderr)  # fmt: skip
         return 2
+    import zmq
+
+    from oexec.sim.engine.errors import SimError
+
     try:
         return asyncio.run(run_paper(args))
-    except OSError as exc:
+    except (OSError, zmq.ZMQError) as exc:
         print(f"oexec paper: {exc} (is another oexec using these ports?)", file=sys.stderr)
         return 1
+    except SimError as exc:  # e.g. --symbol NOPEUSDT: the simulator lists no such symbol
+        print(f"oexec paper: the simulator refused --symbol {args.symbol}: {exc}", file=sys.stderr)
+        return 2
 
 
 def _say(text: str) -> None:

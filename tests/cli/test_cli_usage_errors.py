@@ -31,6 +31,10 @@ PLACE = ["place", "--symbol", "BTCUSDT", "--side", "BUY", "--type", "LIMIT"]
         (["watch", "--daemon", "localhost"], "--daemon: not a ZeroMQ endpoint"),
         (["watch", "--from", "-5"], "--from: must be 0 or more"),
         (["watch", "--count", "-1"], "--count: must be 0 or more"),
+        (["paper", "--quantity", "abc"], "--quantity: not a plain positive"),
+        (["paper", "--http", "8080"], "--http: expected HOST:PORT"),
+        (["demo", "--listen", "5555"], "--listen: not a ZeroMQ endpoint"),
+        (["demo", "--http", "127.0.0.1:http"], "--http: expected HOST:PORT"),
     ],
 )
 def test_usage_errors_exit_2_before_sending(
