@@ -76,30 +76,33 @@ def cmd_place_file(args: argparse.Namespace) -> int:
         return _bad_input(str(exc))
     failed = False
 
-    def run(client: Any) -> list[dict[str, Any]]:
+    def run(client: Any) -> list[tuple[int, dict[str, Any]]]:
         nonlocal failed
         lines = []
         for start in range(0, len(orders), MAX_BATCH):
-            for result in client.place_orders(orders[start : start + MAX_BATCH]):
+            batch = client.place_orders(orders[start : start + MAX_BATCH])
+            for number, result in enumerate(batch, start=start + 1):
                 if isinstance(result, Order):
-                    lines.append({"order": order_to_dict(result)})
+                    lines.append((number, {"order": order_to_dict(result)}))
                 else:
                     failed = True
                     error = {"code": str(result.code), "message": result.message}
-                    lines.append({"error": {**error, "details": result.details}})
+                    lines.append((number, {"error": {**error, "details": result.details}}))
         return lines
 
-    def show(lines: list[dict[str, Any]]) -> None:
-        for line in lines:
+    def show(lines: list[tuple[int, dict[str, Any]]]) -> None:
+        for number, line in lines:
             if args.json:
                 print(json.dumps(line, default=str))
             elif "order" in line:
                 o = line["order"]
                 print(f"{o['id']} {o['request_id']} {o['symbol']} {o['state']}")
-            else:
-                e = line["error"]
-                where = e["details"].get("index", "")
-                print(f"error {e['code']}: {e['message']} {where}".rstrip(), file=sys.stderr)
+            else:  # which order: the batch's own index restarts at 0 every 50 orders
+                e, request_id = line["error"], orders[number - 1].get("request_id")
+                where = f"order {number} of {args.file}" + (
+                    f", request_id {request_id}" if request_id else ""
+                )
+                print(f"error {e['code']}: {e['message']} ({where})", file=sys.stderr)
 
     code = _call(args, run, show=show)
     return 1 if code == 0 and failed else code

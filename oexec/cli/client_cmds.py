@@ -77,8 +77,9 @@ def _emit(result: Any, as_json: bool) -> None:
         data: Any = order_to_dict(result)
         human = (
             f"{result.id} {result.symbol} {result.side.value} {result.type.value} "
-            f"qty={result.quantity} price={result.price} state={result.state.value} "
+            f"qty={result.quantity} price={result.price or '-'} state={result.state.value} "
             f"filled={result.filled_quantity}"
+            + (f" avg={result.average_price}" if result.average_price else "")
         )
     elif isinstance(result, list):
         for item in result:

@@ -8,9 +8,16 @@ BAD_REQUEST forever.
 
 from __future__ import annotations
 
+import asyncio
+import json
+from pathlib import Path
+
 import pytest
 
+from oexec.app import Daemon
 from oexec.cli.main import main
+
+from ..e2e.conftest import endpoint
 
 PLACE = ["place", "--symbol", "BTCUSDT", "--side", "BUY", "--type", "LIMIT"]
 
@@ -64,3 +71,28 @@ def test_a_plain_decimal_keeps_its_digits(capsys: pytest.CaptureFixture[str]) ->
 
     assert str(_decimal("0.010")) == "0.010"
     assert str(_decimal("49000")) == "49000"
+
+
+async def test_human_lines_name_the_refused_order_and_a_market_fill(
+    daemon: Daemon, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A refused batch order was shown as '... such as "0.010" 0' (the batch's own index,
+    restarting every 50 orders); a MARKET order as 'price=None'."""
+    rows = [
+        {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "quantity": "0.010",
+         "price": price, "request_id": f"h-{n}"}
+        for n, price in enumerate(["48000", "48000.05"], start=1)
+    ]  # fmt: skip
+    orders = tmp_path / "ladder.jsonl"
+    orders.write_text("\n".join(json.dumps(row) for row in rows) + "\n")
+    ep = ["--endpoint", endpoint(daemon)]
+    capsys.readouterr()
+    code = await asyncio.to_thread(main, ["place", *ep, "--file", str(orders)])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "PRICE_TICK" in err and f"(order 2 of {orders}, request_id h-2)" in err
+    market = ["place", *ep, "--symbol", "BTCUSDT", "--side", "BUY", "--type", "MARKET"]
+    code = await asyncio.to_thread(main, [*market, "--quantity", "0.010"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert " price=- state=FILLED " in out and " avg=" in out, out
