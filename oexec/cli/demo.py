@@ -121,6 +121,16 @@ async def _print_events(events: Any) -> None:
                 f"  event #{event.seq:<3} {event.topic:<15} trade {fill.trade_id} "
                 f"{fill.quantity} @ {fill.price} ({'maker' if fill.is_maker else 'taker'})"
             )
+        elif position := event.data.get("position"):  # shown so the seq has no holes
+            _say(
+                f"  event #{event.seq:<3} {event.topic:<15} {position.get('symbol')} "
+                f"amount={position.get('amount')} entry={position.get('entry_price')}"
+            )
+        elif balance := event.data.get("balance"):
+            _say(
+                f"  event #{event.seq:<3} {event.topic:<15} {balance.get('asset')} "
+                f"wallet={balance.get('wallet_balance')}"
+            )
 
 
 async def _demo_orders(client: Any, sim: Any, client_error: type[Exception]) -> None:
