@@ -99,6 +99,18 @@ def adopted_order(venue: VenueOrder, now_ms: int) -> Order:
     )
 
 
+def refused_before_the_venue(order: Order) -> bool:
+    """Rejected by our own checks (validation, risk, halt): never sent, so there is nothing
+    to compare - and a query would spend weight, or fail the whole comparison for a symbol
+    the venue does not list (an order refused as SYMBOL_UNKNOWN). A venue's own rejection
+    (``VENUE_*``) is still compared."""
+    return (
+        order.state is OrderState.REJECTED
+        and order.exchange_order_id is None
+        and not (order.error_code or "").startswith("VENUE_")
+    )
+
+
 def diff_order(order: Order, venue: VenueOrder | None, fills_qty: Decimal) -> list[Difference]:
     """Pure: how the store's ``order`` disagrees with the venue's view of it."""
 
@@ -139,6 +151,8 @@ async def compare(store: OrderStore, venue: Venue, *, history_limit: int = 200) 
     orders = {o.id: o for o in await store.open_orders(None)}
     orders.update({o.id: o for o in await store.history(None, limit=history_limit)})
     for order in sorted(orders.values(), key=lambda o: (o.created_at, o.id)):
+        if refused_before_the_venue(order):
+            continue
         try:
             seen_order: VenueOrder | None = await venue.query_order(
                 order.symbol, client_order_id=order.client_order_id
