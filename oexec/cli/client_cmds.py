@@ -139,6 +139,20 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--timeout", type=_seconds, default=10.0, help="seconds per attempt")
 
 
+#: ``place``'s per-order flags (flag, dest): one order's fields, not a batch's.
+ORDER_FLAGS = (
+    ("--symbol", "symbol"),
+    ("--side", "side"),
+    ("--type", "type"),
+    ("--quantity", "quantity"),
+    ("--price", "price"),
+    ("--time-in-force", "time_in_force"),
+    ("--stop-price", "stop_price"),
+    ("--reduce-only", "reduce_only"),
+    ("--request-id", "request_id"),
+)
+
+
 def default_time_in_force(order_type: str) -> str | None:
     """The venue needs a time in force for priced orders; GTC is what people mean."""
     return "GTC" if order_type in ("LIMIT", "STOP", "TAKE_PROFIT") else None
@@ -148,6 +162,11 @@ def cmd_place(args: argparse.Namespace) -> int:
     if args.file is not None:
         from oexec.cli.account_cmds import cmd_place_file
 
+        ignored = [flag for flag, dest in ORDER_FLAGS if getattr(args, dest) not in (None, False)]
+        if ignored:  # each line of the file is a whole order: these would be dropped silently
+            print(f"error: --file takes every field from the file; drop {', '.join(ignored)}",
+                  file=sys.stderr)  # fmt: skip
+            return 2
         return cmd_place_file(args)
     missing = [
         flag

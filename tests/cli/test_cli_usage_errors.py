@@ -96,3 +96,14 @@ async def test_human_lines_name_the_refused_order_and_a_market_fill(
     out = capsys.readouterr().out
     assert code == 0
     assert " price=- state=FILLED " in out and " avg=" in out, out
+
+
+def test_place_file_with_order_flags_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--symbol`` & co. next to ``--file`` were dropped without a word."""
+    orders = tmp_path / "orders.jsonl"
+    orders.write_text('{"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "1"}\n')
+    code = main(["place", "--file", str(orders), "--symbol", "ETHUSDT", "--reduce-only"])
+    assert code == 2
+    assert "drop --symbol, --reduce-only" in capsys.readouterr().err
