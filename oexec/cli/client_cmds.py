@@ -150,7 +150,13 @@ ORDER_FLAGS = (
     ("--stop-price", "stop_price"),
     ("--reduce-only", "reduce_only"),
     ("--request-id", "request_id"),
+    ("--callback-rate", "callback_rate"),
+    ("--activation-price", "activation_price"),
+    ("--working-type", "working_type"),
+    ("--good-till-date", "good_till_date"),
 )
+#: place_order's optional wire fields with a flag, sent only when given.
+OPTIONAL_FIELDS = ("callback_rate", "activation_price", "working_type", "good_till_date")
 
 
 def default_time_in_force(order_type: str) -> str | None:
@@ -193,6 +199,7 @@ def cmd_place(args: argparse.Namespace) -> int:
             stop_price=args.stop_price,
             reduce_only=args.reduce_only,
             request_id=args.request_id,
+            **{dest: getattr(args, dest) for dest in OPTIONAL_FIELDS if getattr(args, dest)},
         ),
     )
 
@@ -229,6 +236,12 @@ def register(subparsers: Any) -> None:
         help="default GTC for LIMIT, STOP and TAKE_PROFIT",
     )
     p.add_argument("--stop-price", type=_decimal)
+    p.add_argument("--callback-rate", type=_decimal, help="TRAILING_STOP_MARKET: percent")
+    p.add_argument("--activation-price", type=_decimal, help="TRAILING_STOP_MARKET (optional)")
+    p.add_argument(
+        "--working-type", type=str.upper, choices=["MARK_PRICE", "CONTRACT_PRICE"]
+    )  # what a stop triggers on
+    p.add_argument("--good-till-date", type=_count, metavar="MS", help="GTD: epoch ms")
     p.add_argument("--reduce-only", action="store_true")
     p.add_argument("--request-id", help="idempotency key (generated when absent)")
     p.set_defaults(func=cmd_place)

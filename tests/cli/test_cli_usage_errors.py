@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -107,3 +108,31 @@ def test_place_file_with_order_flags_is_refused(
     code = main(["place", "--file", str(orders), "--symbol", "ETHUSDT", "--reduce-only"])
     assert code == 2
     assert "drop --symbol, --reduce-only" in capsys.readouterr().err
+
+
+async def test_place_takes_the_fields_its_order_types_need(
+    daemon: Daemon, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--type TRAILING_STOP_MARKET`` and ``--time-in-force GTD`` were offered with no way
+    to give a callback rate or a good-till date: always CALLBACK_RATE_REQUIRED /
+    GOOD_TILL_DATE_INVALID."""
+    place = ["place", "--endpoint", endpoint(daemon), "--json", "--symbol", "BTCUSDT"]
+    good_till = (int(time.time()) + 3600) * 1000
+    orders = [
+        ["--side", "SELL", "--type", "TRAILING_STOP_MARKET", "--quantity", "0.010",
+         "--callback-rate", "1.5", "--activation-price", "51000"],
+        ["--side", "SELL", "--type", "STOP_MARKET", "--quantity", "0.010",
+         "--stop-price", "45000", "--working-type", "mark_price"],
+        ["--side", "BUY", "--type", "LIMIT", "--quantity", "0.010", "--price", "49000",
+         "--time-in-force", "GTD", "--good-till-date", str(good_till)],
+    ]  # fmt: skip
+    placed = []
+    for flags in orders:
+        capsys.readouterr()
+        code = await asyncio.to_thread(main, [*place, *flags])
+        out = capsys.readouterr().out
+        assert code == 0, out
+        placed.append(json.loads(out))
+    assert (placed[0]["callback_rate"], placed[0]["activation_price"]) == ("1.5", "51000")
+    assert placed[1]["working_type"] == "MARK_PRICE"
+    assert placed[2]["good_till_date"] == good_till
