@@ -1,18 +1,20 @@
 """The receiver never stalls while workers send replies directly on the same socket.
 
-Why. Replies go out by a sync non-blocking send on a shadow of the ROUTER socket
-(oexec/front/router.py). A send can process the socket's pending commands and so use
-up the edge of the file descriptor that would have woken the receiver for a request
-already queued; if nothing then re-checks ``EVENTS``, that request waits until some
-other traffic happens, and a client waiting for its reply never sends that traffic.
+Why. Replies go out by a non-blocking send on the ROUTER socket whose descriptor the
+loop watches for requests (oexec/front/router.py). A send can process the socket's
+pending commands and so use up the edge of the file descriptor that would have woken
+the reader for a request already queued; if nothing then re-checks ``EVENTS``, that
+request waits until some other traffic happens, and a client waiting for its reply never
+sends that traffic.
 Closed-loop DEALER clients make exactly that visible: each keeps a window of requests
 outstanding and sends more only as replies come back, so a stalled receiver means no
 progress at all, which the driver reports instead of hanging. libzmq lets a send process
 commands only when ~1 ms passed since it last did, so the service blocks briefly before
 each reply (CPU work between sends). With few clients, and without the ``EVENTS``
 re-check after a direct send, this stalls within a few hundred requests (seen on every
-run of the 1- and 2-client cases); with many clients another client's new request
-usually wakes the receiver, which hides a stall.
+run of the 1- and 2-client cases; with the plain socket of issue 14, all 8 cases
+fail without the ``_pump`` after each reply); with many clients another client's new
+request usually wakes the reader, which hides a stall.
 """
 
 from __future__ import annotations
