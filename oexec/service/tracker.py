@@ -47,6 +47,7 @@ from oexec.service.fills import (  # re-exported: the tracker's tests read them 
     FillKeeper,
     _sum_bounded,
 )
+from oexec.service.in_flight import SubmitsInFlight
 from oexec.service.journal import Journal
 from oexec.service.market import MarketState
 from oexec.service.ports import OrderStore, Venue
@@ -69,6 +70,8 @@ __all__ = [
 FIRST_CONNECT = "connected"
 ZERO = Decimal(0)
 STREAM_CONCURRENCY = 32  # orders whose stream events are applied at the same time
+#: Events folded on versions still being stored, at most (beyond: the long way)
+MAX_RIDING = 10_000
 
 
 class TrackingObserver(Protocol):
@@ -138,8 +141,12 @@ class OrderTracker:
         on_stale_submits: Callable[[list[Order]], object] | None = None,
         now_ms: Callable[[], int] = lambda: int(time.time() * 1000),
         all_symbols_cost: int = 1,
+        in_flight: SubmitsInFlight | None = None,
     ) -> None:
         self.store = store
+        #: submits at the venue now: their orders' stream events wait for the answer
+        #: (oexec/service/in_flight.py)
+        self.in_flight = in_flight or SubmitsInFlight()
         #: VenuePolicy.all_symbols_open_orders_cost: one open-orders query over every
         #: symbol costs this many per-symbol queries
         self.all_symbols_cost = all_symbols_cost
@@ -174,6 +181,10 @@ class OrderTracker:
         self._recovery_owed = False
         #: told every ACCOUNT_UPDATE and StreamGap, in stream order (the account view)
         self.account_listeners: list[Callable[[AccountUpdate | StreamGap], None]] = []
+        #: client order id -> (order id, version) of a version still being stored when an
+        #: event was folded on it (``fold``, ``check_riding``); bounded by MAX_RIDING
+        self._riding: dict[str, tuple[str, int]] = {}
+        writer.subscribe(self._landed)
 
     # -- events ----------------------------------------------------------------------------
     async def handle(self, event: Any) -> None:
@@ -282,21 +293,54 @@ class OrderTracker:
         """Take in, without a task or a store call, an event whose effect the order already
         has; False when it may change something (then ``on_order_update`` applies it).
 
-        Most of the stream repeats what the submit's answer stored (a MARKET or IOC order
+        Most of the stream repeats what the submit's answer says (a MARKET or IOC order
         arrives settled: its NEW, FILLED or EXPIRED event changes nothing). The test is the
-        one ``writer.update`` would make, on the same base: the newest version this process
-        wrote, while no update of the order is running (one that is may change it, and a
-        trade must still be stored once, through ``record_fill``).
+        one ``writer.update`` would make: ``apply_venue_order`` on the newest version this
+        process wrote or, while that version's save runs (the event usually arrives as the
+        answer is being stored), on the version being stored. A version being stored may
+        still fail: the event then rides on it (``check_riding``). A trade is never folded
+        (it is stored once, through ``record_fill``).
         """
         if update.trade is not None:
             return False
-        order = self.writer.recent(update.order.client_order_id)
-        if order is None or self.writer.writing(order.id):
+        coid = update.order.client_order_id
+        order = self.writer.recent(coid)
+        if order is None:
             return False
+        riding = self.writer.writing(order.id)
+        if riding:
+            order = self.writer.landing(coid)
+            if order is None or len(self._riding) >= MAX_RIDING:
+                return False
         if apply_venue_order(order, update.order, self.now_ms()) is not None:
             return False
+        if riding:
+            known = self._riding.get(coid)
+            if known is None or known[1] < order.version:
+                self._riding[coid] = (order.id, order.version)
         self._heard(update)
         return True
+
+    def _landed(self, before: Order | None, after: Order) -> None:
+        """Writer listener: a stored version ends the ride of events folded on it."""
+        riding = self._riding.get(after.client_order_id)
+        if riding is not None and after.version >= riding[1]:
+            del self._riding[after.client_order_id]
+
+    def check_riding(self) -> None:
+        """Events folded on a version whose save was running: once no update of the order
+        runs, that version (or a later one) is the order's newest, or its save failed and
+        what those events said is owed — a recovery compares the store with the venue.
+        (The submit's answer has its own net: a failed store step hands the order to the
+        resolver.)"""
+        for coid, (order_id, version) in list(self._riding.items()):
+            if self.writer.writing(order_id):
+                continue
+            del self._riding[coid]
+            newest = self.writer.recent(coid)
+            if newest is None or newest.id != order_id or newest.version < version:
+                log.info("a stream event rode on a version of %s not stored; recovering", coid)
+                self._recovery_owed = True
 
     async def on_order_update(self, update: OrderUpdate) -> None:
         self._heard(update)
@@ -460,6 +504,9 @@ class OrderTracker:
         be queued behind a task that has finished."""
         coid = first.order.client_order_id
         event, fold = first, False  # ``run`` already tried to fold the first
+        if coid in self.in_flight:  # its submit's answer first (in_flight.py)
+            await self.in_flight.answered(coid)
+            fold = True  # the answer may have made it a no-op
         while True:
             try:
                 if not (fold and self._fold_quietly(event)):
@@ -491,6 +538,7 @@ class OrderTracker:
         while True:
             await asyncio.sleep(self.poll_interval_s)
             try:
+                self.check_riding()
                 await self.settle_owed()
                 if not self._stream_up or not stream_enabled:
                     await self.recover("poll")

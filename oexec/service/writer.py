@@ -95,6 +95,8 @@ class OrderWriter:
         #: evicted). A save that grows the filled quantity owes fills only when they are
         #: not stored yet: then the owed-fills mark, and a check later, are needed.
         self._recorded: OrderedDict[str, Decimal] = OrderedDict()
+        #: client order id -> the version being stored right now (only while its save runs)
+        self._landing: dict[str, Order] = {}
 
     def subscribe(self, listener: ChangeListener) -> None:
         """Tell ``listener`` every stored change of an order, once per version, in this
@@ -121,6 +123,12 @@ class OrderWriter:
         """Whether an ``update`` of the order holds or awaits its lock: its newest version
         may be about to change, so ``recent`` is not yet the base an update would use."""
         return order_id in self._locks
+
+    def landing(self, client_order_id: str) -> Order | None:
+        """The version of the order whose save is running now, if any: not stored yet, and
+        it may still fail (the stream's tracker folds an event against it only with a
+        check that it landed, ``OrderTracker.check_riding``)."""
+        return self._landing.get(client_order_id)
 
     def latest(self, order: Order) -> Order:
         """``order``, or the newer version of it this process wrote since (a caller's copy
@@ -251,15 +259,21 @@ class OrderWriter:
         """
         body = order_to_dict(after)
         events = order_events(before, after, body)
-        await self.store.save(
-            after,
-            reason=reason,
-            events=pack_events(events) if events else None,
-            reply=None if reply_ttl_s is None else encode_reply(body),
-            reply_ttl_s=reply_ttl_s or 0,
-            owes_fills=after.filled_quantity > before.filled_quantity
-            and not self.fills_cover(after),
-        )
+        coid = after.client_order_id
+        self._landing[coid] = after
+        try:
+            await self.store.save(
+                after,
+                reason=reason,
+                events=pack_events(events) if events else None,
+                reply=None if reply_ttl_s is None else encode_reply(body),
+                reply_ttl_s=reply_ttl_s or 0,
+                owes_fills=after.filled_quantity > before.filled_quantity
+                and not self.fills_cover(after),
+            )
+        finally:
+            if self._landing.get(coid) is after:
+                del self._landing[coid]
         self._remember(after)
         await self.announce(before, after, events)
         return after

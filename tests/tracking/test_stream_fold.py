@@ -10,7 +10,9 @@ from typing import Any
 
 import attrs
 import orjson
+import pytest
 
+from oexec.errors import StoreError
 from oexec.models import Order, OrderState, OrderUpdate, Side, VenueOrder, VenueOrderStatus
 from oexec.models.venue import VenueTrade
 from oexec.service.apply import apply_venue_order
@@ -138,7 +140,7 @@ async def test_a_trade_is_never_folded_and_is_stored_once() -> None:
     assert store.order_writes == 0  # the order itself had the fill already
 
 
-async def test_no_fold_while_an_update_of_the_order_runs() -> None:
+async def test_no_fold_while_an_update_of_the_order_runs_with_nothing_being_stored() -> None:
     """A running update may change the order: the event waits for it, the long way."""
     _, writer, tracker, _, filled = await _settled()
     done = _event(_venue_view(filled, VenueOrderStatus.FILLED, "0.010", at=5), "CALCULATED")
@@ -188,3 +190,85 @@ async def _other_settled_order(store: CountingStore, writer: OrderWriter) -> Ord
         order, lambda o: apply_venue_order(o, answer, 5), reason="venue accepted"
     )
     return stored
+
+
+# --- events folded on the version being stored (the submit's answer, usually) -------------
+class GatedStore(CountingStore):
+    """``save`` waits for ``gate``, then fails if ``fail`` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+        self.fail = False
+
+    async def save(self, order: Order, **kwargs: Any) -> Any:
+        await self.gate.wait()
+        if self.fail:
+            raise StoreError("store unreachable")
+        return await super().save(order, **kwargs)
+
+
+async def _answer_being_stored(
+    status: VenueOrderStatus, executed: str
+) -> tuple[GatedStore, OrderWriter, OrderTracker, Journal, Order, asyncio.Task[Any]]:
+    store, venue = GatedStore(), ScriptedVenue()
+    writer = OrderWriter(store, RecordingSink())
+    journal = Journal(store)
+    tracker = OrderTracker(store, venue, writer, MarketState(venue.mark_price), journal=journal)
+    order = make_order()
+    await store.claim(order, 60)
+    writer._remember(order)
+    answer = _venue_view(order, status, executed, at=5)
+    storing = asyncio.get_running_loop().create_task(
+        writer.update(order, lambda o: apply_venue_order(o, answer, 5), reason="venue accepted")
+    )
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert writer.writing(order.id) and writer.landing(order.client_order_id) is not None
+    return store, writer, tracker, journal, order, storing
+
+
+async def test_an_event_the_answer_being_stored_covers_is_folded_and_rides_until_it_lands() -> None:
+    store, _, tracker, journal, order, storing = await _answer_being_stored(
+        VenueOrderStatus.FILLED, "0.010"
+    )
+    new = _event(_venue_view(order, VenueOrderStatus.NEW, "0", at=4), "NEW")
+    assert tracker.fold(new)
+    assert _journaled(journal, order.client_order_id) == ["NEW"]
+    tracker.check_riding()  # still being stored: nothing owed yet
+    assert not tracker._recovery_owed and tracker._riding
+    store.gate.set()
+    stored, changed = await storing
+    assert changed and stored.state is OrderState.FILLED and store.order_writes == 1
+    assert not tracker._riding  # landed: the writer told the tracker
+    tracker.check_riding()
+    assert not tracker._recovery_owed
+
+
+async def test_an_event_that_rode_on_a_failed_save_makes_a_recovery_owed() -> None:
+    store, writer, tracker, _, order, storing = await _answer_being_stored(
+        VenueOrderStatus.FILLED, "0.010"
+    )
+    new = _event(_venue_view(order, VenueOrderStatus.NEW, "0", at=4), "NEW")
+    assert tracker.fold(new)
+    store.fail = True
+    store.gate.set()
+    with pytest.raises(StoreError):
+        await storing
+    assert writer.landing(order.client_order_id) is None and not writer.writing(order.id)
+    assert not tracker._recovery_owed
+    tracker.check_riding()
+    assert tracker._recovery_owed and not tracker._riding
+
+
+async def test_an_event_beyond_the_answer_being_stored_waits_and_is_stored() -> None:
+    store, _, tracker, _, order, storing = await _answer_being_stored(VenueOrderStatus.NEW, "0")
+    done = _event(_venue_view(order, VenueOrderStatus.FILLED, "0.010", at=6), "CALCULATED")
+    assert not tracker.fold(done)  # FILLED is news even after the NEW being stored
+    applying = asyncio.get_running_loop().create_task(tracker.on_order_update(done))
+    store.gate.set()
+    await storing
+    await applying
+    stored = await store.get(order.id)
+    assert stored is not None and stored.state is OrderState.FILLED and store.order_writes == 2
+    assert not tracker._riding
