@@ -47,7 +47,6 @@ from oexec.service.fills import (  # re-exported: the tracker's tests read them 
     FillKeeper,
     _sum_bounded,
 )
-from oexec.service.in_flight import SubmitsInFlight
 from oexec.service.journal import Journal
 from oexec.service.market import MarketState
 from oexec.service.ports import OrderStore, Venue
@@ -141,12 +140,8 @@ class OrderTracker:
         on_stale_submits: Callable[[list[Order]], object] | None = None,
         now_ms: Callable[[], int] = lambda: int(time.time() * 1000),
         all_symbols_cost: int = 1,
-        in_flight: SubmitsInFlight | None = None,
     ) -> None:
         self.store = store
-        #: submits at the venue now: their orders' stream events wait for the answer
-        #: (oexec/service/in_flight.py)
-        self.in_flight = in_flight or SubmitsInFlight()
         #: VenuePolicy.all_symbols_open_orders_cost: one open-orders query over every
         #: symbol costs this many per-symbol queries
         self.all_symbols_cost = all_symbols_cost
@@ -504,9 +499,6 @@ class OrderTracker:
         be queued behind a task that has finished."""
         coid = first.order.client_order_id
         event, fold = first, False  # ``run`` already tried to fold the first
-        if coid in self.in_flight:  # its submit's answer first (in_flight.py)
-            await self.in_flight.answered(coid)
-            fold = True  # the answer may have made it a no-op
         while True:
             try:
                 if not (fold and self._fold_quietly(event)):
