@@ -84,9 +84,7 @@ async def _resume(service: OrderService, request: Resume) -> Result:
 
 
 async def _replay(service: OrderService, request: Replay) -> Result:
-    return dict(
-        await service.replay(request.from_seq, topics=request.topics, limit=request.limit)
-    )
+    return dict(await service.replay(request.from_seq, topics=request.topics, limit=request.limit))
 
 
 Handler = Callable[[OrderService, Any], Awaitable[Result]]
