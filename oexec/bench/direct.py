@@ -13,7 +13,7 @@ import hmac
 import itertools
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
@@ -35,20 +35,22 @@ def _outcome(exc: BaseException) -> str:
     return type(exc).__name__
 
 
-@contextlib.asynccontextmanager
-async def open_ccxt(job: Job) -> AsyncIterator[Any]:
-    """ccxt's async ``binanceusdm`` pointed at the simulator, markets loaded (setup a
-    strategy does once, outside any measurement), rate limiting off."""
-    import ccxt.async_support as ccxt
+_CCXT_OPTIONS = {"fetchMarkets": ["linear"], "fetchCurrencies": False}
 
-    exchange = ccxt.binanceusdm(
-        {
-            "apiKey": job.api_key,
-            "secret": job.api_secret,
-            "enableRateLimit": False,
-            "options": {"fetchMarkets": ["linear"], "fetchCurrencies": False},
-        }
-    )
+
+def _ccxt_config(job: Job) -> dict[str, Any]:
+    return {
+        "apiKey": job.api_key,
+        "secret": job.api_secret,
+        "enableRateLimit": False,
+        "options": dict(_CCXT_OPTIONS),
+    }
+
+
+@contextlib.asynccontextmanager
+async def _at_the_simulator(exchange: Any, job: Job) -> AsyncIterator[Any]:
+    """``exchange``'s REST URLs pointed at the simulator, markets loaded (setup a strategy
+    does once, outside any measurement), closed at the end."""
     for name, url in list(exchange.urls["api"].items()):
         if isinstance(url, str):
             exchange.urls["api"][name] = re.sub(r"^https://[^/]+", job.sim_url, url)
@@ -59,24 +61,13 @@ async def open_ccxt(job: Job) -> AsyncIterator[Any]:
         await exchange.close()
 
 
-def ccxt_caller(exchange: Any, job: Job) -> Call:
-    """``call(i)``: ``create_order`` of the mix's i-th order; the outcome label."""
-    mix = order_mix(Decimal(job.mark))
+@contextlib.asynccontextmanager
+async def open_ccxt(job: Job) -> AsyncIterator[Any]:
+    """ccxt's async ``binanceusdm`` pointed at the simulator, rate limiting off."""
+    import ccxt.async_support as ccxt
 
-    async def call(i: int) -> str:
-        try:
-            await exchange.create_order(*ccxt_args(mix[i % len(mix)]))
-        except Exception as exc:
-            return _outcome(exc)
-        return "ok"
-
-    return call
-
-
-async def ccxt_row(job: Job, progress: Progress) -> Result:
-    """ccxt ``binanceusdm.create_order`` (async_support), URLs pointed at the simulator."""
-    async with open_ccxt(job) as exchange:
-        return await run_closed_loop(ccxt_caller(exchange, job), job, progress)
+    async with _at_the_simulator(ccxt.binanceusdm(_ccxt_config(job)), job) as exchange:
+        yield exchange
 
 
 @contextlib.asynccontextmanager
@@ -85,37 +76,40 @@ async def open_ccxt_ws(job: Job) -> AsyncIterator[Any]:
     loaded over REST (setup), the connection opened by the warmup's first order."""
     import ccxt.pro as ccxtpro
 
-    exchange = ccxtpro.binanceusdm(
-        {
-            "apiKey": job.api_key,
-            "secret": job.api_secret,
-            "enableRateLimit": False,
-            "options": {"fetchMarkets": ["linear"], "fetchCurrencies": False},
-        }
-    )
-    for name, url in list(exchange.urls["api"].items()):
-        if isinstance(url, str):
-            exchange.urls["api"][name] = re.sub(r"^https://[^/]+", job.sim_url, url)
+    exchange = ccxtpro.binanceusdm(_ccxt_config(job))
     exchange.urls["api"]["ws"]["ws-api"]["linear"] = f"{job.ws_url}/ws-fapi/v1"
-    try:
-        await exchange.load_markets()
-        yield exchange
-    finally:
-        await exchange.close()
+    async with _at_the_simulator(exchange, job) as ready:
+        yield ready
 
 
-def ccxt_ws_caller(exchange: Any, job: Job) -> Call:
-    """``call(i)``: ``create_order_ws`` of the mix's i-th order; the outcome label."""
+def _caller(create: Callable[..., Awaitable[Any]], job: Job) -> Call:
+    """``call(i)``: ``create`` of the mix's i-th order; the outcome label."""
     mix = order_mix(Decimal(job.mark))
 
     async def call(i: int) -> str:
         try:
-            await exchange.create_order_ws(*ccxt_args(mix[i % len(mix)]))
+            await create(*ccxt_args(mix[i % len(mix)]))
         except Exception as exc:
             return _outcome(exc)
         return "ok"
 
     return call
+
+
+def ccxt_caller(exchange: Any, job: Job) -> Call:
+    """ccxt's ``create_order`` of the mix's i-th order (over REST)."""
+    return _caller(exchange.create_order, job)
+
+
+def ccxt_ws_caller(exchange: Any, job: Job) -> Call:
+    """ccxt.pro's ``create_order_ws``: the same orders over the WebSocket API."""
+    return _caller(exchange.create_order_ws, job)
+
+
+async def ccxt_row(job: Job, progress: Progress) -> Result:
+    """ccxt ``binanceusdm.create_order`` (async_support), URLs pointed at the simulator."""
+    async with open_ccxt(job) as exchange:
+        return await run_closed_loop(ccxt_caller(exchange, job), job, progress)
 
 
 async def ccxt_ws_row(job: Job, progress: Progress) -> Result:
