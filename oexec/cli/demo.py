@@ -64,27 +64,32 @@ def _say(text: str) -> None:
     print(text, flush=True)
 
 
+def sim_daemon_config(args: argparse.Namespace, sim: Any, store_dir: str) -> Config:
+    """The daemon of ``oexec demo`` and ``oexec paper``: the endpoints the user gave
+    (``--listen``, ``--publish``, ``--http``), a throwaway SQLite store in ``store_dir``,
+    the bundled simulator ``sim`` (a running SimServer) as its venue, warnings only."""
+    host, _, port = args.http.rpartition(":")
+    return Config(
+        front=FrontConfig(listen=(args.listen,)),
+        events=EventsConfig(publish=(args.publish,)),
+        http=HttpConfig(host=host or "127.0.0.1", port=int(port)),
+        store=StoreConfig(sqlite_path=str(Path(store_dir) / "oexec.sqlite")),
+        venue=VenueConfig(base_url=sim.base_url, api_key=sim.api_key, api_secret=sim.api_secret),
+        logging=LoggingConfig(level="WARNING"),
+    )
+
+
 async def run_demo(args: argparse.Namespace) -> int:
     from oexec.app import Daemon
     from oexec.client import AsyncClient, ClientError, Subscriber
     from oexec.sim.app import SimServer
     from oexec.sim.config import SimConfig
 
-    host, _, port = args.http.rpartition(":")
     with tempfile.TemporaryDirectory(prefix="oexec-demo-") as tmp:
         sim_config = SimConfig(port=args.sim_port, seed=args.seed, tick_interval_ms=500)
         async with SimServer(sim_config) as sim:
             _say(f"simulator   {sim.base_url}  (control API {sim.base_url}/_sim/)")
-            config = Config(
-                front=FrontConfig(listen=(args.listen,)),
-                events=EventsConfig(publish=(args.publish,)),
-                http=HttpConfig(host=host or "127.0.0.1", port=int(port)),
-                store=StoreConfig(sqlite_path=str(Path(tmp) / "oexec.sqlite")),
-                venue=VenueConfig(
-                    base_url=sim.base_url, api_key=sim.api_key, api_secret=sim.api_secret
-                ),
-                logging=LoggingConfig(level="WARNING"),
-            )
+            config = sim_daemon_config(args, sim, tmp)
             async with Daemon(config) as daemon:
                 _say(f"daemon      requests {args.listen}  events {args.publish}")
                 _say(

@@ -20,7 +20,6 @@ import sys
 import tempfile
 import uuid
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import attrs
@@ -115,34 +114,16 @@ class Book:
 
 async def run_paper(args: argparse.Namespace) -> int:
     from oexec.app import Daemon
+    from oexec.cli.demo import sim_daemon_config
     from oexec.client import AsyncClient, ClientError, Subscriber
-    from oexec.config import (
-        Config,
-        EventsConfig,
-        FrontConfig,
-        HttpConfig,
-        LoggingConfig,
-        StoreConfig,
-        VenueConfig,
-    )
     from oexec.sim.app import SimServer
     from oexec.sim.config import SimConfig
 
-    host, _, port = args.http.rpartition(":")
     with tempfile.TemporaryDirectory(prefix="oexec-paper-") as tmp:
         sim_config = SimConfig(port=args.sim_port, seed=args.seed, tick_interval_ms=args.tick_ms)
         async with SimServer(sim_config) as sim:
             _say(f"simulator   {sim.base_url}  streams {sim.ws_url}/market, {sim.ws_url}/public")
-            config = Config(
-                front=FrontConfig(listen=(args.listen,)),
-                events=EventsConfig(publish=(args.publish,)),
-                http=HttpConfig(host=host or "127.0.0.1", port=int(port)),
-                store=StoreConfig(sqlite_path=str(Path(tmp) / "oexec.sqlite")),
-                venue=VenueConfig(
-                    base_url=sim.base_url, api_key=sim.api_key, api_secret=sim.api_secret
-                ),
-                logging=LoggingConfig(level="WARNING"),
-            )
+            config = sim_daemon_config(args, sim, tmp)
             async with Daemon(config), Subscriber(args.publish, topics=[""]) as events:
                 _say(f"daemon      requests {args.listen}  events {args.publish}")
                 printer = asyncio.create_task(_print_fills(events))
