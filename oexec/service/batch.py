@@ -24,15 +24,15 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
-from decimal import Decimal
 from typing import Any
 
 import attrs
 
 from oexec.errors import ErrorCode, OexecError, VenueError
-from oexec.models import ExchangeInfo, Order, OrderIntent, VenueOrder, VenueTrade
+from oexec.models import Order, OrderIntent, VenueOrder
 from oexec.service.client_ids import client_order_id_for
 from oexec.service.ports import BatchVenue, Venue, VenueOrderRequest
+from oexec.service.venue_wrapper import VenueWrapper
 
 log = logging.getLogger("oexec.batch")
 
@@ -99,14 +99,13 @@ class _Group:
                 timer.cancel()
 
 
-class BatchingVenue:
+class BatchingVenue(VenueWrapper):
     """The Venue port for the order path, gathering a batch's submits and cancels into the
     venue's batch endpoints (see the module docstring). Everything else passes through."""
 
     def __init__(self, inner: Venue, batch: BatchVenue, *, linger_s: float = LINGER_S) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.batch = batch
-        self.name = inner.name
         self.linger_s = linger_s
         self._places: dict[str, _Group] = {}  # client order id -> its open batch
         self._cancels: dict[str, _Group] = {}
@@ -188,34 +187,6 @@ class BatchingVenue:
             _fail_all(batch, VenueError("batch cancel answer does not match the request"))
             return
         _settle(batch, results)
-
-    # -- pass-through ----------------------------------------------------------------------
-    async def exchange_info(self) -> ExchangeInfo:
-        return await self.inner.exchange_info()
-
-    async def mark_price(self, symbol: str) -> Decimal:
-        return await self.inner.mark_price(symbol)
-
-    async def query_order(
-        self, symbol: str, *, client_order_id: str | None = None, order_id: str | None = None
-    ) -> VenueOrder:
-        return await self.inner.query_order(
-            symbol, client_order_id=client_order_id, order_id=order_id
-        )
-
-    async def cancel_all(self, symbol: str) -> None:
-        await self.inner.cancel_all(symbol)
-
-    async def open_orders(self, symbol: str | None = None) -> list[VenueOrder]:
-        return await self.inner.open_orders(symbol)
-
-    async def user_trades(
-        self, symbol: str, *, order_id: str | None = None, limit: int = 500
-    ) -> list[VenueTrade]:
-        return await self.inner.user_trades(symbol, order_id=order_id, limit=limit)
-
-    async def close(self) -> None:
-        await self.inner.close()
 
 
 def _fail_all(batch: list[_Waiting], exc: BaseException) -> None:

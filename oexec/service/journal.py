@@ -32,9 +32,10 @@ import attrs
 import orjson
 
 from oexec.errors import OexecError
-from oexec.models import ExchangeInfo, Order, VenueOrder, VenueTrade
+from oexec.models import Order, VenueOrder
 from oexec.models.serde import fill_to_dict
 from oexec.service.ports import OrderStore, Venue, VenueOrderRequest
+from oexec.service.venue_wrapper import VenueWrapper
 
 log = logging.getLogger("oexec.journal")
 
@@ -193,7 +194,7 @@ def _order_reply(order: VenueOrder) -> dict[str, Any]:
     return order.raw or {"status": order.status.value, "orderId": order.exchange_order_id}
 
 
-class JournalingVenue:
+class JournalingVenue(VenueWrapper):
     """The Venue port with every order request and raw answer journaled.
 
     Wraps the real adapter for the pipeline, resolver, tracker and reconciler, so the
@@ -201,9 +202,8 @@ class JournalingVenue:
     """
 
     def __init__(self, venue: Venue, journal: Journal) -> None:
-        self.inner = venue
+        super().__init__(venue)
         self.journal = journal
-        self.name = venue.name
 
     def _request(self, client_order_id: str | None, op: str, **fields: Any) -> None:
         if client_order_id:
@@ -219,12 +219,6 @@ class JournalingVenue:
             self.journal.record(
                 client_order_id, "error", op=op, code=exc.code.value, message=exc.message
             )
-
-    async def exchange_info(self) -> ExchangeInfo:
-        return await self.inner.exchange_info()
-
-    async def mark_price(self, symbol: str) -> Decimal:
-        return await self.inner.mark_price(symbol)
 
     async def _journaled(
         self,
@@ -282,20 +276,6 @@ class JournalingVenue:
             symbol=symbol,
             order_id=order_id,
         )
-
-    async def cancel_all(self, symbol: str) -> None:
-        await self.inner.cancel_all(symbol)
-
-    async def open_orders(self, symbol: str | None = None) -> list[VenueOrder]:
-        return await self.inner.open_orders(symbol)
-
-    async def user_trades(
-        self, symbol: str, *, order_id: str | None = None, limit: int = 500
-    ) -> list[VenueTrade]:
-        return await self.inner.user_trades(symbol, order_id=order_id, limit=limit)
-
-    async def close(self) -> None:
-        await self.inner.close()
 
 
 # --- reading it back --------------------------------------------------------------------
