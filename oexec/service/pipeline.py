@@ -30,8 +30,10 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from oexec.errors import (
+    BreakerOpenError,
     ErrorCode,
     OexecError,
+    ThrottleError,
     VenueOrderNotFoundError,
     VenueRejectedError,
     VenueUnknownOutcomeError,
@@ -77,6 +79,8 @@ __all__ = [
 ]
 
 log = logging.getLogger("oexec.pipeline")
+#: Refusals answered before the claim (nothing recorded; a retry is a fresh attempt).
+TRANSIENT_REFUSALS = (BreakerOpenError, ThrottleError)
 T = TypeVar("T")
 
 
@@ -208,8 +212,19 @@ class OrderPipeline:
         self.allow.check_symbol(intent.terms.symbol)  # before any I/O: nothing recorded
         now = self.now_ms()
         deadline = Deadline.after_ms(intent.deadline_ms)
-        verdict = await self.admission.judge(intent, now)
-        deadline.check("the order was recorded")
+        try:
+            verdict = await self.admission.judge(intent, now)
+            deadline.check("the order was recorded")
+        except TRANSIENT_REFUSALS:
+            # A retry of a request this daemon (or one before a restart) already sent must
+            # get that order, not "refused": the client would think it never went out.
+            known = await self.store.get_by_request_id(intent.request_id)
+            if known is None:
+                raise
+            reply = await self.store.get_reply(intent.request_id)
+            return await self.claims.first_outcome(
+                intent, ClaimResult(claimed=False, order=known, reply=reply), self._place
+            )
         order = order_for(intent, now, verdict.reject)
         claim = await self.claims.claim(order)
         if not claim.claimed:

@@ -255,6 +255,27 @@ async def test_open_breaker_refuses_new_risk_at_once_but_lets_reduce_only_throug
     assert flat.state is OrderState.NEW
 
 
+async def test_a_retry_of_a_sent_request_gets_its_order_even_with_the_breaker_open() -> None:
+    """A chaos run's phantom: a request sent before a restart, retried while the breaker
+    was open, was answered BREAKER_OPEN - the client took it as never sent."""
+    breaker = VenueBreaker(BreakerConfig(failure_threshold=2))
+    venue = ScriptedVenue(script=[VenueUnavailableError("down"), VenueUnavailableError("down")])
+    store = MemoryStore()
+    first, _, _, _ = build(store=store, breaker=VenueBreaker(BreakerConfig()))
+    sent = await first.place_order(limit(request_id="sent-before"))
+    await first.drain()
+    pipeline, _, _, _ = build(store=store, venue=venue, breaker=breaker)  # the restart
+    for n in range(2):
+        with pytest.raises(VenueUnavailableError):
+            await pipeline.place_order(limit(request_id=f"f{n}"))
+    assert breaker.state == "open"
+    retried = await pipeline.place_order(limit(request_id="sent-before"))
+    assert retried.id == sent.id and retried.exchange_order_id == sent.exchange_order_id
+    with pytest.raises(OexecError) as info:  # an unknown request is still refused
+        await pipeline.place_order(limit(request_id="never-sent"))
+    assert info.value.code is ErrorCode.BREAKER_OPEN
+
+
 async def test_cancel_and_cancel_all() -> None:
     pipeline, _, _, sink = build()
     first = await pipeline.place_order(limit("a"))
