@@ -88,7 +88,7 @@ class FillKeeper:
         self.due: dict[str, float] = {}  # order id -> check not before (monotonic)
         self._attempts: dict[str, int] = {}  # order id -> checks that came up short
         self._targets: dict[str, Decimal] = {}  # order id -> filled quantity to cover
-        writer.subscribe(self._on_change)
+        writer.subscribe_owing(self._owed)
 
     async def record(self, order: Order, trade: VenueTrade) -> bool:
         """Store the trade once and publish its event (``OrderWriter.record_fill``); the
@@ -119,11 +119,10 @@ class FillKeeper:
         return await self.fetch(order)
 
     # -- fills the stream never delivered ----------------------------------------------------
-    def _on_change(self, before: Order | None, after: Order) -> None:
-        """Writer listener: a fill level we have no trades for yet gets checked shortly."""
-        grew = after.filled_quantity > (before.filled_quantity if before else ZERO)
-        if not grew or self.writer.fills_cover(after):
-            return
+    def _owed(self, after: Order) -> None:
+        """Writer hook: ``after`` was stored owing trades (its fill grew past the trades
+        stored then): check it shortly; a check finding them arrived by then only clears
+        the mark."""
         if after.id in self.due or len(self.due) < MAX_FILL_CHECKS:
             self.due.setdefault(after.id, time.monotonic() + FILL_CHECK_DELAY_S)
             self._targets[after.id] = after.filled_quantity

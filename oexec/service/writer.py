@@ -82,6 +82,7 @@ class OrderWriter:
         self.events = events
         self.relay = OutboxRelay(store, events)
         self.listeners: list[ChangeListener] = list(listeners or [])
+        self._owing: list[Callable[[Order], None]] = []
         #: order id -> (its lock, how many updates hold or wait for it). An entry lives
         #: only while in use: keeping one per order ever written leaked memory (issue 10).
         self._locks: dict[str, tuple[asyncio.Lock, list[int]]] = {}
@@ -100,8 +101,15 @@ class OrderWriter:
 
     def subscribe(self, listener: ChangeListener) -> None:
         """Tell ``listener`` every stored change of an order, once per version, in this
-        process (market counts, the tracker's fill checks, the dead-man switch)."""
+        process (market counts, the dead-man switch)."""
         self.listeners.append(listener)
+
+    def subscribe_owing(self, listener: Callable[[Order], None]) -> None:
+        """Tell ``listener`` each stored change that marked its order as owing trades
+        (the fill checks). Told from the save itself: a trade recorded while the save was
+        in flight must not hide a mark that was stored (a listener deciding later, from
+        what is recorded by then, left such marks behind until the next start)."""
+        self._owing.append(listener)
 
     def fills_cover(self, order: Order) -> bool:
         """Whether trades this process stored already add up to ``order``'s fill."""
@@ -260,6 +268,7 @@ class OrderWriter:
         body = order_to_dict(after)
         events = order_events(before, after, body)
         coid = after.client_order_id
+        owes = after.filled_quantity > before.filled_quantity and not self.fills_cover(after)
         self._landing[coid] = after
         try:
             await self.store.save(
@@ -268,13 +277,15 @@ class OrderWriter:
                 events=pack_events(events) if events else None,
                 reply=None if reply_ttl_s is None else encode_reply(body),
                 reply_ttl_s=reply_ttl_s or 0,
-                owes_fills=after.filled_quantity > before.filled_quantity
-                and not self.fills_cover(after),
+                owes_fills=owes,
             )
         finally:
             if self._landing.get(coid) is after:
                 del self._landing[coid]
         self._remember(after)
+        if owes:
+            for listener in self._owing:
+                listener(after)
         await self.announce(before, after, events)
         return after
 

@@ -373,6 +373,24 @@ async def test_fills_stored_after_the_save_that_owed_them_are_settled_without_re
     assert store.owed == set() and tracker.fills.due == {} and store.reads == 0
 
 
+async def test_a_trade_stored_while_the_owing_save_is_in_flight_still_gets_the_mark_cleared(
+) -> None:
+    """The save decided "owes fills" (no trade stored yet) and stored the mark; the stream's
+    trade was recorded while that save was in flight. The check must still be scheduled
+    and clear the mark (the CI chaos run: 'trades still owed' until the next start)."""
+    store, venue, sink = CountingStore(), ScriptedVenue(), RecordingSink()
+    writer = OrderWriter(store, sink)
+    tracker = OrderTracker(store, venue, writer, MarketState(venue.mark_price))
+    order, filled = await _claimed_and_filled(store)
+    saving = asyncio.ensure_future(writer.commit(order, filled, reason="venue accepted"))
+    await asyncio.sleep(0)  # the save is in flight, its mark decided
+    assert await tracker.record_fill(filled, _trade("1000"))
+    await saving
+    assert store.owed == {order.id} and order.id in tracker.fills.due
+    assert await tracker.check_fills(due_only=False) == 0
+    assert store.owed == set() and tracker.fills.due == {}
+
+
 async def test_a_fill_event_is_published_before_the_fill_is_counted() -> None:
     """The event goes out as soon as the store has the trade: metrics and the fill hook
     come after the send, off the event's path (issue 10); they still run."""
