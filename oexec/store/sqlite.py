@@ -54,11 +54,9 @@ from oexec.errors import ErrorCode, StoreError
 from oexec.models import Fill, Order
 from oexec.service.ports import ClaimResult, OutboxEntry
 from oexec.store.keys import ORDER_TTL_S
-from oexec.store.sqlite_db import SYNCHRONOUS_MODES, SqliteDb
+from oexec.store.sqlite_db import SYNC_STRENGTH, SYNCHRONOUS_MODES, SqliteDb
 from oexec.store.sqlite_early import EarlyClaims
 from oexec.store.sqlite_loop import BatchJob, Checkpointer, JobKind, LoopBatcher, Outcome, run_each
-
-_STRENGTH = {mode: rank for rank, mode in enumerate(SYNCHRONOUS_MODES)}
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -86,16 +84,15 @@ class SqliteStore:
             )
         self.path = path
         self._closed = False
-        self._clock = clock
         #: Early claims (issue 14, oexec/store/sqlite_early.py), for the daemon only.
         self._early = EarlyClaims(path, clock=clock, write=self._queue_claim) if claim_log else None
         # The connection commits at most at NORMAL (no fsync on the loop); a stronger
         # level is kept by fsyncing the log off the loop before those jobs are answered.
         claim_level, update_level = synchronous.upper(), (update_synchronous or synchronous).upper()
         fsync_kinds: list[JobKind] = []
-        if _STRENGTH[claim_level] >= _STRENGTH["FULL"]:
+        if SYNC_STRENGTH[claim_level] >= SYNC_STRENGTH["FULL"]:
             fsync_kinds.append("claim")
-        if _STRENGTH[update_level] >= _STRENGTH["FULL"]:
+        if SYNC_STRENGTH[update_level] >= SYNC_STRENGTH["FULL"]:
             fsync_kinds.append("update")
         self._runner = LoopBatcher(self._run_batch, wal_path=path + "-wal", fsync_kinds=fsync_kinds)
         self._checkpointer = Checkpointer(path)
@@ -358,4 +355,4 @@ class SqliteStore:
 
 def _at_most_normal(level: str) -> str:
     """What the connection commits at: FULL/EXTRA become NORMAL plus an fsync off the loop."""
-    return "NORMAL" if _STRENGTH[level] >= _STRENGTH["FULL"] else level
+    return "NORMAL" if SYNC_STRENGTH[level] >= SYNC_STRENGTH["FULL"] else level

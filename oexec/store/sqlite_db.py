@@ -202,7 +202,7 @@ class SqliteDb:
         mislabelled as weaker fails instead of committing weaker); its job's savepoint
         is set at its first write, so read-only jobs cost no savepoint."""
         assert self._batch_sync is not None
-        if _STRENGTH[sync] > _STRENGTH[self._batch_sync]:
+        if SYNC_STRENGTH[sync] > SYNC_STRENGTH[self._batch_sync]:
             raise RuntimeError(f"a {sync} write in a batch committing at {self._batch_sync}")
         if not self._job_savepoint:
             self._conn.execute("SAVEPOINT job")
@@ -241,7 +241,7 @@ class SqliteDb:
         back on its own) in one transaction and return their outcomes."""
         kinds = {kind for _, kind in jobs}
         if "claim" in kinds:
-            sync = max(self._claim_sync, self._update_sync, key=_STRENGTH.__getitem__)
+            sync = max(self._claim_sync, self._update_sync, key=SYNC_STRENGTH.__getitem__)
         elif "update" in kinds:
             sync = self._update_sync
         else:
@@ -596,7 +596,8 @@ class SqliteDb:
         return None if row is None else bytes(row[0])
 
 
-_STRENGTH = {mode: rank for rank, mode in enumerate(SYNCHRONOUS_MODES)}
+#: Each synchronous level by strength (a write may only commit at its level or above).
+SYNC_STRENGTH = {mode: rank for rank, mode in enumerate(SYNCHRONOUS_MODES)}
 
 
 def _failed(outcomes: list[Outcome], pending: list[int], exc: BaseException) -> list[Outcome]:

@@ -262,15 +262,6 @@ class Checkpointer:
             if conn is not None:
                 conn.close()
 
-    def checkpoint_now(self) -> None:
-        """One checkpoint, on the caller's thread (tests, and the clean stop)."""
-        conn = sqlite3.connect(self.db_path, isolation_level=None)
-        try:
-            conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-            self.checkpoints += 1
-        finally:
-            conn.close()
-
     def stop(self) -> None:
         self._stop.set()
         if self._thread.is_alive():
