@@ -2,8 +2,8 @@
 
 Why it exists (issue 14). The embedded store used to commit every claim (with an fsync)
 on its worker thread *before* the order was sent: a thread hop plus ~300 µs of fsync on
-every submit's path. Now the claim is decided in memory (the store's read connection on
-the event loop plus the claims still in flight) and its store write overlaps the venue
+every submit's path. Now the claim is decided on the event loop (the claims still in
+flight plus one indexed read of the file) and its store write overlaps the venue
 round trip; the reply still waits for that write. What covers the gap between "sent" and
 "stored" is this log: one ``os.write`` of the claim (a few µs, no fsync) before the
 submit. A write() that returned is in the kernel's page cache, so it survives any crash

@@ -85,7 +85,11 @@ class SqliteStore:
         self.path = path
         self._closed = False
         #: Early claims (issue 14, oexec/store/sqlite_early.py), for the daemon only.
-        self._early = EarlyClaims(path, clock=clock, write=self._queue_claim) if claim_log else None
+        self._early = (
+            EarlyClaims(path, clock=clock, write=self._queue_claim, claimed=self._claimed_now)
+            if claim_log
+            else None
+        )
         # The connection commits at most at NORMAL (no fsync on the loop); a stronger
         # level is kept by fsyncing the log off the loop before those jobs are answered.
         claim_level, update_level = synchronous.upper(), (update_synchronous or synchronous).upper()
@@ -165,8 +169,8 @@ class SqliteStore:
 
     async def start(self) -> None:
         """Wait for the file to be open and usable; raises StoreError. With the claim log:
-        take the file's single-writer lock, store the claims an unclean stop left in the
-        log, and open the loop's read connection for early claims."""
+        take the file's single-writer lock and store the claims an unclean stop left in
+        the log."""
         await self.ping()
         if self._early is None:
             return
@@ -177,6 +181,10 @@ class SqliteStore:
 
     async def _claim_now(self, order: Order, ttl_s: int, events: bytes | None) -> ClaimResult:
         return await self._call("claim", SqliteDb.claim, order, ttl_s, events)
+
+    def _claimed_now(self, request_id: str) -> bool:
+        """On the loop, between batches (no transaction is open): one indexed read."""
+        return self._connected().claimed(request_id)
 
     def _queue_claim(
         self, order: Order, ttl_s: int, events: bytes | None

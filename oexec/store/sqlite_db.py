@@ -293,12 +293,9 @@ class SqliteDb:
         if self._clock() >= self._next_purge:
             self.purge()
         with self._write(claim=True) as db:
-            row = db.execute(
-                "SELECT order_id FROM claims WHERE request_id = ? AND expires_at > ?",
-                (order.request_id, now),
-            ).fetchone()
-            if row is not None:
-                return self._lost_claim(db, order, row[0], now)
+            claimed_by = _live_claim(db, order.request_id, now)
+            if claimed_by is not None:
+                return self._lost_claim(db, order, claimed_by, now)
             if db.execute("SELECT 1 FROM orders WHERE id = ?", (order.id,)).fetchone():
                 raise failures.id_taken(order)
             db.execute(
@@ -324,6 +321,11 @@ class SqliteDb:
             if events:
                 _outbox_put(db, outbox_id_for_order(order), now, events)
         return ClaimResult(claimed=True, order=order)
+
+    def claimed(self, request_id: str) -> bool:
+        """Whether ``request_id`` holds a live claim (read outside any transaction: the
+        early claim's check of a request id not among those in flight)."""
+        return _live_claim(self._conn, request_id, self._now_ms()) is not None
 
     def _lost_claim(
         self, db: sqlite3.Connection, order: Order, existing_id: str, now: int
@@ -594,6 +596,14 @@ class SqliteDb:
             (request_id, now),
         ).fetchone()
         return None if row is None else bytes(row[0])
+
+
+def _live_claim(db: sqlite3.Connection, request_id: str, now_ms: int) -> str | None:
+    """The id of the order holding a live claim of ``request_id``, if any."""
+    row = db.execute(
+        "SELECT order_id FROM claims WHERE request_id = ? AND expires_at > ?", (request_id, now_ms)
+    ).fetchone()
+    return None if row is None else str(row[0])
 
 
 #: Each synchronous level by strength (a write may only commit at its level or above).

@@ -2,14 +2,14 @@
 order travels to the venue (issue 14).
 
 ``SqliteStore.claim(early=True)`` asks ``EarlyClaims.try_claim``: a request id that is new -
-not among the claims in flight in this process, not in the file (one indexed read on a
-read-only connection) - is claimed at once. The claim is appended to the claim log
-(oexec/store/claim_log.py: one ``os.write``, which survives any crash of the daemon), its
-store write is queued (it commits at the end of this loop turn, behind every earlier job
-of the store, so a later claim, read or save of the same order always sees it), and the
-caller gets ``ClaimResult.durable``, which that write resolves. Anything else - a known
-request id, a claim still in flight - returns None: the store's batch path answers it
-(a lost claim, with the first order).
+not among the claims in flight in this process, not in the file (one indexed read on the
+store's connection, between its batches) - is claimed at once. The claim is appended to
+the claim log (oexec/store/claim_log.py: one ``os.write``, which survives any crash of
+the daemon), its store write is queued (it commits at the end of this loop turn, behind
+every earlier job of the store, so a later claim, read or save of the same order always
+sees it), and the caller gets ``ClaimResult.durable``, which that write resolves.
+Anything else - a known request id, a claim still in flight - returns None: the store's
+batch path answers it (a lost claim, with the first order).
 
 A write that fails leaves its request id refused (``refuse_unstored``) and is retried
 every second; the log keeps the claim for the next start either way. So a request can
@@ -32,26 +32,28 @@ from oexec.store.claim_log import ClaimLog
 #: does not know are checked at the venue by client order id before a submit: a client
 #: retrying a request it got no reply for retries within this (docs/architecture.md).
 UNCERTAIN_AFTER_HOST_CRASH_MS = 15 * 60 * 1000
-#: The loop's read connection never waits long: busy means "take the batch path".
-READER_BUSY_TIMEOUT_MS = 20
 RETRY_WRITE_S = 1.0
 
 #: Queues the store write of a claim; its future settles when the write has landed.
 WriteClaim = Callable[[Order, int, bytes | None], "asyncio.Future[ClaimResult]"]
+#: Whether a request id holds a live claim in the file (raises if the file cannot tell).
+Claimed = Callable[[str], bool]
 #: The store's own (batch path) claim, for the claims an unclean stop left in the log.
 StoreClaim = Callable[[Order, int, bytes | None], Awaitable[ClaimResult]]
 
 
 class EarlyClaims:
-    def __init__(self, db_path: str, *, clock: Callable[[], float], write: WriteClaim) -> None:
-        self.db_path = db_path
+    def __init__(
+        self, db_path: str, *, clock: Callable[[], float], write: WriteClaim, claimed: Claimed
+    ) -> None:
         self.log = ClaimLog(db_path + ".claims")
         self._clock = clock
         self._write = write
-        self._reader: sqlite3.Connection | None = None
+        self._claimed = claimed
         #: claims decided here whose store write has not landed yet, by request id
         self._claiming: dict[str, Order] = {}
         self._unstored: set[str] = set()  # ... of which the write failed (being retried)
+        self._begun = False  # the log is begun: early claims may be made
         self._closed = False
         #: After an unclean stop: claims stored from the log, and until when (ms) a
         #: request id the store does not know may still have reached the venue (the host
@@ -60,8 +62,8 @@ class EarlyClaims:
         self.uncertain_until_ms = 0
 
     async def open(self, store_claim: StoreClaim) -> None:
-        """Take the file's lock, store what an unclean stop left in the log, start a fresh
-        log and open the read connection. Raises StoreError (OSError, sqlite3.Error)."""
+        """Take the file's lock, store what an unclean stop left in the log and start a
+        fresh log. Raises StoreError, OSError."""
         recovered = self.log.open()
         for logged in recovered.claims:
             await store_claim(codec.decode_order(logged.order), logged.ttl_s, logged.events)
@@ -70,9 +72,7 @@ class EarlyClaims:
             now_ms = int(self._clock() * 1000)
             self.uncertain_until_ms = now_ms + UNCERTAIN_AFTER_HOST_CRASH_MS
         self.log.begin()
-        self._reader = sqlite3.connect(self.db_path, isolation_level=None)
-        self._reader.execute(f"PRAGMA busy_timeout = {READER_BUSY_TIMEOUT_MS}")
-        self._reader.execute("PRAGMA query_only = 1")
+        self._begun = True
 
     def refuse_unstored(self, request_id: str) -> None:
         """StoreError when an early claim of ``request_id`` could not be written yet."""
@@ -98,16 +98,12 @@ class EarlyClaims:
         return ClaimResult(claimed=True, order=order, durable=durable)
 
     def _is_new(self, request_id: str) -> bool:
-        if request_id in self._claiming or self._reader is None or self._closed:
+        if request_id in self._claiming or not self._begun or self._closed:
             return False
         try:
-            row = self._reader.execute(
-                "SELECT 1 FROM claims WHERE request_id = ? AND expires_at > ?",
-                (request_id, int(self._clock() * 1000)),
-            ).fetchone()
-        except sqlite3.Error:
+            return not self._claimed(request_id)
+        except (sqlite3.Error, StoreError):
             return False  # the batch path will say what is wrong
-        return row is None
 
     def _queue_write(
         self, order: Order, ttl_s: int, events: bytes | None, durable: asyncio.Future[None]
@@ -146,9 +142,6 @@ class EarlyClaims:
     def close(self) -> None:
         """Release the lock; the log goes only when every claim in it is stored."""
         self._closed = True
-        if self._reader is not None:
-            self._reader.close()
-            self._reader = None
         self.log.close(clean=not self._claiming)
 
 
