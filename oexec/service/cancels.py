@@ -110,13 +110,14 @@ class Cancels:
         )
         return [r for r in results if isinstance(r, Order)]
 
-    async def refresh(self, order: Order) -> Order:
-        """Fold the venue's current view of one order into the store."""
+    async def refresh(self, order: Order, *, reason: str = "refresh") -> Order:
+        """Fold the venue's current view of one order into the store (``reason``: its
+        state-history entry)."""
         venue_order = await self.venue.query_order(
             order.symbol, client_order_id=order.client_order_id
         )
         now = self.now_ms()
         stored, _ = await self.writer.update(
-            order, lambda o: apply_venue_order(o, venue_order, now), reason="refresh"
+            order, lambda o: apply_venue_order(o, venue_order, now), reason=reason
         )
         return stored

@@ -42,7 +42,6 @@ from oexec.models import Order, OrderIntent
 from oexec.service.account import AccountOps
 from oexec.service.admit import Admission
 from oexec.service.amend import Amender
-from oexec.service.apply import apply_venue_order
 from oexec.service.batch import BatchingVenue, BatchOrders
 from oexec.service.cancels import Cancels
 from oexec.service.claim import Claims, order_for
@@ -110,7 +109,6 @@ class OrderPipeline:
         account: AccountOps | None = None,
     ) -> None:
         self.store = store
-        self.venue = venue
         self.event_replay = event_replay
         self.writer = writer
         self.resolver = resolver
@@ -232,7 +230,7 @@ class OrderPipeline:
         if verdict.reject is not None:  # writer.claim announced it
             await self.settlement.save_reply(order)
             raise verdict.reject
-        if getattr(self.store, "uncertain_until_ms", 0) > now:
+        if self.store.uncertain_until_ms > now:
             found = await self._found_at_venue(order)
             if found is not None:
                 return await self._reply(claim, found)
@@ -247,20 +245,14 @@ class OrderPipeline:
         The venue cannot answer: the claim is given back (nothing was sent) and the error
         goes to the client, whose retry asks again."""
         try:
-            venue_order = await self.venue.query_order(
-                order.symbol, client_order_id=order.client_order_id
-            )
+            found = await self.cancels.refresh(order, reason="found at venue")
         except VenueOrderNotFoundError:
             return None
         except Exception:
             await self.claims.release(order)
             raise
         log.warning("request %s was at the venue already (host restart window)", order.request_id)
-        now = self.now_ms()
-        stored, _ = await self.writer.update(
-            order, lambda o: apply_venue_order(o, venue_order, now), reason="found at venue"
-        )
-        return stored
+        return found
 
     async def _submit(self, order: Order, *, bypass_breaker: bool, deadline: Deadline) -> Order:
         """Send the claimed order; the order as its reply shows it (settle.py)."""

@@ -100,6 +100,13 @@ class OrderStore(Protocol):
       ``settle_fills``.
     """
 
+    @property
+    def uncertain_until_ms(self) -> int:
+        """Until when (epoch ms) a request id this store does not know may still have
+        reached the venue - a claim lost to a crash of the host, which the store detects
+        (oexec/store/claim_log.py); 0: never. The pipeline asks the venue first till then."""
+        ...
+
     async def start(self) -> None:
         """Connect/open and check the backend once; raises StoreError if it is unusable."""
         ...

@@ -51,6 +51,10 @@ ScriptArg = bytes | str | int | float
 class RedisStore:
     """OrderStore on Redis. One instance per daemon; one connection pool per instance."""
 
+    #: Every claim is decided by Redis before the send: none can be lost to this daemon's
+    #: host going down (Redis' own persistence is the server's, docs/configuration.md).
+    uncertain_until_ms = 0
+
     def __init__(
         self,
         client: aioredis.Redis,

@@ -35,6 +35,8 @@ from oexec.service.ports import (
 
 
 class MemoryStore:
+    uncertain_until_ms = 0
+
     def __init__(self) -> None:
         self.orders: dict[str, Order] = {}
         self.by_request: dict[str, str] = {}
