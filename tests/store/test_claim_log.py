@@ -10,35 +10,18 @@ import subprocess
 import sys
 import textwrap
 import time
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from oexec.errors import StoreError
-from oexec.models import Order, OrderState, OrderType, Side
+from oexec.models import OrderState
 from oexec.store import SqliteStore
 from oexec.store.claim_log import ClaimLog, frame, parse
 
+from .helpers import make_order
+
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def order(request_id: str, order_id: str | None = None) -> Order:
-    now = int(time.time() * 1000)
-    return Order(
-        id=order_id or f"{now:012x}{os.urandom(8).hex()}",
-        request_id=request_id,
-        client_order_id=f"ox-{request_id}",
-        symbol="BTCUSDT",
-        side=Side.BUY,
-        type=OrderType.LIMIT,
-        quantity=Decimal("0.010"),
-        price=Decimal("49000.0"),
-        state=OrderState.SUBMITTING,
-        created_at=now,
-        updated_at=now,
-        version=1,
-    )
 
 
 # --- the log on its own --------------------------------------------------------------------
@@ -105,16 +88,16 @@ async def test_early_claim_answers_before_its_write_and_the_write_follows(tmp_pa
     store = SqliteStore(str(tmp_path / "s.sqlite"), claim_log=True)
     await store.start()
     try:
-        first = order("r-1")
+        first = make_order(request_id="r-1")
         result = await store.claim(first, 60, early=True)  # no await inside: not written
         assert result.claimed and result.durable is not None and not result.durable.done()
         # the same request meanwhile takes the batch path, behind the write: it loses
-        duplicate = await store.claim(order("r-1"), 60, early=True)
+        duplicate = await store.claim(make_order(request_id="r-1"), 60, early=True)
         assert not duplicate.claimed and duplicate.order.id == first.id
         await result.durable
         assert (await store.get_by_request_id("r-1")) == first
         # a request id already stored is known to the loop's read: batch path, lost claim
-        again = await store.claim(order("r-1"), 60, early=True)
+        again = await store.claim(make_order(request_id="r-1"), 60, early=True)
         assert not again.claimed and again.durable is None
     finally:
         await store.close()
@@ -141,13 +124,13 @@ CHILD = textwrap.dedent(
     """
     import asyncio, sys, time
     sys.path.insert(0, {root!r})
-    from tests.store.test_claim_log import order
+    from tests.store.helpers import make_order
     from oexec.store import SqliteStore
 
     async def main():
         store = SqliteStore({path!r}, claim_log=True)
         await store.start()
-        result = await store.claim(order("killed-1"), 60, early=True)
+        result = await store.claim(make_order(request_id="killed-1"), 60, early=True)
         assert result.claimed and not result.durable.done()
         print("claimed", result.order.id, flush=True)
         time.sleep(60)  # the loop never gets to write it: killed before the batch runs
@@ -187,7 +170,7 @@ async def _restart_finds(path: str, order_id: str) -> None:
         stored = await restarted.get_by_request_id("killed-1")
         assert stored is not None and stored.id == order_id
         assert stored.state is OrderState.SUBMITTING  # the resolver's to settle
-        retry = await restarted.claim(order("killed-1"), 60, early=True)
+        retry = await restarted.claim(make_order(request_id="killed-1"), 60, early=True)
         assert not retry.claimed and retry.order.id == order_id
     finally:
         await restarted.close()
@@ -225,17 +208,17 @@ async def test_a_failed_claim_write_refuses_the_request_until_it_is_stored(
 
     monkeypatch.setattr(SqliteDb, "claim", flaky)
     try:
-        result = await store.claim(order("f-1"), 60, early=True)
+        result = await store.claim(make_order(request_id="f-1"), 60, early=True)
         assert result.durable is not None
         with pytest.raises(StoreError):
             await result.durable
         with pytest.raises(StoreError, match="not stored yet"):
-            await store.claim(order("f-1"), 60, early=True)
+            await store.claim(make_order(request_id="f-1"), 60, early=True)
         deadline = time.monotonic() + 5
         while await store.get_by_request_id("f-1") is None:  # retried a second later
             assert time.monotonic() < deadline
             await asyncio.sleep(0.1)
-        lost = await store.claim(order("f-1"), 60, early=True)
+        lost = await store.claim(make_order(request_id="f-1"), 60, early=True)
         assert not lost.claimed and lost.order.id == result.order.id
     finally:
         await store.close()
