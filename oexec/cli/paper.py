@@ -150,6 +150,10 @@ class _Trader:
         self.book = Book()
         self.position = ZERO
         self.orders = 0
+        #: held while an order is out: the stop waits for it, so its fill is counted
+        #: before ``flatten`` (cancelled mid-order, the position went stale and the
+        #: flatten went the wrong way: REDUCE_ONLY_CONFLICT, a position left open)
+        self._trading = asyncio.Lock()
 
     async def run(self, ws_url: str, duration: float) -> None:
         import aiohttp
@@ -171,9 +175,10 @@ class _Trader:
                 _on_signals(stop)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), duration or None)
-            for task in readers:
-                task.cancel()
-            await asyncio.gather(*readers, return_exceptions=True)
+            async with self._trading:  # an order in flight is answered and counted first
+                for task in readers:
+                    task.cancel()
+                await asyncio.gather(*readers, return_exceptions=True)
 
     async def _read_book(self, ws: Any) -> None:
         async for message in ws:
@@ -197,6 +202,10 @@ class _Trader:
                 await self._trade_to(target, Decimal(data["p"]))
 
     async def _trade_to(self, target: Decimal, last: Decimal) -> None:
+        async with self._trading:
+            await self._trade_locked(target, last)
+
+    async def _trade_locked(self, target: Decimal, last: Decimal) -> None:
         delta = target - self.position
         side = "BUY" if delta > 0 else "SELL"
         _say(
