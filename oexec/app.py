@@ -25,6 +25,7 @@ from oexec import cluster
 from oexec.config import Config
 from oexec.errors import OexecError
 from oexec.events.publisher import ZmqEventSink
+from oexec.events.sequence import SharedSequenceSink
 from oexec.events.store_log import StoreSequenceSink
 from oexec.front.router import FrontEnd
 from oexec.models import Order
@@ -50,7 +51,7 @@ from oexec.service.rules.validation import ValidationPipeline
 from oexec.service.tracker import OrderTracker
 from oexec.service.tracking import Tracking
 from oexec.service.writer import OrderWriter
-from oexec.store import SqliteStore, open_store
+from oexec.store import RedisStore, SqliteStore, open_store
 from oexec.store.keys import ClusterKeys
 from oexec.tasks import cancel_and_wait
 from oexec.venue import open_venue
@@ -157,6 +158,9 @@ class Daemon:
         self.events = cluster.shared_event_sink(
             cfg, self.redis, self.store_prefix
         ) or await self._event_sink(self.store.inner)
+        if isinstance(self.events, SharedSequenceSink) and isinstance(self.store.inner, RedisStore):
+            # the store's scripts number the events they store: one round trip, not two
+            self.store.inner.number_events(self.events)
         self.nats = await cluster.attach_nats(cfg, self.events, stack)  # closes after events
         await self.events.start()
         stack.push_async_callback(self.events.close)

@@ -22,12 +22,39 @@ append and by age (``[events] retention_s``, the event's ``ts``) once a minute.
 
 Entry fields: ``seq``, ``topic_seq``, ``topic``, ``data`` (msgpack of the event without
 ``seq``/``topic_seq``); ``decode_entry`` rebuilds the event.
+
+Numbered by the store (issue 14, one round trip per change). When the RedisStore on the
+same Redis and prefix is told of this sink (``RedisStore.number_events``), the script
+that stores a change, a fill or an account update also numbers its events and appends
+them to the stream (``NUMBER`` in oexec/store/redis_scripts.py: the same ``INCR``,
+``HINCRBY`` and ``XADD`` as ``APPEND``, so the sequence stays one across daemons and
+restarts). The store asks ``prepare`` for the log entries (the event bytes, envelope
+included, exactly what ``publish`` would log) and hands the numbers back (``numbered``);
+the writer's ``publish`` of those events then finds them numbered and puts them on PUB
+without a second round trip. Events published otherwise (redelivered ones, a store not
+told) take the ``APPEND`` path as before.
+
+Order on PUB. Several store calls of this daemon run at once on different connections,
+and their replies may come back in another order than Redis ran them. Each call that
+numbers (a store script or an ``APPEND``) holds a ticket while it is out, and a store
+call's ticket until the writer has published what it numbered (at once, as the store
+answers; at the latest when the loop turns); an event is sent once every ticket issued
+before its own call came back is settled (a call sent after that reply runs after it in
+Redis, so it can only get higher numbers), lowest ``seq`` first. So one daemon's PUB
+stays in ``seq`` order, as with ``APPEND`` alone (tests/events/test_redis_round_trips.py).
+An event numbered by a call whose reply was lost is in the stream but not on PUB:
+subscribers fill the gap from the stream, and the outbox publishes it again later
+(``redelivered``), as it does for every change whose publish it did not see.
 """
 
 from __future__ import annotations
 
+import asyncio
+import heapq
 import logging
+import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
@@ -38,12 +65,19 @@ from redis.exceptions import RedisError
 from oexec.config import FrontConfig
 from oexec.events.logged import DEFAULT_RETENTION_S, LoggedSequenceSink, LogRow
 from oexec.events.mirror import seq_of
+from oexec.events.publisher import merge_packed_maps
 from oexec.store.keys import ClusterKeys
-from oexec.wire import pack
+from oexec.wire import WIRE_VERSION, pack
 
 log = logging.getLogger(__name__)
 
 TRIM_PAGE = 500
+#: Numbered events whose publish has not come yet (a writer that skips announcing a
+#: change leaves its entry behind; the oldest go first).
+MAX_NUMBERED = 10_000
+#: Payload keys that stop an event from being numbered by the store (the envelope's and
+#: the numbers'): such a payload is logged by ``publish`` as before.
+_RESERVED = frozenset(("v", "topic", "ts", "src", "epoch", "seq", "topic_seq"))
 ACKS_TTL_MS = 7 * 86_400_000
 REDIS_FAILURES = (RedisError, OSError, TimeoutError)
 
@@ -144,10 +178,35 @@ class SharedSequenceSink(LoggedSequenceSink):
             curve=curve,
         )
         self._redis = redis
+        self.redis = redis  # the store checks it numbers events on the same server
         self.keys = stream_keys(prefix)
-        self._maxlen = maxlen
+        self._maxlen = self.maxlen = maxlen
         self._append = redis.register_script(APPEND)
         self._run_id = uuid.uuid4().hex[:16]  # this run's key in the acks hash
+        # numbering by the store (module doc, "Numbered by the store")
+        self._ready = False
+        self._tickets: dict[int, None] = {}  # calls out that may number events, oldest first
+        self._last_ticket = 0
+        self._barrier = 0  # for events sent by the APPEND path: its call's barrier
+        #: (topic, payload bytes) -> (seq, topic_seq, logged bytes, barrier, ticket)
+        self._numbered: OrderedDict[tuple[str, bytes], tuple[int, int, bytes, int, int]] = (
+            OrderedDict()
+        )
+        self._unpublished: dict[int, int] = {}  # ticket -> its events not yet published
+        self._held: list[tuple[int, int, str, bytes]] = []  # heap of (seq, barrier, ...)
+        self._sent = asyncio.Event()
+        self.numbered_by_store = 0  # events the store numbered and PUB sent (tests, bench)
+
+    async def start(self) -> None:
+        await super().start()
+        self._ready = True
+
+    async def close(self) -> None:
+        self._ready = False  # the store numbers no more events here
+        self._tickets.clear()  # calls still out would hold back what they cannot precede
+        self._unpublished.clear()
+        self._release()
+        await super().close()
 
     async def _open_log(self) -> tuple[int, str]:
         keys = self.keys
@@ -162,10 +221,125 @@ class SharedSequenceSink(LoggedSequenceSink):
         args: list[Any] = [self._run_id, self._maxlen]
         for number, topic, data in batch:
             args += [number, topic, data if isinstance(data, bytes) else pack(data)]
-        flat = await self._append(
-            keys=[keys["seq"], keys["topic_seqs"], keys["stream"], keys["acks"]], args=args
-        )
+        ticket = self.reserve()
+        try:
+            flat = await self._append(
+                keys=[keys["seq"], keys["topic_seqs"], keys["stream"], keys["acks"]], args=args
+            )
+        finally:
+            self._barrier = self.settle(ticket)
         return [(int(flat[i]), int(flat[i + 1])) for i in range(0, len(flat), 2)]
+
+    # -- numbering by the store ---------------------------------------------------------
+    def prepare(self, events: bytes) -> list[tuple[str, bytes, bytes]] | None:
+        """(topic, payload bytes, bytes to log) per event of an outbox body (``pack_events``),
+        or None when the store should not number them (not started, or a payload with a
+        key of the envelope's). The logged bytes are what ``publish`` would log."""
+        if not self._ready:
+            return None
+        entries = split_events(events)
+        if entries is None:
+            return None
+        ts = time.time_ns() // 1_000_000
+        out = []
+        for topic, payload in entries:
+            envelope = {"v": WIRE_VERSION, "topic": topic, "ts": ts, "src": self.src}
+            envelope["epoch"] = self.epoch
+            out.append((topic, payload, merge_packed_maps(payload, pack(envelope))))
+        return out
+
+    def reserve(self) -> int:
+        """A ticket for a call about to number events; ``settle`` it when it returns."""
+        self._last_ticket += 1
+        self._tickets[self._last_ticket] = None
+        return self._last_ticket
+
+    def settle(self, ticket: int) -> int:
+        """The call of ``ticket`` returned (or failed); returns its barrier: the last
+        ticket issued so far (a call issued later runs later in Redis)."""
+        self._tickets.pop(ticket, None)
+        barrier = self._last_ticket
+        if self._held:
+            self._release()
+        return barrier
+
+    def numbered(
+        self,
+        ticket: int,
+        entries: Sequence[tuple[str, bytes, bytes]],
+        numbers: Sequence[int],
+    ) -> None:
+        """The store's script logged ``entries`` with ``numbers`` (seq, topic_seq, ...);
+        ``publish`` of these events sends them without logging them again.
+
+        The ticket stays out until those events are published (the writer does so as soon
+        as the store answers, before it next waits), or the loop turns: events this call
+        did not publish by then are not waited for (``_give_up``)."""
+        if len(numbers) != 2 * len(entries):  # not numbered here: publish logs them
+            self.settle(ticket)
+            return
+        barrier = self._last_ticket
+        numbered = self._numbered
+        for i, (topic, payload, data) in enumerate(entries):
+            seq, topic_seq = int(numbers[2 * i]), int(numbers[2 * i + 1])
+            numbered[(topic, payload)] = (seq, topic_seq, data, barrier, ticket)
+        while len(numbered) > MAX_NUMBERED:
+            numbered.popitem(last=False)
+        self._unpublished[ticket] = len(entries)
+        asyncio.get_running_loop().call_soon(self._give_up, ticket)
+
+    def _give_up(self, ticket: int) -> None:
+        if self._unpublished.pop(ticket, None) is not None:
+            self.settle(ticket)
+
+    async def publish(self, topic: str, payload: dict[str, Any]) -> int:
+        """An event the store numbered goes to PUB (in order); others are logged first."""
+        if self._numbered:
+            packed = getattr(payload, "packed", None)  # a PackedPayload's, as stored
+            if packed is None:
+                packed = pack(payload)
+            hit = self._numbered.pop((topic, packed), None)
+            if hit is not None:
+                seq, topic_seq, data, barrier, ticket = hit
+                self._seq = max(self._seq, seq)
+                numbers = pack({"seq": seq, "topic_seq": topic_seq})
+                heapq.heappush(self._held, (seq, barrier, topic, merge_packed_maps(data, numbers)))
+                self.numbered_by_store += 1
+                left = self._unpublished.get(ticket)
+                if left == 1:  # the call's last event: its ticket is settled
+                    del self._unpublished[ticket]
+                    self.settle(ticket)
+                else:
+                    if left is not None:
+                        self._unpublished[ticket] = left - 1
+                    self._release()
+                return seq
+        return await super().publish(topic, payload)
+
+    def _put(self, topic: str, seq: int, data: bytes) -> None:
+        """The APPEND path's events wait their turn like the store's (module doc)."""
+        heapq.heappush(self._held, (seq, self._barrier, topic, data))
+        self._release()
+
+    def _release(self) -> None:
+        held = self._held
+        low = next(iter(self._tickets), None)
+        sent = False
+        while held and (low is None or held[0][1] < low):
+            seq, _, topic, data = heapq.heappop(held)
+            super()._put(topic, seq, data)
+            sent = True
+        if sent:
+            self._sent.set()
+
+    async def flush(self) -> None:
+        """Also wait until every event numbered by the store and published so far is sent."""
+        await super().flush()
+        if self._held:
+            last = max(item[0] for item in self._held)
+            while self._held and self._held[0][0] <= last:
+                self._sent.clear()
+                await self._sent.wait()
 
     async def _read_log(self, from_seq: int, limit: int) -> tuple[list[LogRow], int, int]:
         return await read_log(self._redis, self.keys, from_seq, limit)
@@ -174,6 +348,31 @@ class SharedSequenceSink(LoggedSequenceSink):
         """MAXLEN bounds the size at every append; here only the age: the oldest entries
         whose ``ts`` is before the cutoff go (XTRIM MINID)."""
         return await trim_older(self._redis, self.keys["stream"], older_than_ms)
+
+
+def split_events(body: bytes) -> list[tuple[str, bytes]] | None:
+    """(topic, payload bytes) per event of an outbox body (``pack_events``: an array of
+    [topic, payload map]); None if a payload has a key of the envelope's or the body is
+    not of that shape. The payload bytes are sliced out as they are, never re-packed."""
+    unpacker = msgpack.Unpacker(raw=False)
+    unpacker.feed(body)
+    out = []
+    try:
+        for _ in range(unpacker.read_array_header()):
+            if unpacker.read_array_header() != 2:
+                return None
+            topic = unpacker.unpack()
+            start = unpacker.tell()
+            for _ in range(unpacker.read_map_header()):
+                if unpacker.unpack() in _RESERVED:
+                    return None
+                unpacker.skip()
+            if not isinstance(topic, str):
+                return None
+            out.append((topic, body[start : unpacker.tell()]))
+    except (ValueError, TypeError, msgpack.UnpackException):
+        return None
+    return out
 
 
 async def read_log(
@@ -228,4 +427,11 @@ async def read_after(
     return [decode_entry(fields) for _, fields in entries]
 
 
-__all__ = ["SharedSequenceSink", "decode_entry", "read_after", "seq_of", "stream_keys"]
+__all__ = [
+    "SharedSequenceSink",
+    "decode_entry",
+    "read_after",
+    "seq_of",
+    "split_events",
+    "stream_keys",
+]

@@ -16,6 +16,13 @@ Why one module over ~400 lines: it is one method per operation of the OrderStore
 (about thirty, most a few lines around a script call); split by table they would scatter
 what the contract test suite (tests/store) checks as one unit.
 
+Events numbered with the change (issue 14). Told of the shared event sequence on the same
+Redis and prefix (``number_events``; oexec/events/sequence.py), ``save``, ``add_fill`` and
+``outbox_put`` also number their events and append them to the sequence's stream in
+their script, so that announcing a fill or a change costs one round trip, not two (the
+store's, then the sequence's). Without it, or before the sequence has started, the
+events are numbered when published, as before.
+
 Durability is Redis's: with appendonly + ``appendfsync everysec`` (recommended) a crash
 of the Redis host loses at most about one second of writes.
 """
@@ -25,7 +32,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -46,6 +53,23 @@ from oexec.store.redis_connect import connect
 
 T = TypeVar("T")
 ScriptArg = bytes | str | int | float
+
+
+class EventNumbering(Protocol):
+    """What the store needs of the shared event sequence (SharedSequenceSink)."""
+
+    keys: dict[str, str]
+    maxlen: int
+
+    def prepare(self, events: bytes) -> list[tuple[str, bytes, bytes]] | None: ...
+
+    def reserve(self) -> int: ...
+
+    def settle(self, ticket: int) -> int: ...
+
+    def numbered(
+        self, ticket: int, entries: Sequence[tuple[str, bytes, bytes]], numbers: Sequence[int]
+    ) -> None: ...
 
 
 class RedisStore:
@@ -76,6 +100,8 @@ class RedisStore:
         self._history = client.register_script(lua.HISTORY)
         self._release = client.register_script(lua.RELEASE)
         self._outbox_take = client.register_script(lua.OUTBOX_TAKE)
+        self._outbox_put = client.register_script(lua.OUTBOX_PUT)
+        self._numbering: EventNumbering | None = None
         self._scripts = (
             self._claim,
             self._save,
@@ -86,6 +112,7 @@ class RedisStore:
             self._history,
             self._release,
             self._outbox_take,
+            self._outbox_put,
         )
 
     @classmethod
@@ -104,6 +131,16 @@ class RedisStore:
     @property
     def keys(self) -> Keys:
         return self._keys
+
+    def number_events(self, numbering: EventNumbering) -> bool:
+        """Number stored events in the store's scripts (module doc), if ``numbering``'s
+        stream is this store's (same prefix) on the same Redis; returns whether it is."""
+        if numbering.keys.get("stream") != f"{self._keys.prefix}events" or not same_server(
+            self._redis, getattr(numbering, "redis", None)
+        ):
+            return False
+        self._numbering = numbering
+        return True
 
     async def start(self) -> None:
         """Check Redis is reachable (fail fast at start-up) and load the scripts, so the
@@ -209,7 +246,7 @@ class RedisStore:
             max(1, reply_ttl_s),
             _flag(owes_fills),
         ]
-        result = await self._run("save", self._save(keys=keys, args=args))
+        result = await self._numbered_call("save", self._save, keys, args, events)
         status = int(result[0])
         if status == lua.WON:
             return
@@ -254,7 +291,8 @@ class RedisStore:
             events or b"",
             self._now_ms(),
         ]
-        return bool(await self._run("add_fill", self._add_fill(keys=keys, args=args)))
+        result = await self._numbered_call("add_fill", self._add_fill, keys, args, events)
+        return int(result[0]) == lua.WON
 
     async def outbox_take(self, older_than_ms: int, limit: int = 500) -> list[OutboxEntry]:
         k = self._keys
@@ -269,11 +307,10 @@ class RedisStore:
         ]
 
     async def outbox_put(self, entry_id: str, events: bytes) -> None:
-        """Entry and stamp in one MULTI (the outbox's zset and hash, as the scripts)."""
-        pipe = self._redis.pipeline(transaction=True)
-        pipe.hset(self._keys.outbox_entries, entry_id, events)
-        pipe.zadd(self._keys.outbox, {entry_id: self._now_ms()})
-        await self._run("outbox_put", pipe.execute())
+        """Entry and stamp (and the events' numbers) in one script."""
+        keys = [self._keys.outbox, self._keys.outbox_entries]
+        args: list[ScriptArg] = [entry_id, events, self._now_ms()]
+        await self._numbered_call("outbox_put", self._outbox_put, keys, args, events)
 
     async def outbox_ack(self, entry_ids: Sequence[str]) -> None:
         if not entry_ids:
@@ -401,6 +438,38 @@ class RedisStore:
         await pool.aclose()
 
     # --- helpers ------------------------------------------------------------------------
+    async def _numbered_call(
+        self,
+        op: str,
+        script: Any,
+        keys: list[str],
+        args: list[ScriptArg],
+        events: bytes | None,
+    ) -> Any:
+        """Run a script that stores ``events``; with a numbering, it numbers them too and
+        the numbers (after the status, when it is WON) go to the numbering."""
+        numbering = self._numbering
+        entries = numbering.prepare(events) if numbering is not None and events else None
+        if numbering is None or not entries:
+            args += (0, 0)
+            return await self._run(op, script(keys=keys, args=args))
+        k = numbering.keys
+        keys += (k["seq"], k["topic_seqs"], k["stream"])
+        args += (len(entries), numbering.maxlen)
+        for topic, _, data in entries:
+            args += (topic, data)
+        ticket = numbering.reserve()
+        try:
+            result = await self._run(op, script(keys=keys, args=args))
+        except BaseException:
+            numbering.settle(ticket)
+            raise
+        if int(result[0]) == lua.WON:
+            numbering.numbered(ticket, entries, result[1:])
+        else:
+            numbering.settle(ticket)
+        return result
+
     async def _get_via_pointer(self, pointer: str) -> Order | None:
         body = await self._run(
             "lookup", self._get_via(keys=[pointer], args=[self._keys.order_prefix])
@@ -430,6 +499,20 @@ class RedisStore:
                 f"redis {op} failed: {type(exc).__name__}: {exc}",
                 details={"op": op},
             ) from exc
+
+
+def same_server(one: aioredis.Redis, other: Any) -> bool:
+    """Whether two clients' pools connect to the same server and database."""
+    if not isinstance(other, aioredis.Redis):
+        return False
+
+    def target(client: aioredis.Redis) -> tuple[Any, ...]:
+        pool = client.connection_pool
+        kw = pool.connection_kwargs
+        service = getattr(pool, "service_name", None)
+        return (kw.get("host"), kw.get("port"), kw.get("path"), kw.get("db", 0), service)
+
+    return target(one) == target(other)
 
 
 def _flag(value: bool) -> str:

@@ -7,6 +7,14 @@ id read inside the script, from the ``order_prefix`` argument.
 
 Return shapes are small arrays with an integer status first, so Python never parses
 error text.
+
+The scripts that store events with a change (``SAVE``, ``ADD_FILL``, ``OUTBOX_PUT``) can
+also number them in the shared event sequence and append them to its stream, in the same
+atomic step (``NUMBER``; oexec/events/sequence.py, "Numbered by the store"): after the
+script's own keys come the sequence's ``seq``, ``topic_seq`` and stream keys, after its
+own arguments ``count, maxlen`` and ``topic, logged bytes`` per event (count 0: none, and
+no keys). A stored change's reply then carries ``seq, topic_seq`` per event after its
+status.
 """
 
 from __future__ import annotations
@@ -54,15 +62,39 @@ end
 return {1}
 """
 
+#: The shared sequence's part of a script (module doc): ``number_events(kb, ab)`` numbers
+#: and appends the events described from ``ARGV[ab + 1]`` on, with the sequence's keys
+#: from ``KEYS[kb + 1]`` on, as the sequence's APPEND does; returns {seq, topic_seq, ...}.
+NUMBER = """
+local function number_events(kb, ab)
+  local out = {}
+  local n = tonumber(ARGV[ab + 1])
+  for i = 0, n - 1 do
+    local topic, data = ARGV[ab + 3 + 2 * i], ARGV[ab + 4 + 2 * i]
+    local seq = redis.call('INCR', KEYS[kb + 1])
+    local tseq = redis.call('HINCRBY', KEYS[kb + 2], topic, 1)
+    redis.call('XADD', KEYS[kb + 3], 'MAXLEN', '~', ARGV[ab + 2], seq .. '-0',
+      'seq', seq, 'topic_seq', tseq, 'topic', topic, 'data', data)
+    out[#out + 1] = seq
+    out[#out + 1] = tseq
+  end
+  return out
+end
+"""
+
 #: KEYS: order, open, open:sym, states, coid, outbox, outbox:entries, reply, owedfills
+#:       [, the sequence's 3 keys]
 #: ARGV: body, new_version, order_ttl, is_open, order_id, state_entry,
 #:       outbox_id ('' = none), outbox_body, now_ms, reply ('' = none), reply_ttl,
-#:       owes_fills ('1'/'0')
-#: -> {WON} | {LOST, stored_version} | {MISSING}
+#:       owes_fills ('1'/'0'), then the events to number (NUMBER)
+#: -> {WON, seq, topic_seq, ...} | {LOST, stored_version} | {MISSING}
 #: A save whose bytes equal what is stored at new_version is a retry that already
-#: landed (the reply was lost): it succeeds without a second history entry.
-SAVE = """
-local cur = redis.call('HMGET', KEYS[1], 'v', 'o')
+#: landed (the reply was lost): it succeeds without a second history entry, and with
+#: the numbers its events got then (field ``n``), so they are not logged twice.
+SAVE = (
+    NUMBER
+    + """
+local cur = redis.call('HMGET', KEYS[1], 'v', 'o', 'n')
 if not cur[1] then
   return {-1}
 end
@@ -70,11 +102,16 @@ local stored = tonumber(cur[1])
 local new = tonumber(ARGV[2])
 if stored ~= new - 1 then
   if stored == new and cur[2] == ARGV[1] then
-    return {1}
+    local out = {1}
+    if ARGV[13] ~= '0' and cur[3] then
+      for x in string.gmatch(cur[3], '%d+') do out[#out + 1] = tonumber(x) end
+    end
+    return out
   end
   return {0, stored}
 end
-redis.call('HSET', KEYS[1], 'v', ARGV[2], 'o', ARGV[1])
+local numbers = number_events(9, 12)
+redis.call('HSET', KEYS[1], 'v', ARGV[2], 'o', ARGV[1], 'n', table.concat(numbers, ','))
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 if ARGV[4] == '1' then
   redis.call('SADD', KEYS[2], ARGV[5])
@@ -96,13 +133,18 @@ end
 if ARGV[12] == '1' then
   redis.call('SADD', KEYS[9], ARGV[5])
 end
-return {1}
+table.insert(numbers, 1, 1)
+return numbers
 """
+)
 
-#: KEYS: fill marker, fills list, outbox, outbox:entries
-#: ARGV: order_id, fill body, ttl, outbox_id ('' = none), outbox_body, now_ms
-#: -> 1 new | 0 duplicate
-ADD_FILL = """
+#: KEYS: fill marker, fills list, outbox, outbox:entries[, the sequence's 3 keys]
+#: ARGV: order_id, fill body, ttl, outbox_id ('' = none), outbox_body, now_ms, then the
+#:       events to number (NUMBER)
+#: -> {1, seq, topic_seq, ...} new | {0} duplicate
+ADD_FILL = (
+    NUMBER
+    + """
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[3]) then
   redis.call('RPUSH', KEYS[2], ARGV[2])
   redis.call('EXPIRE', KEYS[2], ARGV[3])
@@ -110,10 +152,27 @@ if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[3]) then
     redis.call('ZADD', KEYS[3], ARGV[6], ARGV[4])
     redis.call('HSET', KEYS[4], ARGV[4], ARGV[5])
   end
-  return 1
+  local numbers = number_events(4, 6)
+  table.insert(numbers, 1, 1)
+  return numbers
 end
-return 0
+return {0}
 """
+)
+
+#: KEYS: outbox, outbox:entries[, the sequence's 3 keys]
+#: ARGV: outbox_id, outbox_body, now_ms, then the events to number (NUMBER)
+#: -> {1, seq, topic_seq, ...}: the entry (the same id again replaces it) and its events
+OUTBOX_PUT = (
+    NUMBER
+    + """
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
+local numbers = number_events(2, 3)
+table.insert(numbers, 1, 1)
+return numbers
+"""
+)
 
 #: KEYS: outbox, outbox:entries. ARGV: older_than_ms, limit, now_ms
 #: -> {id, body, id, body, ...}: entries stamped before older_than_ms, re-stamped now.
