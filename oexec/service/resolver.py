@@ -19,7 +19,14 @@ from collections.abc import Callable
 
 import attrs
 
-from oexec.errors import ErrorCode, StoreError, VenueError, VenueOrderNotFoundError
+from oexec.errors import (
+    ErrorCode,
+    OexecError,
+    StoreError,
+    ThrottleError,
+    VenueError,
+    VenueOrderNotFoundError,
+)
 from oexec.models import Order, OrderState, VenueOrder
 from oexec.service.apply import apply_venue_order, with_state
 from oexec.service.journal import Journal
@@ -99,19 +106,28 @@ class UnknownOutcomeResolver:
     async def resolve(self, order: Order, sent_at_ms: int) -> Order:
         """Query until the venue's truth is known and stored; returns the order as stored.
 
-        Neither an unreachable venue nor an unavailable store ends it early: both are
-        retried with backoff (a Redis restart must not leave an order UNKNOWN).
+        Neither an unreachable venue, nor our own rate limits (the query waits for room
+        like any request: a chaos run's resolver died on RATE_LIMITED and its client was
+        told "refused" for an order that was at the venue), nor an unavailable store ends
+        it early: each is retried with backoff (a Redis restart must not leave an order
+        UNKNOWN).
         """
         started = time.monotonic()
         delay = self.policy.first_delay_s
         noted: list[bool] = []
         while True:
+            pause = 0.0
             try:
                 settled = await self._attempt(order, sent_at_ms, noted)
             except VenueError as exc:
                 log.info("resolving %s: venue not answering yet (%s)", order.id, exc.code)
             except StoreError as exc:
                 log.warning("resolving %s: store unavailable (%s); retrying", order.id, exc)
+            except ThrottleError as exc:
+                log.info("resolving %s: no rate budget yet (%s)", order.id, exc.code)
+                pause = exc.retry_after_s or 0.0
+            except OexecError as exc:  # breaker, anything else of ours: ask again later
+                log.warning("resolving %s: %s; retrying", order.id, exc.code)
             else:
                 if settled is not None:
                     self._done(settled, started)
@@ -120,7 +136,7 @@ class UnknownOutcomeResolver:
                 waited = time.monotonic() - started
                 log.error("order %s still unknown after %.0fs", order.id, waited)
                 return order
-            await asyncio.sleep(delay * (0.5 + random.random()))
+            await asyncio.sleep(max(pause, delay * (0.5 + random.random())))
             delay = min(delay * 2, self.policy.max_delay_s)
 
     async def _attempt(self, order: Order, sent_at_ms: int, noted: list[bool]) -> Order | None:
@@ -182,6 +198,8 @@ class UnknownOutcomeResolver:
                 log.info("resolving cancel of %s: no answer yet (%s)", order.id, exc.code)
             except StoreError as exc:
                 log.warning("resolving cancel of %s: store unavailable (%s)", order.id, exc)
+            except OexecError as exc:  # rate budget, breaker: ask again later
+                log.info("resolving cancel of %s: not yet (%s)", order.id, exc.code)
             if time.monotonic() - started > self.policy.give_up_after_s:
                 log.error("cancel of %s still unknown; left to reconciliation", order.id)
                 return order

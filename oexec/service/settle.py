@@ -102,7 +102,12 @@ class Settlement:
                 resolved = await asyncio.wait_for(
                     asyncio.shield(task), self.settings.inline_resolve_s
                 )
-            except TimeoutError:
+            except Exception as exc:
+                # Not resolved in time, or the resolution failed: the order may be at the
+                # venue, so the answer is "unknown" - never the resolution's own error
+                # (a RATE_LIMITED here read as "refused, never sent": a phantom order).
+                if not isinstance(exc, TimeoutError):
+                    log.warning("inline resolution of %s failed: %r", order.id, exc)
                 raise VenueUnknownOutcomeError(
                     "submit outcome unknown; resolving by client order id (query the order later)",
                     details={"order_id": order.id, "client_order_id": order.client_order_id},

@@ -212,6 +212,7 @@ class ScriptedVenue:
     deadlines: list[float | None] = attrs.Factory(list)  # deadline_s of each place_order
     queries: int = 0
     hidden_queries: int = 0  # answer -2013 this many times first (read-after-write lag)
+    query_errors: list[BaseException] = attrs.Factory(list)  # raised by the first queries
     gate: asyncio.Event | None = None
     name: str = "scripted"
 
@@ -256,6 +257,8 @@ class ScriptedVenue:
         self, symbol: str, *, client_order_id: str | None = None, order_id: str | None = None
     ) -> VenueOrder:
         self.queries += 1
+        if self.query_errors:
+            raise self.query_errors.pop(0)
         if self.hidden_queries > 0:
             self.hidden_queries -= 1
             raise VenueOrderNotFoundError("Order does not exist.", venue_code=-2013)

@@ -58,9 +58,7 @@ def build(
     resolver = UnknownOutcomeResolver(
         venue,
         writer,
-        ResolverPolicy(
-            not_found_grace_ms=200, first_delay_s=0.01, max_delay_s=0.05
-        ),
+        ResolverPolicy(not_found_grace_ms=200, first_delay_s=0.01, max_delay_s=0.05),
     )
     pipeline = OrderPipeline(
         store=store,
@@ -226,6 +224,33 @@ async def test_unknown_outcome_that_was_placed_resolves_without_resending() -> N
     assert order.state is OrderState.NEW
     assert len(venue.placed) == 1 and venue.queries >= 3
     assert sink.topics() == ["order.updated", "order.created"]
+
+
+async def test_an_unknown_outcome_is_never_answered_as_a_refusal() -> None:
+    """A chaos run's phantom: the submit's outcome was unknown, the inline resolution's
+    query found no rate budget, and the client was answered RATE_LIMITED - "refused,
+    never sent" - for an order that was at the venue. The resolver waits for budget;
+    whatever stops the inline resolution, the answer is the order or "unknown"."""
+
+    def accept_then_reset(v: ScriptedVenue, request: object) -> object:
+        v.accept(request)  # type: ignore[arg-type]
+        raise VenueUnknownOutcomeError("ServerDisconnectedError")
+
+    throttled = ThrottleError("rate limit (shared) has no room before the deadline")
+    venue = ScriptedVenue(script=[accept_then_reset], query_errors=[throttled, throttled])
+    pipeline, store, _, _ = build(venue=venue)
+    order = await pipeline.place_order(limit())
+    assert order.state is OrderState.NEW
+    assert len(venue.placed) == 1 and venue.queries == 3
+
+    broken = ScriptedVenue(script=[accept_then_reset], query_errors=[RuntimeError("bug")])
+    pipeline, store, _, _ = build(venue=broken)
+    with pytest.raises(OexecError) as info:
+        await pipeline.place_order(limit(request_id="r2"))
+    assert info.value.code is ErrorCode.VENUE_UNKNOWN_OUTCOME
+    stored = await store.get_by_request_id("r2")
+    assert stored is not None and stored.state is OrderState.UNKNOWN
+    assert len(broken.placed) == 1
 
 
 async def test_unknown_outcome_never_placed_is_rejected_only_after_the_window() -> None:
