@@ -455,7 +455,7 @@ class SqliteDb:
 
     def events_trim(self, older_than_ms: int, max_events: int) -> int:
         with self._write() as db:
-            return sqlite_events.trim(db, older_than_ms, max_events)
+            return sqlite_events.trim(db, older_than_ms, max_events, self._event_numbers)
 
     def owed_fills(self) -> list[str]:
         rows = self._conn.execute("SELECT order_id FROM owed_fills ORDER BY order_id").fetchall()
