@@ -108,6 +108,14 @@ INSERT INTO orders (id, request_id, client_order_id, symbol, created_at, version
                     body, expires_at)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
+#: The claim of a request id: taken when it is new or its claim has expired (rowcount 1),
+#: left alone while a live claim holds it (rowcount 0).
+_CLAIM = """
+INSERT INTO claims (request_id, order_id, expires_at) VALUES (?, ?, ?)
+ON CONFLICT (request_id) DO UPDATE SET order_id = excluded.order_id,
+    expires_at = excluded.expires_at
+WHERE claims.expires_at <= ?
+"""
 _ORDER_UPDATE = """
 UPDATE orders SET version = ?, is_open = ?, body = ?, expires_at = ?
 WHERE id = ? AND version = ? AND expires_at > ?
@@ -293,30 +301,35 @@ class SqliteDb:
         if self._clock() >= self._next_purge:
             self.purge()
         with self._write(claim=True) as db:
-            claimed_by = _live_claim(db, order.request_id, now)
-            if claimed_by is not None:
+            # One statement claims a new (or expired) request id; none taken: a live claim
+            # holds it, and this is a lost claim (or a retry of this very one).
+            if not db.execute(
+                _CLAIM, (order.request_id, order.id, now + ttl_s * 1000, now)
+            ).rowcount:
+                claimed_by = _live_claim(db, order.request_id, now)
+                if claimed_by is None:  # cannot be: the upsert saw it live at ``now``
+                    raise failures.claim_orphaned(order.request_id, order.id)
                 return self._lost_claim(db, order, claimed_by, now)
-            if db.execute("SELECT 1 FROM orders WHERE id = ?", (order.id,)).fetchone():
-                raise failures.id_taken(order)
-            db.execute(
-                "INSERT OR REPLACE INTO claims VALUES (?, ?, ?)",
-                (order.request_id, order.id, now + ttl_s * 1000),
-            )
             db.execute("DELETE FROM replies WHERE request_id = ?", (order.request_id,))
-            db.execute(
-                _ORDER_INSERT,
-                (
-                    order.id,
-                    order.request_id,
-                    order.client_order_id,
-                    order.symbol,
-                    order.created_at,
-                    order.version,
-                    int(not order.is_terminal),
-                    codec.encode_order(order),
-                    now + self._order_ttl_ms,
-                ),
-            )
+            try:  # the primary key says whether the id is taken (no read first)
+                db.execute(
+                    _ORDER_INSERT,
+                    (
+                        order.id,
+                        order.request_id,
+                        order.client_order_id,
+                        order.symbol,
+                        order.created_at,
+                        order.version,
+                        int(not order.is_terminal),
+                        codec.encode_order(order),
+                        now + self._order_ttl_ms,
+                    ),
+                )
+            except sqlite3.IntegrityError as exc:  # the job's writes are rolled back
+                if exc.sqlite_errorname != "SQLITE_CONSTRAINT_PRIMARYKEY":
+                    raise
+                raise failures.id_taken(order) from exc
             self._append_state(db, order, "claim")
             if events:
                 _outbox_put(db, outbox_id_for_order(order), now, events)
