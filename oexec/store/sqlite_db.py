@@ -97,7 +97,7 @@ CREATE TABLE IF NOT EXISTS outbox (
     stamp INTEGER NOT NULL,
     body BLOB NOT NULL
 );
-CREATE INDEX IF NOT EXISTS outbox_stamp ON outbox (stamp);
+DROP INDEX IF EXISTS outbox_stamp;
 CREATE TABLE IF NOT EXISTS owed_fills (
     order_id TEXT PRIMARY KEY
 );
@@ -553,7 +553,8 @@ class SqliteDb:
     def open_order_count(self, symbol: str | None) -> int:
         where, params = _symbol_filter(symbol)
         row = self._conn.execute(
-            f"SELECT count(*) FROM orders WHERE {where} is_open = 1 AND expires_at > ?",
+            # ``+expires_at``: not by the expiry index (every stored order), by the open one
+            f"SELECT count(*) FROM orders WHERE {where} is_open = 1 AND +expires_at > ?",
             (*params, self._now_ms()),
         ).fetchone()
         return int(row[0])
