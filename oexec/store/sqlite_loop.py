@@ -22,8 +22,11 @@ itself is fast enough for that (an indexed claim or save commits in ~30 µs at
   inside the COMMIT.
 * **checkpoints**: SQLite's automatic checkpoint (copying the log back into the database,
   with fsyncs) would run inside a COMMIT on the loop. It is off; a helper thread with its
-  own connection runs PASSIVE checkpoints (never blocking the writer) once the log has
-  grown past ``CHECKPOINT_BYTES``.
+  own connection checkpoints once the log has grown past ``CHECKPOINT_BYTES`` (see
+  ``Checkpointer``: the bulk PASSIVE while the loop writes on, then a short pause of the
+  batches for the rest, so that the log starts again from its beginning). Should the log
+  still grow past ``WAL_LIMIT_BYTES``, the batcher holds its batches until the
+  checkpointer has had a go: the log's size is bounded, whatever the write rate.
 
 Those threads run no Python while they wait (fsync and sqlite3 release the GIL), so they
 do not take the loop's GIL away the way the worker thread did.
@@ -36,6 +39,7 @@ import contextlib
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal, TypeVar
@@ -72,6 +76,16 @@ MAX_BATCH = 256
 #: autocheckpoint is 1,000 pages, ~4 MB).
 CHECKPOINT_BYTES = 4 << 20
 CHECKPOINT_POLL_S = 0.25
+#: A log larger than this after a batch holds the next batches until the checkpointer
+#: has run (the bound on the log's size when the polled checkpoints fall behind).
+WAL_LIMIT_BYTES = 4 * CHECKPOINT_BYTES
+#: The PASSIVE checkpoint runs again (at most ``PASSIVE_PASSES`` times) while the loop
+#: appended more than this during the last one: what is left is copied in the pause.
+PAUSE_AT_MOST_BYTES = 1 << 20
+PASSIVE_PASSES = 3
+#: How long the checkpointer waits for the loop to hold its batches before giving up on
+#: this round (a loop that does not answer is busy or stopping).
+HOLD_WAIT_S = 1.0
 
 _Job = tuple[asyncio.Future[Any], Callable[[], Any], JobKind]
 
@@ -98,28 +112,44 @@ class LoopBatcher:
         self._syncing = False
         self._executor: ThreadPoolExecutor | None = None
         self._drainers: list[asyncio.Future[None]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        #: Holds on the batches (the checkpointer's pauses): no batch runs while > 0.
+        self._holds = 0
+        #: The checkpointer this batcher asks for a checkpoint when the log is too large,
+        #: the size that asks for one, and whether the batches wait for one now.
+        self._checkpointer: Checkpointer | None = None
+        self._wal_limit = WAL_LIMIT_BYTES
+        self._limit_above = WAL_LIMIT_BYTES
+        self._forcing = False
         #: batches run (diagnostics and tests)
         self.batches = 0
         self.fsyncs = 0
+        #: times the batches waited for a checkpoint because the log was over its limit
+        self.forced_checkpoints = 0
 
     def run(self, fn: Callable[[], T], kind: JobKind = "read") -> asyncio.Future[T]:
         """Queue ``fn`` for the end of this loop turn; the future settles when its batch is
         committed (and, for ``fsync_kinds``, its log fsynced). Cancelling the future does
         not take the job back."""
         loop = asyncio.get_running_loop()
+        self._loop = loop
         future: asyncio.Future[T] = loop.create_future()
         self._jobs.append((future, fn, kind))
-        if not self._scheduled:
-            self._scheduled = True
-            loop.call_soon(self._flush)
+        self._schedule()
         return future
 
+    def _schedule(self) -> None:
+        if not self._scheduled and not self._holds:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
     def _flush(self) -> None:
+        self._scheduled = False
+        if self._holds:  # a checkpoint's pause: ``_release`` schedules the next flush
+            return
         jobs, self._jobs = self._jobs[: self._max_batch], self._jobs[self._max_batch :]
         if self._jobs:
-            asyncio.get_running_loop().call_soon(self._flush)
-        else:
-            self._scheduled = False
+            self._schedule()
         if not jobs:
             self._wake_drainers()
             return
@@ -137,6 +167,88 @@ class LoopBatcher:
                 _settle(future, ok, value)
         if self._awaiting_fsync and not self._syncing:
             self._start_fsync()
+        if any(kind != "read" for _, _, kind in jobs):
+            self._limit_log()
+        self._wake_drainers()
+
+    # --- the checkpointer's pauses ------------------------------------------------------
+    def use_checkpointer(self, checkpointer: Checkpointer, wal_limit_bytes: int) -> None:
+        """Hold the batches for ``checkpointer`` once the log is over ``wal_limit_bytes``."""
+        self._checkpointer = checkpointer
+        self._wal_limit = self._limit_above = wal_limit_bytes
+
+    def _limit_log(self) -> None:
+        """After a batch that wrote (one ``os.stat``, ~1 µs): a log past the checkpoint
+        threshold wakes the checkpointer (it need not wait for its poll); a log over its
+        limit holds the batches until the checkpointer has run."""
+        checkpointer = self._checkpointer
+        if checkpointer is None or self._forcing or not checkpointer.running():
+            return
+        try:
+            size = os.stat(self._wal.path).st_size
+        except OSError:
+            return
+        if size <= self._limit_above:
+            if size >= checkpointer.threshold_bytes:
+                checkpointer.wake()
+            return
+        if not checkpointer.request():
+            return
+        self._forcing = True
+        self._holds += 1
+        self.forced_checkpoints += 1
+
+    def checkpointed(self, wal_size: int) -> None:
+        """(On the loop.) The checkpoint the batches waited for is done, or failed: the
+        log is now ``wal_size`` bytes. A log that could not be cut back (a reader of
+        another process on an old snapshot) holds the batches again only once it has
+        grown by another limit, so the store never stops on it."""
+        if not self._forcing:
+            return
+        self._forcing = False
+        self._limit_above = self._wal_limit + (wal_size if wal_size > self._wal_limit else 0)
+        self._release()
+
+    def checkpointed_from_thread(self, wal_size: int) -> None:
+        loop = self._loop
+        if loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
+                loop.call_soon_threadsafe(self.checkpointed, wal_size)
+
+    def hold_from_thread(self, stop: threading.Event) -> bool:
+        """(From another thread.) Pause the batches; True once the loop has paused them
+        (no batch runs until ``release_from_thread``). False: the loop did not answer in
+        time or is gone - then no pause is in place once its queued callbacks ran."""
+        loop = self._loop
+        if loop is None:
+            return False
+        paused = threading.Event()
+        try:
+            loop.call_soon_threadsafe(self._hold, paused)
+        except RuntimeError:  # the loop is closed
+            return False
+        waited = 0.0
+        while not paused.wait(0.05):
+            waited += 0.05
+            if stop.is_set() or waited >= HOLD_WAIT_S:
+                self.release_from_thread()  # runs after the hold (callbacks are FIFO)
+                return False
+        return True
+
+    def release_from_thread(self) -> None:
+        loop = self._loop
+        if loop is not None:
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(self._release)
+
+    def _hold(self, paused: threading.Event) -> None:
+        self._holds += 1
+        paused.set()
+
+    def _release(self) -> None:
+        self._holds = max(0, self._holds - 1)
+        if not self._holds and self._jobs:
+            self._schedule()
         self._wake_drainers()
 
     def _start_fsync(self) -> None:
@@ -229,40 +341,160 @@ class WalSync:
 
 
 class Checkpointer:
-    """PASSIVE checkpoints on a thread of their own, once the log has grown; the loop's
-    connection runs with ``wal_autocheckpoint = 0`` so it never checkpoints inside a
-    COMMIT."""
+    """Checkpoints on a thread of their own, once the log has grown; the loop's connection
+    runs with ``wal_autocheckpoint = 0`` so it never checkpoints inside a COMMIT.
 
-    def __init__(self, db_path: str, *, threshold_bytes: int = CHECKPOINT_BYTES) -> None:
+    Why more than a PASSIVE checkpoint (session 5). A PASSIVE checkpoint copies the log's
+    frames into the database without blocking the writer, but SQLite starts the log again
+    from its beginning only when a write transaction begins with *every* frame copied -
+    under sustained writes the loop has always appended some since, so the log grew
+    (42 MB after 20,000 claims, 133 MB during the bench's 10,000-order load) until an idle
+    moment. So each round, once the log is over ``threshold_bytes``:
+
+    1. a PASSIVE checkpoint copies the bulk while the loop writes on;
+    2. the batcher pauses its batches (``LoopBatcher.hold_from_thread``; the loop itself
+       runs on, store calls wait) and a TRUNCATE checkpoint copies the few frames
+       appended since, then empties the log; the batches go on.
+
+    Nothing of this runs on the loop: both checkpoints and their fsyncs are on this
+    thread, the pause is only the batches'. A reader of another process on an old
+    snapshot makes the TRUNCATE give up at once (``busy_timeout = 0``: no wait in the
+    pause); the next round tries again. ``request`` runs a round now (the batcher's log
+    limit)."""
+
+    def __init__(
+        self,
+        db_path: str,
+        *,
+        threshold_bytes: int = CHECKPOINT_BYTES,
+        writer: LoopBatcher | None = None,
+        wal_limit_bytes: int = WAL_LIMIT_BYTES,
+        poll_s: float = CHECKPOINT_POLL_S,
+    ) -> None:
         self.db_path = db_path
+        self.wal_path = db_path + "-wal"
         self.threshold_bytes = threshold_bytes
+        self._writer = writer
+        self._poll_s = poll_s
         self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._requested = False  # a round the writer waits for (under _lock)
+        self._ended = False  # the thread is past its last round (under _lock)
+        self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="oexec-sqlite-ckpt", daemon=True)
+        self._page_bytes = 4096 + 24
+        #: rounds that checkpointed, and of them those that emptied the log (diagnostics)
         self.checkpoints = 0
+        self.truncations = 0
+        #: the longest pause of the batches so far, in seconds (diagnostics, docs/bench.md)
+        self.longest_pause_s = 0.0
+        self.paused_s = 0.0
+        if writer is not None:
+            writer.use_checkpointer(self, wal_limit_bytes)
 
     def start(self) -> None:
         self._thread.start()
 
+    def running(self) -> bool:
+        return self._thread.is_alive() and not self._stop.is_set()
+
+    def wake(self) -> None:
+        """(From the loop.) Run a round now rather than at the next poll."""
+        if not self._wake.is_set():
+            self._wake.set()
+
+    def request(self) -> bool:
+        """(From the loop.) Run a round now; the writer is told when it is done. False:
+        the thread has ended (nothing will run)."""
+        with self._lock:
+            if self._ended:
+                return False
+            self._requested = True
+        self._wake.set()
+        return True
+
     def _run(self) -> None:
         conn: sqlite3.Connection | None = None
         try:
-            while not self._stop.wait(CHECKPOINT_POLL_S):
-                with contextlib.suppress(OSError):
-                    if os.stat(self.db_path + "-wal").st_size < self.threshold_bytes:
-                        continue
+            while True:
+                self._wake.wait(self._poll_s)
+                self._wake.clear()
+                if self._stop.is_set():
+                    return
+                with self._lock:
+                    requested, self._requested = self._requested, False
+                emptied = True
                 try:
                     if conn is None:
-                        conn = sqlite3.connect(self.db_path, isolation_level=None)
-                        conn.execute("PRAGMA busy_timeout = 1000")
-                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-                    self.checkpoints += 1
+                        conn = self._connect()
+                    emptied = self._round(conn, requested)
                 except sqlite3.Error:
-                    continue  # busy or a transient error: the next poll tries again
+                    emptied = False  # busy or a transient error: a later round tries again
+                finally:
+                    if requested:
+                        self._tell_writer()
+                if not emptied:  # not again at once (the loop's wake-ups): a poll's rest
+                    self._stop.wait(self._poll_s)
         finally:
             if conn is not None:
                 conn.close()
+            with self._lock:
+                self._ended = True
+                requested, self._requested = self._requested, False
+            if requested:
+                self._tell_writer()
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.db_path, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA busy_timeout = 0")
+        self._page_bytes = int(conn.execute("PRAGMA page_size").fetchone()[0]) + 24
+        return conn
+
+    def _wal_size(self) -> int:
+        try:
+            return os.stat(self.wal_path).st_size
+        except OSError:
+            return 0
+
+    def _round(self, conn: sqlite3.Connection, requested: bool) -> bool:
+        """One round; False if the log is over the threshold and could not be emptied.
+
+        The pause also comes when the file is large but few of its frames are in use
+        (the log started again on its own after an idle moment, which does not shrink
+        the file): emptying it keeps the file's size what the loop's limit reads."""
+        if not requested and self._wal_size() < self.threshold_bytes:
+            return True
+        frames = 0
+        for _ in range(PASSIVE_PASSES):  # again while the loop appended much meanwhile
+            before = frames
+            _busy, frames, _copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            if (frames - before) * self._page_bytes < PAUSE_AT_MOST_BYTES:
+                break
+        self.checkpoints += 1
+        writer = self._writer
+        if writer is None:
+            return True
+        if not writer.hold_from_thread(self._stop):
+            return False
+        began = time.monotonic()
+        try:
+            busy, _frames, _copied = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        finally:
+            writer.release_from_thread()
+            paused = time.monotonic() - began
+            self.longest_pause_s = max(self.longest_pause_s, paused)
+            self.paused_s += paused
+        if busy:
+            return False
+        self.truncations += 1
+        return True
+
+    def _tell_writer(self) -> None:
+        if self._writer is not None:
+            self._writer.checkpointed_from_thread(self._wal_size())
 
     def stop(self) -> None:
         self._stop.set()
+        self._wake.set()
         if self._thread.is_alive():
             self._thread.join(timeout=5)
