@@ -20,6 +20,7 @@ from typing import Protocol, TypeVar
 
 from oexec.errors import OexecError
 from oexec.models import Fill, Order, VenueTrade
+from oexec.service import bulk_reads
 from oexec.service.ports import OrderStore, Venue
 from oexec.service.writer import OrderWriter
 
@@ -52,6 +53,10 @@ async def _sum_bounded(work: Callable[[T], Awaitable[int]], items: Sequence[T]) 
     return sum(await asyncio.gather(*(worker() for _ in range(workers))))
 
 
+def _trade_id(trade: VenueTrade) -> int:
+    return trade.trade_id
+
+
 def fill_from_trade(order: Order, trade: VenueTrade) -> Fill:
     return Fill(
         order_id=order.id,
@@ -79,12 +84,14 @@ class FillKeeper:
         *,
         observer: FillObserver,
         on_fill: Callable[[Fill], None] | None = None,
+        now_ms: Callable[[], int] = lambda: int(time.time() * 1000),
     ) -> None:
         self.store = store
         self.venue = venue
         self.writer = writer
         self.observer = observer
         self.on_fill = on_fill
+        self.now_ms = now_ms
         self.due: dict[str, float] = {}  # order id -> check not before (monotonic)
         self._attempts: dict[str, int] = {}  # order id -> checks that came up short
         self._targets: dict[str, Decimal] = {}  # order id -> filled quantity to cover
@@ -110,6 +117,22 @@ class FillKeeper:
         new = 0
         for trade in sorted(trades, key=lambda t: t.trade_id):
             new += await self.record(order, trade)
+        return new
+
+    async def covers(self, order_id: str, quantity: Decimal) -> bool:
+        """Whether the stored trades of ``order_id`` add up to ``quantity``."""
+        recorded = sum((f.quantity for f in await self.store.fills(order_id)), ZERO)
+        return recorded >= quantity
+
+    async def record_in_bulk(self, orders: Sequence[Order]) -> int:
+        """Read the trades of ``orders`` a request per symbol where that is cheaper than
+        one per order (oexec/service/bulk_reads.py) and record them; returns how many
+        were new. Orders it leaves short are fetched one by one by ``check``."""
+        found = await bulk_reads.trades_by_order(self.venue, orders, self.now_ms())
+        new = 0
+        for order in orders:
+            for trade in sorted(found.get(order.exchange_order_id or "", ()), key=_trade_id):
+                new += await self.record(order, trade)
         return new
 
     async def audit(self, order: Order) -> int:
@@ -140,7 +163,25 @@ class FillKeeper:
         clear an order's owed-fills mark once they add up. A few orders at a time."""
         now = time.monotonic()
         due = [oid for oid, at in self.due.items() if not due_only or at <= now]
-        return await _sum_bounded(self._check_of, due)
+        new = await self._bulk_first(due)
+        return new + await _sum_bounded(self._check_of, due)
+
+    async def _bulk_first(self, due: list[str]) -> int:
+        """Many orders owing trades (after a gap): one trade read per symbol first."""
+        if len(due) < bulk_reads.BULK_TRADES_MIN:
+            return 0
+        short = []
+        for order_id in due:
+            target = self._targets.get(order_id)
+            if target is not None and self.writer.recorded_quantity(order_id) >= target:
+                continue  # the stream's trades arrived: only the mark is left
+            try:
+                order = await self.store.get(order_id)
+                if order is not None and not await self._complete(order):
+                    short.append(order)
+            except OexecError:
+                return 0  # store away: the checks keep their turns
+        return await self.record_in_bulk(short)
 
     async def _check_of(self, order_id: str) -> int:
         new = 0

@@ -284,9 +284,25 @@ class Venue(Protocol):
 
     async def open_orders(self, symbol: str | None = None) -> list[VenueOrder]: ...
 
+    async def orders_since(
+        self, symbol: str, *, start_ms: int, limit: int = 1000
+    ) -> list[VenueOrder]:
+        """Every order of ``symbol`` created at or after ``start_ms``, open or not, at most
+        ``limit`` (fewer than ``limit``: that is all of them). One request for many
+        orders' truth: reconciliation after a gap (oexec/service/bulk_reads.py)."""
+        ...
+
     async def user_trades(
-        self, symbol: str, *, order_id: str | None = None, limit: int = 500
-    ) -> list[VenueTrade]: ...
+        self,
+        symbol: str,
+        *,
+        order_id: str | None = None,
+        start_ms: int | None = None,
+        limit: int = 500,
+    ) -> list[VenueTrade]:
+        """The trades of one order, or (``start_ms``) of every order of ``symbol`` since
+        then, at most ``limit``."""
+        ...
 
     async def close(self) -> None: ...
 

@@ -37,9 +37,12 @@ from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any, Protocol, TypeVar
 
+import attrs
+
 from oexec.errors import OexecError, VenueOrderNotFoundError
 from oexec.models import Fill, Order, OrderUpdate, VenueOrder, VenueTrade
 from oexec.models.venue import AccountConfigUpdate, AccountUpdate, MarginCall, StreamGap
+from oexec.service import bulk_reads
 from oexec.service.apply import PRE_VENUE_STATES, apply_venue_order
 from oexec.service.fills import (  # re-exported: the tracker's tests read them here
     FILL_CHECK_ATTEMPTS,
@@ -171,7 +174,9 @@ class OrderTracker:
         self.recoveries = 0
         self._last_sweep = time.monotonic()
         #: trades the stream did not deliver: fetched, stored once, owed marks cleared
-        self.fills = FillKeeper(store, venue, writer, observer=self.observer, on_fill=on_fill)
+        self.fills = FillKeeper(
+            store, venue, writer, observer=self.observer, on_fill=on_fill, now_ms=now_ms
+        )
         self._reconcile_owed = False
         self._recovery_owed = False
         #: told every ACCOUNT_UPDATE and StreamGap, in stream order (the account view)
@@ -391,9 +396,31 @@ class OrderTracker:
             for o in open_orders
             if not ((seen := venue_open.get(o.client_order_id)) is not None and agrees(o, seen))
         ]
-        changed = await _sum_bounded(self._refresh_quietly, differing)
+        known, trades = await self._read_in_bulk(differing)
+
+        async def refresh(order: Order) -> int:
+            seen = known.get(order.client_order_id)
+            found = None if seen is None else trades.get(seen.exchange_order_id)
+            return await self._refresh_quietly(order, seen, found)
+
+        changed = await _sum_bounded(refresh, differing)
         self.observer.recovery(trigger, changed)
         return changed
+
+    async def _read_in_bulk(
+        self, orders: list[Order]
+    ) -> tuple[dict[str, VenueOrder], dict[str, list[VenueTrade]]]:
+        """The venue's view of ``orders`` and the trades of those that filled, a request
+        per symbol where that is cheaper than one per order (oexec/service/bulk_reads.py;
+        the rest are asked one by one)."""
+        now = self.now_ms()
+        known = await bulk_reads.venue_orders(self.venue, orders, now)
+        filled = [
+            attrs.evolve(order, exchange_order_id=seen.exchange_order_id)
+            for order in orders
+            if (seen := known.get(order.client_order_id)) is not None and seen.executed_quantity > 0
+        ]
+        return known, await bulk_reads.trades_by_order(self.venue, filled, now)
 
     async def _venue_open_orders(self, symbols: set[str]) -> dict[str, VenueOrder]:
         """The venue's open orders of ``symbols``, by client order id. Per symbol while
@@ -409,20 +436,40 @@ class OrderTracker:
             seen = await self.venue.open_orders(None)
         return {o.client_order_id: o for o in seen}
 
-    async def _refresh_quietly(self, order: Order) -> int:
+    async def _refresh_quietly(
+        self,
+        order: Order,
+        seen: VenueOrder | None = None,
+        trades: list[VenueTrade] | None = None,
+    ) -> int:
         with contextlib.suppress(OexecError):
-            return await self.refresh(order)
+            return await self.refresh(order, seen, trades)
         return 0
 
-    async def refresh(self, order: Order) -> int:
-        try:
-            venue_order = await self.venue.query_order(
-                order.symbol, client_order_id=order.client_order_id
-            )
-        except VenueOrderNotFoundError:
-            return 0  # the resolver owns orders the venue has not shown yet
+    async def refresh(
+        self,
+        order: Order,
+        seen: VenueOrder | None = None,
+        trades: list[VenueTrade] | None = None,
+    ) -> int:
+        """Fold the venue's truth of ``order`` in, with its trades. ``seen`` / ``trades``:
+        already read in bulk (then no query, and a trade fetch only if they fall short)."""
+        if seen is not None:
+            venue_order = seen
+        else:
+            try:
+                venue_order = await self.venue.query_order(
+                    order.symbol, client_order_id=order.client_order_id
+                )
+            except VenueOrderNotFoundError:
+                return 0  # the resolver owns orders the venue has not shown yet
         if venue_order.executed_quantity > 0:
-            await self.fetch_fills(order, venue_order.exchange_order_id)
+            for trade in sorted(trades or (), key=lambda t: t.trade_id):
+                await self.record_fill(order, trade)
+            if trades is None or not await self.fills.covers(
+                order.id, venue_order.executed_quantity
+            ):
+                await self.fetch_fills(order, venue_order.exchange_order_id)
         now = self.now_ms()
         _, changed = await self.writer.update(
             order, lambda o: apply_venue_order(o, venue_order, now), reason="recovery"

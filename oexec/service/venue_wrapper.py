@@ -50,10 +50,22 @@ class VenueWrapper:
     async def open_orders(self, symbol: str | None = None) -> list[VenueOrder]:
         return await self.inner.open_orders(symbol)
 
+    async def orders_since(
+        self, symbol: str, *, start_ms: int, limit: int = 1000
+    ) -> list[VenueOrder]:
+        return await self.inner.orders_since(symbol, start_ms=start_ms, limit=limit)
+
     async def user_trades(
-        self, symbol: str, *, order_id: str | None = None, limit: int = 500
+        self,
+        symbol: str,
+        *,
+        order_id: str | None = None,
+        start_ms: int | None = None,
+        limit: int = 500,
     ) -> list[VenueTrade]:
-        return await self.inner.user_trades(symbol, order_id=order_id, limit=limit)
+        return await self.inner.user_trades(
+            symbol, order_id=order_id, start_ms=start_ms, limit=limit
+        )
 
     async def close(self) -> None:
         await self.inner.close()

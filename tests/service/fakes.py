@@ -285,8 +285,18 @@ class ScriptedVenue:
     async def open_orders(self, symbol: str | None = None) -> list[VenueOrder]:
         return [o for o in self.accepted.values() if o.status is VenueOrderStatus.NEW]
 
+    async def orders_since(
+        self, symbol: str, *, start_ms: int, limit: int = 1000
+    ) -> list[VenueOrder]:
+        return [o for o in self.accepted.values() if o.symbol == symbol][-limit:]
+
     async def user_trades(
-        self, symbol: str, *, order_id: str | None = None, limit: int = 500
+        self,
+        symbol: str,
+        *,
+        order_id: str | None = None,
+        start_ms: int | None = None,
+        limit: int = 500,
     ) -> list[VenueTrade]:
         return []
 

@@ -71,6 +71,35 @@ async def test_dropped_stream_events_are_caught_by_the_sweep(
     assert _sample(daemon, "tracking_corrections_total", trigger="sweep") >= 1
 
 
+async def test_many_missed_fills_are_read_a_request_per_symbol(
+    make_daemon: DaemonFactory, control: SimControl
+) -> None:
+    """After a gap many orders differ at once: their states come from one ``allOrders``
+    and their trades from one ``userTrades`` per symbol, not a query and a trade fetch
+    per order (a full-size chaos run spent its whole weight budget that way and showed
+    FILLED orders as NEW for 55 s). Every fill still lands once, with its event."""
+    daemon = await make_daemon(tracking=FAST)
+    async with event_log(daemon) as log, AsyncClient(endpoint(daemon)) as client:
+        orders = [await client.place_order(**limit(f"bulk-{i}", "49500.0")) for i in range(8)]
+        await control.fault("stream_drop", probability=1.0)
+        before = (await control.stats())["requests_by_route"]
+        await control.price("BTCUSDT", "49400.0")  # all eight fill, the stream says nothing
+        for order in orders:
+            await wait_for(lambda o=order: _state(client, o.id, OrderState.FILLED))
+        after = (await control.stats())["requests_by_route"]
+        await asyncio.sleep(0.5)
+
+    def spent(route: str) -> int:
+        return int(after.get(route, 0)) - int(before.get(route, 0))
+
+    assert spent("GET /fapi/v1/allOrders") >= 1
+    assert spent("GET /fapi/v1/order") < len(orders)  # not one query per order
+    assert spent("GET /fapi/v1/userTrades") < len(orders)  # nor a trade fetch per order
+    assert set(log.fills_by_trade()) == await _truth_fills(control)
+    assert set(log.fills_by_trade().values()) == {1}
+    assert log.topic_by_order("order.filled") == {o.id: 1 for o in orders}
+
+
 async def test_fills_during_a_disconnect_are_recovered_once(
     make_daemon: DaemonFactory, control: SimControl
 ) -> None:

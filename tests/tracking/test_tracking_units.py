@@ -237,7 +237,12 @@ class OutageTrades(ScriptedVenue):
     down: bool = True
 
     async def user_trades(
-        self, symbol: str, *, order_id: str | None = None, limit: int = 500
+        self,
+        symbol: str,
+        *,
+        order_id: str | None = None,
+        start_ms: int | None = None,
+        limit: int = 500,
     ) -> Any:
         if self.down:
             raise VenueUnavailableError("venue unreachable")
@@ -254,6 +259,54 @@ async def test_a_fill_check_the_venue_cannot_answer_is_kept_and_retried() -> Non
     venue.down = False
     assert await tracker.check_fills(due_only=False) == 1
     assert sink.topics().count("fill") == 1 and await tracker.check_fills(due_only=False) == 0
+
+
+@attrs.define
+class SymbolTrades(ScriptedVenue):
+    """userTrades answers per order or per symbol (``start_ms``), counting each kind."""
+
+    trades: list[VenueTrade] = attrs.Factory(list)
+    per_order: int = 0
+    per_symbol: list[int | None] = attrs.Factory(list)
+
+    async def user_trades(
+        self,
+        symbol: str,
+        *,
+        order_id: str | None = None,
+        start_ms: int | None = None,
+        limit: int = 500,
+    ) -> Any:
+        if order_id is not None:
+            self.per_order += 1
+            return [t for t in self.trades if t.exchange_order_id == order_id]
+        self.per_symbol.append(start_ms)
+        return self.trades[:limit]
+
+
+async def test_many_owed_fill_checks_read_the_trades_once_per_symbol() -> None:
+    """Five orders owing trades (a REST answer or a query said FILLED, the stream was
+    down): one userTrades of the symbol from just before the oldest order, not five."""
+    store, sink = MemoryStore(), RecordingSink()
+    writer = OrderWriter(store, sink)
+    venue = SymbolTrades()
+    tracker = OrderTracker(store, venue, writer, MarketState(venue.mark_price))
+    created = []
+    for n in range(5):
+        order = make_order(state=OrderState.NEW, request_id=f"r{n}")
+        await store.claim(order, 60)
+        filled = attrs.evolve(
+            order, state=OrderState.FILLED, filled_quantity=Decimal("0.010"),
+            exchange_order_id=str(2000 + n), version=2,
+        )  # fmt: skip
+        await writer.commit(order, filled, reason="venue accepted")
+        venue.trades.append(_trade(str(2000 + n), trade_id=500 + n))
+        created.append(order.created_at)
+    venue.trades.append(_trade("9999", trade_id=999))  # another order's: not recorded
+    assert await tracker.check_fills(due_only=False) == 5
+    assert venue.per_order == 0 and len(venue.per_symbol) == 1
+    assert venue.per_symbol[0] is not None and venue.per_symbol[0] <= min(created)
+    assert sink.topics().count("fill") == 5 and not store.owed
 
 
 async def test_owed_fills_survive_a_restart_and_are_settled_once_recorded() -> None:
@@ -373,8 +426,9 @@ async def test_fills_stored_after_the_save_that_owed_them_are_settled_without_re
     assert store.owed == set() and tracker.fills.due == {} and store.reads == 0
 
 
-async def test_a_trade_stored_while_the_owing_save_is_in_flight_still_gets_the_mark_cleared(
-) -> None:
+async def test_a_trade_stored_while_the_owing_save_is_in_flight_still_gets_the_mark_cleared() -> (
+    None
+):
     """The save decided "owes fills" (no trade stored yet) and stored the mark; the stream's
     trade was recorded while that save was in flight. The check must still be scheduled
     and clear the mark (the CI chaos run: 'trades still owed' until the next start)."""

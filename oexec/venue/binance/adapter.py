@@ -197,12 +197,27 @@ class BinanceUsdmVenue:
         data = await self.transport.call(Ep.OPEN_ORDERS, params, has_symbol=bool(symbol))
         return parse_orders(data)
 
+    async def orders_since(
+        self, symbol: str, *, start_ms: int, limit: int = 1000
+    ) -> list[VenueOrder]:
+        """``GET /fapi/v1/allOrders`` from ``startTime`` (weight 5, at most 1000, a window
+        under 7 days: reference §B.1 row 18)."""
+        params = [("symbol", symbol), ("startTime", str(start_ms)), ("limit", str(limit))]
+        return parse_orders(await self.transport.call(Ep.ALL_ORDERS, params))
+
     async def user_trades(
-        self, symbol: str, *, order_id: str | None = None, limit: int = 500
+        self,
+        symbol: str,
+        *,
+        order_id: str | None = None,
+        start_ms: int | None = None,
+        limit: int = 500,
     ) -> list[VenueTrade]:
         params = [("symbol", symbol)]
         if order_id is not None:
             params.append(("orderId", order_id))
+        if start_ms is not None:
+            params.append(("startTime", str(start_ms)))
         params.append(("limit", str(limit)))
         return parse_user_trades(await self.transport.call(Ep.USER_TRADES, params))
 

@@ -72,6 +72,7 @@ class Ep(Enum):
         "POST", "/fapi/v1/countdownCancelAll", S.SIGNED, 10, retry=Retry.CANCEL
     )
     OPEN_ORDERS = _E("GET", "/fapi/v1/openOrders", S.SIGNED, 1, weight_without_symbol=40)
+    ALL_ORDERS = _E("GET", "/fapi/v1/allOrders", S.SIGNED, 5)
     USER_TRADES = _E("GET", "/fapi/v1/userTrades", S.SIGNED, 5)
     POSITION_RISK = _E("GET", "/fapi/v2/positionRisk", S.SIGNED, 5)
     ACCOUNT = _E("GET", "/fapi/v2/account", S.SIGNED, 5)

@@ -172,13 +172,30 @@ class MemoryVenue:
             if o.status in OPEN and (symbol is None or o.symbol == symbol)
         ]
 
+    async def orders_since(
+        self, symbol: str, *, start_ms: int, limit: int = 1000
+    ) -> list[VenueOrder]:
+        """Every order of ``symbol`` (this venue keeps no creation time: all of them)."""
+        await self._charge(weight=5)
+        return [o for o in self.orders.values() if o.symbol == symbol][-limit:]
+
     async def user_trades(
-        self, symbol: str, *, order_id: str | None = None, limit: int = 500
+        self,
+        symbol: str,
+        *,
+        order_id: str | None = None,
+        start_ms: int | None = None,
+        limit: int = 500,
     ) -> list[VenueTrade]:
         await self._charge(weight=1)
         if order_id is not None:
             return list(self.trades.get(order_id, []))[:limit]
-        rows = [t for trades in self.trades.values() for t in trades if t.symbol == symbol]
+        rows = [
+            t
+            for trades in self.trades.values()
+            for t in trades
+            if t.symbol == symbol and (start_ms is None or t.time >= start_ms)
+        ]
         return rows[:limit]
 
     async def close(self) -> None:
