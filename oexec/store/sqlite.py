@@ -189,9 +189,9 @@ class SqliteStore:
         return self._connected().claimed(request_id)
 
     def _queue_claim(
-        self, order: Order, ttl_s: int, events: bytes | None
+        self, order: Order, ttl_s: int, events: bytes | None, body: bytes
     ) -> asyncio.Future[ClaimResult]:
-        job = functools.partial(self._in_db, SqliteDb.claim, order, ttl_s, events)
+        job = functools.partial(self._in_db, SqliteDb.claim, order, ttl_s, events, body)
         return self._runner.run(job, "claim")
 
     @property

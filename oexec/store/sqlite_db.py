@@ -325,7 +325,11 @@ class SqliteDb:
         return outcomes
 
     # --- writes -------------------------------------------------------------------------
-    def claim(self, order: Order, ttl_s: int, events: bytes | None = None) -> ClaimResult:
+    def claim(
+        self, order: Order, ttl_s: int, events: bytes | None = None, body: bytes | None = None
+    ) -> ClaimResult:
+        """``body``: the order's bytes when the caller has them (the early claim logged
+        them: one encoding per order, ~13 µs, not two)."""
         now = self._now_ms()
         if self._clock() >= self._next_purge:
             self.purge()
@@ -351,7 +355,7 @@ class SqliteDb:
                         order.created_at,
                         order.version,
                         int(not order.is_terminal),
-                        codec.encode_order(order),
+                        codec.encode_order(order) if body is None else body,
                         now + self._order_ttl_ms,
                     ),
                 )

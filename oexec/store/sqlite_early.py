@@ -34,8 +34,10 @@ from oexec.store.claim_log import ClaimLog
 UNCERTAIN_AFTER_HOST_CRASH_MS = 15 * 60 * 1000
 RETRY_WRITE_S = 1.0
 
-#: Queues the store write of a claim; its future settles when the write has landed.
-WriteClaim = Callable[[Order, int, bytes | None], "asyncio.Future[ClaimResult]"]
+#: Queues the store write of a claim (the order, its TTL, its events, the order's bytes as
+#: logged: the store keeps the same bytes, encoded once); its future settles when the
+#: write has landed.
+WriteClaim = Callable[[Order, int, bytes | None, bytes], "asyncio.Future[ClaimResult]"]
 #: Whether a request id holds a live claim in the file (raises if the file cannot tell).
 Claimed = Callable[[str], bool]
 #: The store's own (batch path) claim, for the claims an unclean stop left in the log.
@@ -87,14 +89,15 @@ class EarlyClaims:
         """The early claim of a new request id, or None (take the batch path)."""
         if not self._is_new(order.request_id):
             return None
+        body = codec.encode_order(order)
         try:
-            self.log.append(codec.encode_order(order), ttl_s, events)
+            self.log.append(body, ttl_s, events)
         except OSError as exc:
             raise StoreError(f"claim log write failed: {exc}") from exc
         self._claiming[order.request_id] = order
         durable: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         durable.add_done_callback(_quiet)
-        self._queue_write(order, ttl_s, events, durable)
+        self._queue_write(order, ttl_s, events, body, durable)
         return ClaimResult(claimed=True, order=order, durable=durable)
 
     def _is_new(self, request_id: str) -> bool:
@@ -106,7 +109,12 @@ class EarlyClaims:
             return False  # the batch path will say what is wrong
 
     def _queue_write(
-        self, order: Order, ttl_s: int, events: bytes | None, durable: asyncio.Future[None]
+        self,
+        order: Order,
+        ttl_s: int,
+        events: bytes | None,
+        body: bytes,
+        durable: asyncio.Future[None],
     ) -> None:
         if self._closed:
             return
@@ -134,10 +142,10 @@ class EarlyClaims:
                 durable.set_exception(error)
             if not self._closed:
                 asyncio.get_running_loop().call_later(
-                    RETRY_WRITE_S, self._queue_write, order, ttl_s, events, durable
+                    RETRY_WRITE_S, self._queue_write, order, ttl_s, events, body, durable
                 )
 
-        self._write(order, ttl_s, events).add_done_callback(landed)
+        self._write(order, ttl_s, events, body).add_done_callback(landed)
 
     def close(self) -> None:
         """Release the lock; the log goes only when every claim in it is stored."""

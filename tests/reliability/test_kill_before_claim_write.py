@@ -45,7 +45,7 @@ CHILD = textwrap.dedent(
         await daemon.start()
         loop = asyncio.get_running_loop()
         # the claim's store write never lands: only the claim log has it
-        daemon.store.inner._early._write = lambda order, ttl, events: loop.create_future()
+        daemon.store.inner._early._write = lambda *_claim: loop.create_future()
         terms = OrderTerms(symbol="BTCUSDT", side=Side.BUY, type=OrderType.LIMIT,
                            quantity=Decimal("0.010"), price=Decimal("49000.0"),
                            time_in_force=TimeInForce.GTC)

@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 
 from oexec.errors import StoreConflictError
-from oexec.models import OrderState
-from oexec.store import SqliteStore
+from oexec.models import Order, OrderState
+from oexec.store import SqliteStore, codec
 from oexec.store.sqlite_db import SqliteDb
 
 from .helpers import evolve, make_fill, make_order
@@ -115,9 +115,9 @@ async def one_order(store: SqliteStore, statements: Statements) -> dict[str, int
 
 async def test_statements_of_one_order_are_pinned(store: SqliteStore) -> None:
     """Each call's statements, BEGIN and COMMIT included (a call alone in its batch is its
-    own transaction). Before issue 14's cut (session 5): claim 9 (a live-claim read in the
-    transaction, an order-id read, and the early claim's read), events_append 2 + 3 per
-    event (the topic and seq rows), 42.7 per order on the bench row; now 27."""
+    own transaction). Before issue 14's cut (session 5): claim 9 (a live-claim read and an
+    order-id read in the transaction besides the early claim's read), events_append 11
+    (each topic's row and the seq row too); 42.7 per order on the bench row, now 27.3."""
     statements = trace(db_of(store))
     await one_order(store, statements)  # warm: the first purge and event-number load
     costs = await one_order(store, statements)
@@ -249,3 +249,25 @@ def test_indexes_left_are_each_used_by_a_query(tmp_path: Path) -> None:
         used |= {m for row in plan for m in re.findall(r"INDEX (\w+)", row[3])}
     assert names - used == set()
     db.close()
+
+
+async def test_an_early_claim_encodes_its_order_once(
+    store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The claim log's bytes of the order are the ones stored (one encoding, not two)."""
+    encoded: list[bytes] = []
+    encode = codec.encode_order
+
+    def counting(order: Order) -> bytes:
+        encoded.append(encode(order))
+        return encoded[-1]
+
+    monkeypatch.setattr(codec, "encode_order", counting)
+    order = make_order()
+    claimed = await store.claim(order, TTL, early=True)
+    assert claimed.durable is not None
+    await claimed.durable
+    assert len(encoded) == 1
+    assert await store.get(order.id) == order
+    row = db_of(store)._conn.execute("SELECT body FROM orders WHERE id = ?", (order.id,))
+    assert bytes(row.fetchone()[0]) == encoded[0]
