@@ -150,6 +150,13 @@ class FillKeeper:
             self.due.setdefault(after.id, time.monotonic() + FILL_CHECK_DELAY_S)
             self._targets[after.id] = after.filled_quantity
 
+    def hurry(self) -> None:
+        """Every pending check is due now (the venue answers again after a gap)."""
+        now = time.monotonic()
+        for order_id, at in self.due.items():
+            if at > now:
+                self.due[order_id] = now
+
     async def load_owed(self) -> int:
         """Check, soon, every order the store marks as owing trades (after a restart)."""
         owed = await self.store.owed_fills()

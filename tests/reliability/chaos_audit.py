@@ -201,6 +201,8 @@ async def audit(
         "client_retries": load.retries,
         "faults_fired": venue_stats.get("faults_fired", {}),
         "responses_by_status": statuses,
+        # what the daemon spent its venue budget on (GET /fapi/v1/order, allOrders, ...)
+        "requests_by_route": venue_stats.get("requests_by_route", {}),
         # requests over the simulator's WebSocket API (order_transport = "ws")
         "ws_api_requests": sum(
             n

@@ -488,3 +488,27 @@ async def test_bounded_fan_out_holds_a_few_tasks_not_one_per_item() -> None:
     assert sorted(seen) == items
     assert most <= tracker_module.RECOVERY_CONCURRENCY + 1  # + the test's own task
     assert await tracker_module._sum_bounded(work, []) == 0
+
+
+# --- the watch loop wakes when work is due ---------------------------------------------------
+def test_the_watch_loop_wakes_for_the_next_sweep_or_fill_check() -> None:
+    """Issue 17: on a fixed 2 s tick a 1.5 s sweep ran every 4 s and a fill check due in
+    1 s waited up to 2; the loop now sleeps until the next of them is due."""
+    store = MemoryStore()
+    venue = ScriptedVenue()
+    tracker = OrderTracker(
+        store, venue, OrderWriter(store, RecordingSink()), MarketState(venue.mark_price),
+        poll_interval_s=2.0, sweep_interval_s=30.0, sweep_weight_per_minute=120.0,
+    )  # fmt: skip
+    now = tracker_module.time.monotonic()
+    tracker._stream_up, tracker._sweep_weight, tracker._last_sweep = True, 3, now - 1.0
+    assert tracker.sweep_every_s() == 1.5
+    assert 0.3 < tracker.next_wake_s() <= 0.5  # the sweep, 1.5 s after the last
+    tracker.fills.due["o1"] = now + 0.2
+    assert tracker.next_wake_s() <= 0.2  # the fill check comes first
+    tracker.fills.due["o1"] = now + 5.0
+    tracker.fills.hurry()  # the venue answers again after a gap
+    assert tracker.fills.due["o1"] <= tracker_module.time.monotonic()
+    tracker._stream_up = False  # down: poll every poll_interval_s
+    tracker.fills.due.clear()
+    assert 0.9 < tracker.next_wake_s() <= 1.0
