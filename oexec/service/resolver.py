@@ -44,6 +44,10 @@ class ResolverPolicy:
     give_up_after_s: float = 300.0  # then stays UNKNOWN and is left to reconciliation
 
 
+#: The query that proves "never placed" is sent this long after the grace ends.
+PROOF_MARGIN_S = 0.01
+
+
 def proven_never_placed(sent_at_ms: int, now_ms: int, policy: ResolverPolicy) -> bool:
     """A not-found answer proves nothing until the request could no longer be accepted."""
     return now_ms >= sent_at_ms + policy.not_found_grace_ms
@@ -136,7 +140,12 @@ class UnknownOutcomeResolver:
                 waited = time.monotonic() - started
                 log.error("order %s still unknown after %.0fs", order.id, waited)
                 return order
-            await asyncio.sleep(max(pause, delay * (0.5 + random.random())))
+            wait = max(pause, delay * (0.5 + random.random()))
+            if noted:  # not found yet: ask again the moment a not-found proves it
+                to_proof_s = (sent_at_ms + self.policy.not_found_grace_ms - self.now_ms()) / 1000
+                if 0 < to_proof_s < wait:
+                    wait = max(pause, to_proof_s + PROOF_MARGIN_S)
+            await asyncio.sleep(wait)
             delay = min(delay * 2, self.policy.max_delay_s)
 
     async def _attempt(self, order: Order, sent_at_ms: int, noted: list[bool]) -> Order | None:

@@ -512,3 +512,31 @@ def test_the_watch_loop_wakes_for_the_next_sweep_or_fill_check() -> None:
     tracker._stream_up = False  # down: poll every poll_interval_s
     tracker.fills.due.clear()
     assert 0.9 < tracker.next_wake_s() <= 1.0
+
+
+async def test_the_resolver_asks_again_the_moment_a_not_found_proves_never_placed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Not found within the venue's grace proves nothing; the next query is sent when the
+    grace ends, not a backoff later (up to 2 s more of UNKNOWN, issue 17)."""
+    from oexec.service import resolver as resolver_module
+
+    store, venue = MemoryStore(), ScriptedVenue()  # the venue never saw the order
+    order = make_order(state=OrderState.UNKNOWN)
+    await store.claim(order, 60)
+    writer = OrderWriter(store, RecordingSink())
+    policy = ResolverPolicy(not_found_grace_ms=300, first_delay_s=1.0, max_delay_s=5.0)
+    clock = [1_000_000]
+    resolver = UnknownOutcomeResolver(venue, writer, policy, now_ms=lambda: clock[0])
+    slept: list[float] = []
+    real_sleep = asyncio.sleep
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        clock[0] += int(seconds * 1000)
+        await real_sleep(0)
+
+    monkeypatch.setattr(resolver_module.asyncio, "sleep", sleep)
+    resolved = await resolver.resolve(order, sent_at_ms=clock[0])
+    assert resolved.state is OrderState.REJECTED
+    assert venue.queries == 2 and slept[0] == pytest.approx(0.31)
