@@ -23,9 +23,10 @@ The numbers are not written with each append (that was two more statements per b
 and one per topic in it, ~5 per order on the sync bench row). The events themselves
 say where the sequence stands: the last ``seq`` and each topic's last ``topic_seq`` are
 those of the checkpoint (``event_state.seq`` and ``event_topic_seqs``) advanced by the
-events logged after it. Only a trim deletes events, so a trim first writes the
-checkpoint of the numbers as they stand, in its own transaction: whatever it deletes is
-then covered by the checkpoint, and every event after the checkpoint is still there.
+events logged after it. Only a trim deletes events, and a trim (once a minute) first
+writes the checkpoint of the numbers as they stand, in its own transaction: whatever it
+deletes is then covered by the checkpoint, every event after the checkpoint is still
+there, and a reopen reads about a minute of events to find the numbers.
 
 Plain functions on a connection inside the caller's transaction; ``SqliteDb`` opens it.
 """
@@ -155,8 +156,10 @@ def trim(
     """Delete events stamped before ``older_than_ms`` and all but the newest
     ``max_events``; remember the highest seq deleted. Returns how many went. The numbers
     are checkpointed first (``known``: as stored, else read), so none are lost with the
-    events deleted."""
+    events deleted - at every trim (once a minute), so that a reopen reads only the
+    events of the last minute or so to find where the numbers stand."""
     numbers = known if known is not None else load_numbers(db)
+    checkpoint(db, numbers)
     last = numbers.seq
     # The first young event in seq order: a scan from the oldest that stops there, so it
     # reads about what the trim deletes (no index on stamp to keep up on every append).
@@ -166,10 +169,8 @@ def trim(
     # every event older than the window when none is young
     floor = last + 1 if young is None else int(young[0])
     keep_from = max(last - max_events + 1, 1, floor)
-    if not db.execute("SELECT 1 FROM events WHERE seq < ? LIMIT 1", (keep_from,)).fetchone():
-        return 0
-    checkpoint(db, numbers)
     gone = db.execute("DELETE FROM events WHERE seq < ?", (keep_from,)).rowcount
-    trimmed = int(_state(db, "trimmed_through") or 0)
-    _set_state(db, "trimmed_through", max(trimmed, keep_from - 1))
+    if gone:
+        trimmed = int(_state(db, "trimmed_through") or 0)
+        _set_state(db, "trimmed_through", max(trimmed, keep_from - 1))
     return int(gone)
