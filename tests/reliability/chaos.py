@@ -13,8 +13,11 @@ one action strikes:
 - ``venue_outage``: the venue goes off the network for 1-3 s (connections refused,
   open ones and the user stream cut), then comes back with its state.
 
-After each round new orders pause until every client has its answer, and the time
-until the daemon's store agrees with the venue again is one reconciliation time. At
+After each round new orders pause until every client has its answer; the time until
+the daemon shows nothing the venue contradicts (issue 17's "view matches the venue")
+is one reconciliation time, and the time until its store agrees with the venue in full
+(every unknown submit proven, within the venue's not-found grace) is reported beside
+it. At
 the end the faults are cleared, the store is compared with the venue's ground truth
 (chaos_audit.py) and the table is printed.
 
