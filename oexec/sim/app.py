@@ -100,6 +100,7 @@ async def _venue(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE]
     path = request.path
     state.stats.requests_by_path[path] += 1
+    state.stats.requests_by_route[f"{request.method} {path}"] += 1
     latency = state.faults.roll("latency", path)
     if latency is not None:
         began = time.perf_counter_ns()

@@ -133,6 +133,7 @@ async def stats(state: SimState, request: web.Request) -> web.Response:
         {
             "responses_by_status": dict(state.stats.responses_by_status),
             "requests_by_path": dict(state.stats.requests_by_path),
+            "requests_by_route": dict(state.stats.requests_by_route),
             "orders_accepted": engine.get("orders_accepted", 0),
             "orders_rejected": engine.get("orders_rejected", 0),
             "connections_reset": state.stats.connections_reset,

@@ -35,11 +35,15 @@ class Stats:
 
     responses_by_status: Counter[str] = attrs.field(factory=Counter)
     requests_by_path: Counter[str] = attrs.field(factory=Counter)
+    #: REST requests by method and path ("POST /fapi/v1/order"): one path serves several
+    #: calls (place, cancel and query share /fapi/v1/order)
+    requests_by_route: Counter[str] = attrs.field(factory=Counter)
     connections_reset: int = 0
 
     def reset(self) -> None:
         self.responses_by_status.clear()
         self.requests_by_path.clear()
+        self.requests_by_route.clear()
         self.connections_reset = 0
 
 

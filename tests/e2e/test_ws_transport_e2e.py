@@ -21,9 +21,14 @@ async def test_orders_over_the_websocket_api_and_the_ops_view(
         assert order.state is OrderState.NEW
         canceled = await client.cancel_order(order_id=order.id)
         assert canceled.state is OrderState.CANCELED
-    seen = control.server.state.stats.requests_by_path
+    stats = control.server.state.stats
+    seen = stats.requests_by_path
     assert seen["/ws-fapi/v1 order.place"] == 1 and seen["/ws-fapi/v1 order.cancel"] == 1
-    assert seen["/fapi/v1/order"] == 0  # neither went over REST
+    # neither went over REST. By method: a GET /fapi/v1/order is a lookup, not order
+    # entry - the takeover reconciliation (Redis: the stream lease) may query the order
+    # if it lists the venue's open orders after the cancel (seen under load)
+    rest = stats.requests_by_route
+    assert rest["POST /fapi/v1/order"] == 0 and rest["DELETE /fapi/v1/order"] == 0, rest
     truth = {o["clientOrderId"]: o["status"] for o in await control.orders()}
     assert truth[order.client_order_id] == "CANCELED"
 

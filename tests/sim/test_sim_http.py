@@ -325,6 +325,20 @@ async def test_stats_count_statuses_and_paths(client: VenueClient, sim: SimServe
     stats = await client.control("GET", "/_sim/stats")
     assert stats["responses_by_status"] == {"200": 1, "401": 1}
     assert stats["requests_by_path"] == {"/fapi/v1/ping": 1, "/fapi/v2/account": 1}
+    assert stats["requests_by_route"] == {"GET /fapi/v1/ping": 1, "GET /fapi/v2/account": 1}
+
+
+async def test_stats_count_routes_apart_on_one_path(client: VenueClient) -> None:
+    """Place, query and cancel share /fapi/v1/order: ``requests_by_route`` tells them apart."""
+    placed = await client.call("POST", "/fapi/v1/order", limit_order(), signed=True)
+    assert placed.status == 200, placed.body
+    ref = {"symbol": "BTCUSDT", "orderId": str(placed.body["orderId"])}
+    assert (await client.call("GET", "/fapi/v1/order", ref, signed=True)).status == 200
+    assert (await client.call("DELETE", "/fapi/v1/order", ref, signed=True)).status == 200
+    stats = await client.control("GET", "/_sim/stats")
+    assert stats["requests_by_path"]["/fapi/v1/order"] == 3
+    routes = stats["requests_by_route"]
+    assert [routes[f"{m} /fapi/v1/order"] for m in ("POST", "GET", "DELETE")] == [1, 1, 1]
 
 
 async def test_connect_time_and_market_history_paths(client: VenueClient) -> None:
