@@ -32,6 +32,7 @@ from oexec.limits.bucket import WindowBucket
 from oexec.limits.windows import (
     WindowKey,
     amount_for,
+    level_for_count,
     plan_windows,
 )
 from oexec.models import RateLimitRule
@@ -256,16 +257,23 @@ class VenueRateLimiter:
             self._sent[key].append((now, amount))
 
     # -- venue feedback --------------------------------------------------------------
-    def observe(self, used: Mapping[WindowKey, int]) -> None:
+    def observe(
+        self,
+        used: Mapping[WindowKey, int],
+        window_age_s: Mapping[WindowKey, float] | None = None,
+    ) -> None:
         """Correct the local view with the venue's own count of each window it reported
-        (``{(kind, interval_s): used}``); windows not enforced here are ignored."""
+        (``{(kind, interval_s): used}``; ``window_age_s``: how old each fixed window is,
+        see ``level_for_count``); windows not enforced here are ignored."""
+        ages = window_age_s or {}
         for key, count in used.items():
             bucket = self._buckets.get(key)
             if bucket is None:
                 continue
             self._venue_used[key] = count
             if count > self._sent_within(key, bucket.spec.interval_s):
-                bucket.raise_to(min(float(count), float(bucket.spec.limit)))
+                level = level_for_count(count, bucket.spec.rate_per_s, ages.get(key))
+                bucket.raise_to(min(level, float(bucket.spec.limit)))
 
     def _sent_within(self, key: WindowKey, interval_s: int) -> int:
         """What we charged to ``key`` in the last ``interval_s`` (older entries dropped)."""

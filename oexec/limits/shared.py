@@ -80,7 +80,7 @@ from redis.exceptions import RedisError
 
 from oexec.errors import ErrorCode, ThrottleError
 from oexec.limits.limiter import VenueRateLimiter, banned_error
-from oexec.limits.windows import WindowKey, WindowSpec, amount_for
+from oexec.limits.windows import WindowKey, WindowSpec, amount_for, level_for_count
 from oexec.models import RateLimitRule
 from oexec.store.keys import ClusterKeys
 from oexec.tasks import cancel_and_wait
@@ -241,7 +241,7 @@ class SharedRateLimiter:
         self._specs: dict[WindowKey, WindowSpec] = {}
         self._watch = watch_pauses
         self._watcher: asyncio.Task[None] | None = None
-        self._pending: dict[WindowKey, int] = {}  # latest header values not yet sent
+        self._pending: dict[WindowKey, float] = {}  # latest header levels not yet sent
         self._feedback: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
         self.shared_refusals = 0
@@ -492,14 +492,25 @@ class SharedRateLimiter:
         )
 
     # -- venue feedback --------------------------------------------------------------------
-    def observe(self, used: Mapping[WindowKey, int]) -> None:
-        """Correct the shared view in the background (the latest value per window wins).
+    def observe(
+        self,
+        used: Mapping[WindowKey, int],
+        window_age_s: Mapping[WindowKey, float] | None = None,
+    ) -> None:
+        """Correct the shared view in the background (the latest value per window wins;
+        a fixed window's count is taken as of its age, ``windows.level_for_count``).
 
         Not the local one: its own sends are only part of the account's, so the local
         correction would count every other daemon as foreign usage and over-throttle.
         """
+        ages = window_age_s or {}
+        specs = {bucket.spec.key: bucket.spec for bucket in self.local._buckets.values()}
         for key, count in used.items():
-            self._pending[key] = max(count, self._pending.get(key, 0))
+            spec = specs.get(key)
+            if spec is None:
+                continue
+            level = level_for_count(count, self.shared_rate(spec), ages.get(key))
+            self._pending[key] = max(level, self._pending.get(key, 0.0))
         self._kick()
 
     def _kick(self) -> None:

@@ -55,6 +55,29 @@ class WindowSpec:
         return max(self.limit - self.burst, 1) / self.interval_s
 
 
+#: The venue-time estimate may be off by this much: a window's age is taken this much
+#: shorter (more of the venue's count is kept).
+WINDOW_AGE_MARGIN_S = 1.0
+
+
+def level_for_count(count: int, rate_per_s: float, window_age_s: float | None) -> float:
+    """The bucket level that leaves exactly what the venue's window still allows, given
+    the venue's ``count`` in it.
+
+    A bucket at level ``l`` lets through ``(C - l) + r·t`` in the next ``t`` seconds.
+    Of a window of unknown phase (a sliding one) the count may be only just spent:
+    ``l = count`` lets through ``L - count`` over the next interval. Of a fixed window
+    ``a`` seconds old, only the rest of the window matters (then the count starts again
+    from zero): ``l = count - r·a`` lets through ``(C - count) + r·T = L - count`` by its
+    end. Without this, a daemon started late in a busy minute took a count of 1,200 as
+    "just spent" and had no weight for 30 s (a chaos run's restart: its reconciliation
+    waited that long)."""
+    if window_age_s is None:
+        return float(count)
+    age = max(0.0, window_age_s - WINDOW_AGE_MARGIN_S)
+    return max(0.0, count - rate_per_s * age)
+
+
 def interval_label(seconds: int) -> str:
     """10 -> "10s", 60 -> "1m", 3600 -> "1h", 86400 -> "1d" (the venue's header style)."""
     for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60)):

@@ -55,8 +55,12 @@ class ObservedGate:
                 self.metrics.rate_limit_hit(kind)
             raise
 
-    def observe(self, used: Mapping[RateWindow, int]) -> None:
-        self.inner.observe(used)
+    def observe(
+        self,
+        used: Mapping[RateWindow, int],
+        window_age_s: Mapping[RateWindow, float] | None = None,
+    ) -> None:
+        self.inner.observe(used, window_age_s)
 
     def pause(self, retry_after_s: float) -> None:
         self.metrics.rate_limit_hit("ban")

@@ -231,12 +231,19 @@ class RequestGate(Protocol):
     for tokens, or raises ThrottleError at once if it could not send before
     ``deadline_s`` from now); ``observe`` with the venue's own count of each window it
     reported (``{window: used}``, read by the adapter from its answers) so the local view
-    is corrected; ``pause`` when the venue bans traffic, for as long as it says.
+    is corrected — with ``window_age_s``, how far into each window the venue is when its
+    windows are fixed and aligned to its clock (the count then covers only that much
+    time; without it the count is taken as the last full interval's); ``pause`` when the
+    venue bans traffic, for as long as it says.
     """
 
     async def acquire(self, *, weight: int, orders: int, deadline_s: float | None) -> None: ...
 
-    def observe(self, used: Mapping[RateWindow, int]) -> None: ...
+    def observe(
+        self,
+        used: Mapping[RateWindow, int],
+        window_age_s: Mapping[RateWindow, float] | None = None,
+    ) -> None: ...
 
     def pause(self, retry_after_s: float) -> None: ...
 

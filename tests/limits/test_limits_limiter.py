@@ -13,9 +13,10 @@ from oexec.config import LimitsConfig
 from oexec.errors import ErrorCode, ThrottleError
 from oexec.limits import VenueRateLimiter
 from oexec.limits.bucket import WindowBucket
-from oexec.limits.windows import WindowSpec
+from oexec.limits.windows import WindowSpec, level_for_count
 from oexec.models import RateLimitRule
 from oexec.venue.binance.policy import RATE_WINDOWS as DEFAULT_VENUE_RULES
+from oexec.venue.binance.policy import window_ages
 
 from .conftest import VirtualClock
 
@@ -204,6 +205,33 @@ async def test_unexplained_venue_usage_raises_the_level(virtual_loop: VirtualClo
     assert limiter.snapshot()["orders_10s"]["venue_used"] == 8
 
 
+async def test_a_fixed_window_count_counts_only_for_the_rest_of_its_window(
+    virtual_loop: VirtualClock,
+) -> None:
+    """The venue's windows are fixed: 8 orders counted 7 s into a 10 s window leave
+    2 for its last 3 s and a whole window after it, not "8 just spent" (a daemon
+    restarted late in a busy minute had no weight for 30 s)."""
+    limiter = small(virtual_loop)  # 10 per 10 s: burst 5, then 0.5/s
+    limiter.observe({("ORDERS", 10): 8}, {("ORDERS", 10): 7.0})
+    # level 8 - 0.5 x (7 - 1 s margin) = 5: the burst is used, the drain goes on
+    assert used(limiter) == pytest.approx(5)
+    with pytest.raises(ThrottleError) as caught:
+        await order(limiter, deadline_s=0)
+    assert caught.value.retry_after_s == pytest.approx(2.0)  # not 8 s as without the age
+    start = virtual_loop.now
+    for _ in range(2):  # what the window still allows, sent before it ends
+        await order(limiter, deadline_s=10)
+    assert virtual_loop.now - start <= 4.0 + 0.01
+
+
+def test_a_window_count_maps_to_a_level_that_leaves_what_the_venue_allows() -> None:
+    """l = count - r x (age - margin), never below 0; unknown age: the count itself."""
+    assert level_for_count(1200, 24.0, None) == 1200
+    assert level_for_count(1200, 24.0, 30.0) == pytest.approx(1200 - 24 * 29)
+    assert level_for_count(100, 24.0, 59.0) == 0
+    assert level_for_count(100, 24.0, 0.5) == 100  # within the margin: all of it
+
+
 async def test_usage_we_sent_ourselves_does_not_throttle_twice(
     virtual_loop: VirtualClock,
 ) -> None:
@@ -291,3 +319,9 @@ async def test_bucket_agrees_with_aiolimiter_capacity(virtual_loop: VirtualClock
     bucket.raise_to(7)
     assert bucket.level() == pytest.approx(7)
     assert not bucket.has_capacity(0)
+
+
+def test_binance_window_ages_follow_the_venue_clock() -> None:
+    """Binance's counters reset at the top of each window of the venue's clock."""
+    ages = window_ages({("REQUEST_WEIGHT", 60): 5, ("ORDERS", 10): 1}, 123_456_789)
+    assert ages == {("REQUEST_WEIGHT", 60): 36.789, ("ORDERS", 10): 6.789}

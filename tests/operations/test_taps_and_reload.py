@@ -48,7 +48,7 @@ class RefusingGate:
     async def acquire(self, *, weight: int, orders: int, deadline_s: float | None) -> None:
         raise ThrottleError("full", code=ErrorCode.RATE_LIMITED, details={"window": "weight_1m"})
 
-    def observe(self, used: object) -> None:
+    def observe(self, used: object, window_age_s: object = None) -> None:
         return None
 
     def pause(self, retry_after_s: float) -> None:

@@ -32,16 +32,22 @@ class RecordingGate:
     def __init__(self) -> None:
         self.acquired: list[tuple[int, int, float | None]] = []
         self.observed: list[tuple[int | None, int | None, int | None]] = []
+        self.ages: list[Mapping[tuple[str, int], float] | None] = []  # window ages told
         self.paused: list[float] = []
 
     async def acquire(self, *, weight: int, orders: int, deadline_s: float | None) -> None:
         self.acquired.append((weight, orders, deadline_s))
 
-    def observe(self, used: Mapping[tuple[str, int], int]) -> None:
+    def observe(
+        self,
+        used: Mapping[tuple[str, int], int],
+        window_age_s: Mapping[tuple[str, int], float] | None = None,
+    ) -> None:
         """Recorded as (weight 1m, orders 10 s, orders 1m), None where not reported."""
         windows = (("REQUEST_WEIGHT", 60), ("ORDERS", 10), ("ORDERS", 60))
         weight, o10s, o1m = (used.get(window) for window in windows)
         self.observed.append((weight, o10s, o1m))
+        self.ages.append(window_age_s)
 
     def pause(self, retry_after_s: float) -> None:
         self.paused.append(retry_after_s)

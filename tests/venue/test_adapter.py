@@ -96,6 +96,11 @@ async def test_place_order_sends_signed_body(
     assert call.headers["X-MBX-APIKEY"] == API_KEY
     assert gate.acquired[-1] == (0, 1, 0.5)
     assert gate.observed[-1] == (12, 3, 9)
+    # Binance's counters are fixed windows of its clock: told how far into each they are
+    ages = gate.ages[-1]
+    assert ages is not None
+    assert ages[("ORDERS", 10)] == pytest.approx((SERVER_MS % 10_000) / 1000, abs=1.0)
+    assert ages[("REQUEST_WEIGHT", 60)] == pytest.approx((SERVER_MS % 60_000) / 1000, abs=1.0)
 
 
 async def test_optional_order_fields(venue: BinanceUsdmVenue, server: ScriptedVenue) -> None:

@@ -11,6 +11,8 @@ minute, 300 orders per 10 s and 1200 per minute (until exchangeInfo says otherwi
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from oexec.config import VenueConfig
 from oexec.models import RateLimitRule
 from oexec.service.ports import RateWindow, VenuePolicy
@@ -38,6 +40,15 @@ def policy(config: VenueConfig) -> VenuePolicy:
         all_symbols_open_orders_cost=OPEN_ORDERS_ALL_SYMBOLS_WEIGHT,
         rate_windows=RATE_WINDOWS,
     )
+
+
+def window_ages(counts: Mapping[RateWindow, int], venue_now_ms: int) -> dict[RateWindow, float]:
+    """How far into each of its windows the venue is: Binance's counters are fixed
+    windows aligned to its clock ("the current used weight for the IP for the current
+    minute"; the minute counter resets at the top of each minute), so a count read 20 s
+    into the minute covers 20 s, not 60. ``venue_now_ms``: the venue-time estimate
+    (local clock + the measured offset)."""
+    return {window: (venue_now_ms % (window[1] * 1000)) / 1000 for window in counts}
 
 
 def usage(

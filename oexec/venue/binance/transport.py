@@ -36,7 +36,7 @@ from oexec.service.ports import RateWindow, RequestGate
 from oexec.tasks import cancel_and_wait
 from oexec.venue.binance.endpoints import Endpoint, Ep, Retry, Security
 from oexec.venue.binance.errors import map_error
-from oexec.venue.binance.policy import usage
+from oexec.venue.binance.policy import usage, window_ages
 from oexec.venue.binance.signing import (
     Signer,
     append_signature,
@@ -85,7 +85,11 @@ class NullGate:
     async def acquire(self, *, weight: int, orders: int, deadline_s: float | None) -> None:
         return None
 
-    def observe(self, used: Mapping[RateWindow, int]) -> None:
+    def observe(
+        self,
+        used: Mapping[RateWindow, int],
+        window_age_s: Mapping[RateWindow, float] | None = None,
+    ) -> None:
         return None
 
     def pause(self, retry_after_s: float) -> None:
@@ -322,7 +326,8 @@ class BinanceTransport:
         o10s = header_int(headers, _HEADER_O10S)
         o1m = header_int(headers, _HEADER_O1M)
         if weight is not None or o10s is not None or o1m is not None:
-            self.gate.observe(usage(weight, o10s, o1m))
+            counts = usage(weight, o10s, o1m)
+            self.gate.observe(counts, window_ages(counts, self.now_ms()))
 
 
 def _flag(exc: VenueError, uncertain: bool) -> VenueError:
