@@ -98,8 +98,11 @@ class UnknownOutcomeResolver:
         return order_id in self._tasks
 
     def _forget(self, order_id: str) -> Callable[[asyncio.Task[Order]], None]:
-        def forget(_task: asyncio.Task[Order]) -> None:
+        def forget(task: asyncio.Task[Order]) -> None:
             self._tasks.pop(order_id, None)
+            if not task.cancelled() and (exc := task.exception()) is not None:
+                # a bug: the order stays UNKNOWN until reconciliation hands it over again
+                log.error("resolution of %s failed", order_id, exc_info=exc)
 
         return forget
 
