@@ -22,11 +22,11 @@ itself is fast enough for that (an indexed claim or save commits in ~30 µs at
   inside the COMMIT.
 * **checkpoints**: SQLite's automatic checkpoint (copying the log back into the database,
   with fsyncs) would run inside a COMMIT on the loop. It is off; a helper thread with its
-  own connection checkpoints once the log has grown past ``CHECKPOINT_BYTES`` (see
-  ``Checkpointer``: the bulk PASSIVE while the loop writes on, then a short pause of the
-  batches for the rest, so that the log starts again from its beginning). Should the log
-  still grow past ``WAL_LIMIT_BYTES``, the batcher holds its batches until the
-  checkpointer has had a go: the log's size is bounded, whatever the write rate.
+  own connection checkpoints once the log has grown past ``CHECKPOINT_BYTES`` (PASSIVE:
+  never blocking the writer) and, past ``RESTART_BYTES``, pauses the batches for a
+  moment to empty the log (see ``Checkpointer``). Should the log still grow past
+  ``WAL_LIMIT_BYTES``, the batcher holds its batches until the checkpointer has had a
+  go: the log's size is bounded, whatever the write rate.
 
 Those threads run no Python while they wait (fsync and sqlite3 release the GIL), so they
 do not take the loop's GIL away the way the worker thread did.
@@ -76,9 +76,12 @@ MAX_BATCH = 256
 #: autocheckpoint is 1,000 pages, ~4 MB).
 CHECKPOINT_BYTES = 4 << 20
 CHECKPOINT_POLL_S = 0.25
+#: Once the log is larger than this, the checkpointer pauses the batches to empty it
+#: (a pause costs two fsyncs, ~5-30 ms on the bench host: once per this much written).
+RESTART_BYTES = 16 << 20
 #: A log larger than this after a batch holds the next batches until the checkpointer
-#: has run (the bound on the log's size when the polled checkpoints fall behind).
-WAL_LIMIT_BYTES = 4 * CHECKPOINT_BYTES
+#: has run (the bound on the log's size when the checkpointer falls behind).
+WAL_LIMIT_BYTES = 4 * RESTART_BYTES
 #: The PASSIVE checkpoint runs again (at most ``PASSIVE_PASSES`` times) while the loop
 #: appended more than this during the last one: what is left is copied in the pause.
 PAUSE_AT_MOST_BYTES = 1 << 20
@@ -178,9 +181,9 @@ class LoopBatcher:
         self._wal_limit = self._limit_above = wal_limit_bytes
 
     def _limit_log(self) -> None:
-        """After a batch that wrote (one ``os.stat``, ~1 µs): a log past the checkpoint
-        threshold wakes the checkpointer (it need not wait for its poll); a log over its
-        limit holds the batches until the checkpointer has run."""
+        """After a batch that wrote (one ``os.stat``, ~1 µs): a log past the checkpointer's
+        ``restart_bytes`` wakes it (it need not wait for its poll); a log over its limit
+        holds the batches until the checkpointer has run."""
         checkpointer = self._checkpointer
         if checkpointer is None or self._forcing or not checkpointer.running():
             return
@@ -189,7 +192,7 @@ class LoopBatcher:
         except OSError:
             return
         if size <= self._limit_above:
-            if size >= checkpointer.threshold_bytes:
+            if size >= checkpointer.restart_bytes:
                 checkpointer.wake()
             return
         if not checkpointer.request():
@@ -351,10 +354,13 @@ class Checkpointer:
     (42 MB after 20,000 claims, 133 MB during the bench's 10,000-order load) until an idle
     moment. So each round, once the log is over ``threshold_bytes``:
 
-    1. a PASSIVE checkpoint copies the bulk while the loop writes on;
-    2. the batcher pauses its batches (``LoopBatcher.hold_from_thread``; the loop itself
-       runs on, store calls wait) and a TRUNCATE checkpoint copies the few frames
-       appended since, then empties the log; the batches go on.
+    1. a PASSIVE checkpoint copies what is new while the loop writes on (again while
+       the loop appended much during the last one);
+    2. once the log is over ``restart_bytes``, the batcher pauses its batches
+       (``LoopBatcher.hold_from_thread``; the loop itself runs on, store calls wait) and
+       a TRUNCATE checkpoint copies the few frames appended since, then empties the log;
+       the batches go on. The pause costs two fsyncs (the log's frames, then the
+       database) whatever it copies, hence once per ``restart_bytes`` only.
 
     Nothing of this runs on the loop: both checkpoints and their fsyncs are on this
     thread, the pause is only the batches'. A reader of another process on an old
@@ -367,6 +373,7 @@ class Checkpointer:
         db_path: str,
         *,
         threshold_bytes: int = CHECKPOINT_BYTES,
+        restart_bytes: int = RESTART_BYTES,
         writer: LoopBatcher | None = None,
         wal_limit_bytes: int = WAL_LIMIT_BYTES,
         poll_s: float = CHECKPOINT_POLL_S,
@@ -374,10 +381,12 @@ class Checkpointer:
         self.db_path = db_path
         self.wal_path = db_path + "-wal"
         self.threshold_bytes = threshold_bytes
+        self.restart_bytes = restart_bytes
         self._writer = writer
         self._poll_s = poll_s
         self._stop = threading.Event()
         self._wake = threading.Event()
+        self._urgent = threading.Event()  # a request or the stop: no rest before the round
         self._requested = False  # a round the writer waits for (under _lock)
         self._ended = False  # the thread is past its last round (under _lock)
         self._lock = threading.Lock()
@@ -410,6 +419,7 @@ class Checkpointer:
             if self._ended:
                 return False
             self._requested = True
+        self._urgent.set()
         self._wake.set()
         return True
 
@@ -419,6 +429,7 @@ class Checkpointer:
             while True:
                 self._wake.wait(self._poll_s)
                 self._wake.clear()
+                self._urgent.clear()
                 if self._stop.is_set():
                     return
                 with self._lock:
@@ -433,8 +444,8 @@ class Checkpointer:
                 finally:
                     if requested:
                         self._tell_writer()
-                if not emptied:  # not again at once (the loop's wake-ups): a poll's rest
-                    self._stop.wait(self._poll_s)
+                if not emptied:  # not again at once on the loop's wake-ups: a poll's rest
+                    self._urgent.wait(self._poll_s)  # (a request or the stop ends it)
         finally:
             if conn is not None:
                 conn.close()
@@ -457,11 +468,11 @@ class Checkpointer:
             return 0
 
     def _round(self, conn: sqlite3.Connection, requested: bool) -> bool:
-        """One round; False if the log is over the threshold and could not be emptied.
+        """One round; False if the log is past ``restart_bytes`` and could not be emptied.
 
-        The pause also comes when the file is large but few of its frames are in use
-        (the log started again on its own after an idle moment, which does not shrink
-        the file): emptying it keeps the file's size what the loop's limit reads."""
+        The pause goes by the file's size, not by the frames in use: after an idle
+        moment the log starts again on its own without shrinking the file, and emptying
+        it then keeps the file's size what the loop's limit reads."""
         if not requested and self._wal_size() < self.threshold_bytes:
             return True
         frames = 0
@@ -472,7 +483,7 @@ class Checkpointer:
                 break
         self.checkpoints += 1
         writer = self._writer
-        if writer is None:
+        if writer is None or (not requested and self._wal_size() < self.restart_bytes):
             return True
         if not writer.hold_from_thread(self._stop):
             return False
@@ -495,6 +506,7 @@ class Checkpointer:
 
     def stop(self) -> None:
         self._stop.set()
+        self._urgent.set()
         self._wake.set()
         if self._thread.is_alive():
             self._thread.join(timeout=5)

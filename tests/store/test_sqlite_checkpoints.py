@@ -3,9 +3,10 @@
 The loop's connection never checkpoints (``wal_autocheckpoint = 0``); the checkpointer
 thread does (oexec/store/sqlite_loop.py). With PASSIVE checkpoints alone the log only
 started again from its beginning at an idle moment, so sustained writes grew it without
-bound (274 MB after 20,000 claims written 64 per loop turn). Now the batcher pauses its
-batches for a TRUNCATE checkpoint once the log is past the threshold, and holds them for
-one when it is past its limit - so the bound holds whatever the thread's timing.
+bound (274 MB after 20,000 claims written 64 per loop turn). Now the checkpointer pauses
+the batches for a TRUNCATE checkpoint once the log is past ``restart_bytes``, and the
+batcher holds them for one when the log is past its limit - so the bound holds whatever
+the thread's timing.
 
 Sizes, not timings: the log is measured after every batch of writes.
 """
@@ -23,7 +24,8 @@ from oexec.store.sqlite_loop import Checkpointer
 from .helpers import make_order
 
 TTL = 3_600
-THRESHOLD = 256 << 10
+THRESHOLD = 128 << 10
+RESTART = 256 << 10
 LIMIT = 1 << 20
 #: One loop turn of 64 claims appends well under this (each touches a few pages of each
 #: table and index); the log may pass the limit by the batch that crosses it.
@@ -32,10 +34,14 @@ TURNS = 80  # 5,120 claims: ~70 MB of log without the pauses
 
 
 def small_store(path: Path) -> SqliteStore:
-    """A store whose checkpointer starts at 256 KB and holds the batches at 1 MB."""
+    """A store whose checkpointer starts at 128 KB, pauses at 256 KB, holds at 1 MB."""
     store = SqliteStore(str(path), synchronous="NORMAL")
     store._checkpointer = Checkpointer(
-        str(path), writer=store._runner, threshold_bytes=THRESHOLD, wal_limit_bytes=LIMIT
+        str(path),
+        writer=store._runner,
+        threshold_bytes=THRESHOLD,
+        restart_bytes=RESTART,
+        wal_limit_bytes=LIMIT,
     )
     return store
 
