@@ -40,6 +40,11 @@ P members                           zset    live daemons (heartbeats)           
 P events / events:seq|topic_seq|…   stream  the shared event sequence (+ state)  trimmed
 ==================================  ======  ===================================  =======
 
+The ``order:{id}`` hash also holds ``n``: the ``seq,topic_seq`` pairs its stored version's
+events got when the store numbered them in the shared sequence (oexec/events/sequence.py,
+"Numbered by the store"; empty otherwise), so a retried save answers with those numbers
+instead of numbering its events twice.
+
 The outbox and owed-fills keys carry no TTL: their members are removed by
 ``outbox_ack``/``settle_fills`` once the work is done.
 
