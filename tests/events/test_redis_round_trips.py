@@ -158,3 +158,61 @@ async def test_concurrent_fills_reach_pub_in_sequence_order(rig: Rig) -> None:
     assert [e["seq"] for _, e in logged] == seqs
     assert sorted(e["fill"]["trade_id"] for _, e in logged) == list(range(1, 65))
     assert rig.sink.numbered_by_store == 64
+
+
+async def test_two_daemons_and_a_restart_share_one_sequence() -> None:
+    """Stores numbering events on one Redis (two daemons, then one of them restarted):
+    one gap-free sequence in the stream, each daemon's PUB in order (issue 17)."""
+    prefix = f"oexec-test:{uuid.uuid4().hex}:"
+    ctx = zmq.asyncio.Context.instance()
+
+    async def daemon() -> tuple[RedisStore, SharedSequenceSink, aioredis.Redis, Any]:
+        store = RedisStore.from_url(REDIS_URL, prefix=prefix)
+        shared = connect(REDIS_URL, timeout_s=2.0, max_connections=16)
+        sink = SharedSequenceSink(("tcp://127.0.0.1:*",), redis=shared, prefix=prefix)
+        assert store.number_events(sink)
+        await store.start()
+        await sink.start()
+        sub = ctx.socket(zmq.SUB)
+        sub.setsockopt(zmq.SUBSCRIBE, b"")
+        sub.connect(sink.endpoints[0])
+        return store, sink, shared, sub
+
+    async def stop(parts: tuple[RedisStore, SharedSequenceSink, aioredis.Redis, Any]) -> None:
+        store, sink, shared, sub = parts
+        sub.close(linger=0)
+        await sink.close()
+        await store.close()
+        await shared.aclose()
+
+    async def seqs_on_pub(sub: Any, n: int) -> list[int]:
+        out = []
+        for _ in range(n):
+            _, data = await asyncio.wait_for(sub.recv_multipart(), 5)
+            out.append(msgpack.unpackb(data, raw=False)["seq"])
+        return out
+
+    one, two = await daemon(), await daemon()
+    await asyncio.sleep(0.3)
+    order = make_order()
+    writers = [OrderWriter(one[0], one[1]), OrderWriter(two[0], two[1])]
+    await asyncio.gather(*(writers[n % 2].record_fill(make_fill(order, n)) for n in range(1, 41)))
+    first, second = await seqs_on_pub(one[3], 20), await seqs_on_pub(two[3], 20)
+    assert first == sorted(first) and second == sorted(second)
+    assert sorted(first + second) == list(range(1, 41))
+    await stop(one)
+    again = await daemon()  # the first daemon restarted: numbering goes on
+    await asyncio.sleep(0.3)
+    assert await OrderWriter(again[0], again[1]).record_fill(make_fill(order, 41))
+    assert await seqs_on_pub(again[3], 1) == [41]
+    client = aioredis.Redis.from_url(REDIS_URL)
+    try:
+        logged = await read_after(client, f"{prefix}events", 0)
+        assert [e["seq"] for _, e in logged] == list(range(1, 42))
+        assert len({e["epoch"] for _, e in logged}) == 1
+        keys = [k async for k in client.scan_iter(match=f"{prefix}*", count=1000)]
+        await client.delete(*keys)
+    finally:
+        await client.aclose()
+        await stop(two)
+        await stop(again)
