@@ -208,3 +208,19 @@ async def test_explicit_ws_url_wins(venue: BinanceUsdmVenue, server: ScriptedVen
     stream = BinanceUserStream(venue, ws_url="ws://127.0.0.1:1/")
     assert stream._ws_base == "ws://127.0.0.1:1"
     await stream.close()
+
+
+async def test_waiting_events_are_held_as_text_and_parsed_when_taken(
+    venue: BinanceUsdmVenue,
+) -> None:
+    """While the tracker is behind, a waiting event holds its text (~0.7 KB), not its
+    decoded JSON and parsed update (~3.4 KB: a bench load queued 15,000, +50 MiB RSS)."""
+    stream = BinanceUserStream(venue)
+    text = json.dumps(load("stream_order_new.json"))
+    assert stream._handle(text) is False
+    assert stream._handle(json.dumps({"e": "listenKeyExpired", "E": 1})) is True
+    assert stream._queue.qsize() == 1 and stream._queue.get_nowait() == text
+    stream._handle(text)
+    await stream.close()
+    items = [item async for item in stream._iterate()]
+    assert len(items) == 1 and isinstance(items[0], OrderUpdate)
