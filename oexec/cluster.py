@@ -10,7 +10,6 @@ each topology guarantees. Kept out of app.py so the daemon's wiring stays one pa
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Coroutine
@@ -37,6 +36,7 @@ from oexec.service.tracking import Tracking
 from oexec.store import REDIS_SCHEMES
 from oexec.store.keys import ClusterKeys
 from oexec.store.redis_connect import connect
+from oexec.tasks import cancel_and_wait
 
 log = logging.getLogger("oexec.cluster")
 
@@ -191,11 +191,11 @@ class StreamOwnership:
             self.release_key_on_stop = await self.members.others_alive() == 0
         except Exception:  # Redis away: others may run, keep the key
             self.release_key_on_stop = False
-        for task in (self._background, self._task):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+        # cancelled until they end (oexec/tasks.py): one cancel can be lost in a Redis call
+        # of the lease task (redis-py writes each command in asyncio.wait_for, which on
+        # Python 3.11 drops a cancel arriving as the write completes); the lease loop then
+        # went on - took the lease again - and stop() waited for it forever
+        await cancel_and_wait([t for t in (self._background, self._task) if t is not None])
         self._task = self._background = None
         await self.members.leave()
 
