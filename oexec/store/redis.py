@@ -459,15 +459,15 @@ class RedisStore:
         for topic, _, data in entries:
             args += (topic, data)
         ticket = numbering.reserve()
+        handed = False  # the ticket goes with the numbers, or is settled here
         try:
             result = await self._run(op, script(keys=keys, args=args))
-        except BaseException:
-            numbering.settle(ticket)
-            raise
-        if int(result[0]) == lua.WON:
-            numbering.numbered(ticket, entries, result[1:])
-        else:
-            numbering.settle(ticket)
+            if int(result[0]) == lua.WON:
+                numbering.numbered(ticket, entries, result[1:])
+                handed = True
+        finally:
+            if not handed:  # failed, lost, or nothing numbered: hold no event back
+                numbering.settle(ticket)
         return result
 
     async def _get_via_pointer(self, pointer: str) -> Order | None:

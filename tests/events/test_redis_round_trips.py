@@ -21,6 +21,7 @@ import zmq
 import zmq.asyncio
 from redis.asyncio.connection import AbstractConnection
 
+from oexec.errors import StoreConflictError
 from oexec.events.sequence import SharedSequenceSink, read_after
 from oexec.models import OrderState
 from oexec.service.outbox import order_events, pack_events
@@ -216,3 +217,18 @@ async def test_two_daemons_and_a_restart_share_one_sequence() -> None:
         await client.aclose()
         await stop(two)
         await stop(again)
+
+
+async def test_a_save_that_loses_holds_no_later_event_back(rig: Rig) -> None:
+    """A numbering call that numbers nothing (a lost compare-and-set) settles its ticket:
+    the next fill still reaches PUB."""
+    order = make_order()
+    await rig.store.claim(order, 60)
+    stale = attrs.evolve(order, state=OrderState.NEW, version=3)  # not stored + 1
+    with pytest.raises(StoreConflictError):
+        await rig.store.save(stale, reason="x", events=pack_events(order_events(order, stale)))
+    assert not rig.sink._tickets
+    assert await rig.writer.record_fill(make_fill(order, 7))
+    topic, event = await rig.next_event()
+    assert topic == "fill" and event["fill"]["trade_id"] == 7
+    assert [e["seq"] for _, e in await rig.stream()] == [event["seq"]]
