@@ -46,8 +46,12 @@ async def test_a_few_hundred_orders_under_faults_match_the_venue(
     fired = report.faults_fired
     assert fired.get("timeout_after_accept", 0) + fired.get("reset_after_accept", 0) > 0
     assert fired.get("stream_drop", 0) > 0 and fired.get("stream_reorder", 0) > 0
-    ws_places = control.server.state.stats.requests_by_path["/ws-fapi/v1 order.place"]
-    assert (ws_places > report.venue_orders // 2) is (order_transport == "ws")
+    stats = control.server.state.stats
+    ws_places = stats.requests_by_path["/ws-fapi/v1 order.place"]
+    # (seen failing under load; not reproduced in 13 runs under load, where ws carried 274
+    # to 282 of ~295 places): the message says how the connection fared if it fails again
+    why = (ws_places, report.venue_orders, daemon.dashboard_extra(), dict(stats.requests_by_route))
+    assert (ws_places > report.venue_orders // 2) is (order_transport == "ws"), why
 
 
 @pytest.mark.slow
