@@ -7,7 +7,11 @@ and shares the two facts that matter across daemons:
 
 - consecutive venue failures, counted in Redis by every daemon (``INCR``; any success
   while closed resets it), so 5 failures spread over 3 daemons open the breaker as
-  one daemon would;
+  one daemon would. A success deletes the count only when there may be one: this
+  daemon counted a failure, or the last read (every ``sync_s``, with the open state)
+  saw one. A DEL on every success was a Redis round trip per order (~95 µs of client
+  CPU); a count another daemon started since the last read survives a success by at
+  most ``sync_s``;
 - "open until T": the daemon that opens writes ``<prefix>{breaker}:<name>`` with the
   recovery timeout as its TTL. Every daemon reads it every ``sync_s`` (off the order
   path) and opens locally for the time left. Half-open probing stays per daemon: each
@@ -74,6 +78,8 @@ class SharedVenueBreaker(VenueBreaker):
         self._task: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self._following = False  # moving because another daemon opened: do not echo
+        #: whether the shared failure count may be above zero (unknown at start)
+        self._failures_maybe = True
 
     @property
     def _open_ms(self) -> int:
@@ -95,7 +101,8 @@ class SharedVenueBreaker(VenueBreaker):
     def _on_success(self) -> None:
         was_closed = self._state == CLOSED
         super()._on_success()
-        if was_closed:
+        if was_closed and self._failures_maybe:
+            self._failures_maybe = False
             self._spawn(self._redis.delete(self._failures_key))
 
     def _move(self, event: str) -> None:
@@ -108,6 +115,7 @@ class SharedVenueBreaker(VenueBreaker):
             self._spawn(self._redis.delete(self._failures_key, self._open_key))
 
     async def _share_failure(self) -> None:
+        self._failures_maybe = True
         remaining = await self._failure(
             keys=[self._failures_key, self._open_key],
             args=[self.config.failure_threshold, self._open_ms],
@@ -116,8 +124,13 @@ class SharedVenueBreaker(VenueBreaker):
 
     # -- other daemons' events -----------------------------------------------------------
     async def sync(self) -> None:
-        """Read the shared open state once and follow it."""
-        remaining = await self._redis.pttl(self._open_key)
+        """Read the shared open state (and whether failures are counted) once; follow it."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.pttl(self._open_key)
+            pipe.exists(self._failures_key)
+            remaining, counted = await pipe.execute()
+        if counted:
+            self._failures_maybe = True
         self._follow(max(0, int(remaining)) / 1000)
 
     def _follow(self, remaining_s: float) -> None:

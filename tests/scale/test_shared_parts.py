@@ -162,6 +162,45 @@ async def test_breaker_failures_add_up_and_open_every_daemon(
     assert c.state == OPEN
 
 
+async def test_a_success_clears_the_shared_failures_only_when_there_may_be_some(
+    redis: aioredis.Redis, prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No Redis call per successful order while nobody counts failures; a failure
+    counted by this daemon, or seen counted by another at the last read, is cleared."""
+    config = BreakerConfig(failure_threshold=3, recovery_timeout_s=30)
+    a = SharedVenueBreaker(config, redis, prefix=prefix, sync_s=0.05)
+    b = SharedVenueBreaker(config, redis, prefix=prefix, sync_s=0.05)
+    failures = a._failures_key
+
+    async def ok() -> None:
+        return None
+
+    async def fail() -> None:
+        raise VenueUnavailableError("down")
+
+    await a.call(ok)  # unknown at start: cleared once
+    await asyncio.sleep(0.05)
+    deletes: list[tuple[str, ...]] = []
+    real_delete = redis.delete
+
+    def counting_delete(*keys: str) -> object:
+        deletes.append(keys)
+        return real_delete(*keys)
+
+    monkeypatch.setattr(redis, "delete", counting_delete)
+    for _ in range(5):
+        await a.call(ok)
+    assert deletes == []  # nothing counted: no round trip per success
+    with pytest.raises(VenueUnavailableError):
+        await b.call(fail)  # another daemon counts a failure
+    await asyncio.sleep(0.05)
+    assert int(await redis.get(failures) or 0) == 1
+    await a.sync()  # the periodic read sees it
+    await a.call(ok)
+    await asyncio.sleep(0.05)
+    assert deletes and await redis.get(failures) is None
+
+
 async def test_sequence_append_is_gap_free_across_sinks_and_safe_to_retry(
     redis: aioredis.Redis, prefix: str
 ) -> None:
