@@ -22,7 +22,8 @@ import pytest
 
 from oexec.errors import StoreConflictError
 from oexec.models import Order, OrderState
-from oexec.store import SqliteStore, codec
+from oexec.store import SqliteStore, codec, sqlite_db
+from oexec.store.keys import JOURNAL_MAX_ENTRIES
 from oexec.store.sqlite_db import SqliteDb
 
 from .helpers import evolve, make_fill, make_order
@@ -117,7 +118,9 @@ async def test_statements_of_one_order_are_pinned(store: SqliteStore) -> None:
     """Each call's statements, BEGIN and COMMIT included (a call alone in its batch is its
     own transaction). Before issue 14's cut (session 5): claim 9 (a live-claim read and an
     order-id read in the transaction besides the early claim's read), events_append 11
-    (each topic's row and the seq row too); 42.7 per order on the bench row, now 27.3."""
+    (each topic's row and the seq row too); 42.7 per order on the bench row, then 27.3.
+    Before the journal's cut (session 6): journal 7 (an INSERT per entry, a trim per
+    order and flush)."""
     statements = trace(db_of(store))
     await one_order(store, statements)  # warm: the first purge and event-number load
     costs = await one_order(store, statements)
@@ -130,7 +133,7 @@ async def test_statements_of_one_order_are_pinned(store: SqliteStore) -> None:
         "outbox_put": 3,
         "events_append": 6,  # BEGIN, one INSERT per event and nothing else, COMMIT
         "outbox_ack": 5,
-        "journal": 7,  # BEGIN, 4 entries, the per-order trim, COMMIT
+        "journal": 3,  # BEGIN, one INSERT of the 4 entries (no trim below the cap), COMMIT
         "settle_fills": 3,
     }
 
@@ -245,7 +248,8 @@ def test_indexes_left_are_each_used_by_a_query(tmp_path: Path) -> None:
         "SELECT id FROM orders WHERE expires_at <= ?",
         "SELECT entry FROM state_history WHERE order_id = ? ORDER BY seq",
         "SELECT body FROM fills WHERE order_id = ? AND expires_at > ? ORDER BY rowid",
-        "SELECT entry FROM journal WHERE client_order_id = ? AND expires_at > ? ORDER BY seq",
+        "SELECT entry FROM journal WHERE client_order_id = ? AND expires_at > ? "
+        "ORDER BY seq DESC LIMIT ?",
     ]
     for query in queries:
         plan = db._conn.execute("EXPLAIN QUERY PLAN " + query, (0,) * query.count("?"))
@@ -274,3 +278,71 @@ async def test_an_early_claim_encodes_its_order_once(
     assert await store.get(order.id) == order
     row = db_of(store)._conn.execute("SELECT body FROM orders WHERE id = ?", (order.id,))
     assert bytes(row.fetchone()[0]) == encoded[0]
+
+
+def test_the_journal_is_trimmed_only_past_the_cap_and_read_capped(tmp_path: Path) -> None:
+    """A flush is one INSERT per 64 entries; an order's entries are trimmed only in the
+    flush that takes this connection's count past the cap. Rows another writer added
+    (not in this connection's count) can leave more than the cap stored for a while; a
+    reader still gets exactly the newest JOURNAL_MAX_ENTRIES, oldest first."""
+    path = str(tmp_path / "s.sqlite")
+    db, other = SqliteDb(path, order_ttl_s=TTL), SqliteDb(path, order_ttl_s=TTL)
+    statements = trace(db)
+    entries = [f'{{"n":{i}}}'.encode() for i in range(JOURNAL_MAX_ENTRIES + 200)]
+    db.append_journal_many({"a": entries[:130], "b": entries[:1]})
+    seen = statements.take()
+    assert seen["INSERT INTO journal (client_order_id,"] == 3  # 64 + 64 + 3 rows
+    assert seen["DELETE FROM journal WHERE"] == 0
+    other.append_journal_many({"a": entries[130:430]})  # not in db's count
+    db.append_journal_many({"a": entries[430:500]})  # db's count: 200, no trim
+    assert statements.take()["DELETE FROM journal WHERE"] == 0
+    stored = db._conn.execute("SELECT count(*) FROM journal WHERE client_order_id = 'a'")
+    assert stored.fetchone()[0] == 500
+    other.append_journal_many({"a": entries[500:650]})  # 650 stored, no count past the cap
+    assert db.journal("a") == entries[150:650] == other.journal("a")
+    assert db.journal("b") == entries[:1]
+    db.append_journal_many({"a": entries[650:]})  # db's count 250: still no trim
+    assert statements.take()["DELETE FROM journal WHERE"] == 0
+    assert db.journal("a") == entries[200:]
+    other.append_journal_many({"a": [b"x"]})  # other's count 451: still below the cap
+    assert db.journal("a") == [*entries[201:], b"x"]
+    db.append_journal_many({"a": entries[:251]})  # db's count 501: trimmed to the cap
+    assert statements.take()["DELETE FROM journal WHERE"] == 1
+    stored = db._conn.execute("SELECT count(*) FROM journal WHERE client_order_id = 'a'")
+    assert stored.fetchone()[0] == JOURNAL_MAX_ENTRIES
+    assert db.journal("a") == [*entries[451:], b"x", *entries[:251]][-JOURNAL_MAX_ENTRIES:]
+    db.append_journal_many({"a": [b"y"]})  # at the cap: each flush past it trims
+    assert statements.take()["DELETE FROM journal WHERE"] == 1
+    db.close()
+    other.close()
+
+
+def test_the_purge_of_fills_and_journal_deletes_the_expired_oldest_rows(tmp_path: Path) -> None:
+    """Fills and journal rows all live the order TTL, so the expired ones are the oldest:
+    the purge deletes the rowids before the first live row (its plan ranges over the
+    rowid, not a scan of the table) and keeps every live row."""
+    now = [1_000.0]
+    db = SqliteDb(str(tmp_path / "s.sqlite"), order_ttl_s=10, clock=lambda: now[0])
+    order = make_order()
+    db.append_journal_many({"old": [b"1", b"2"]})
+    db.add_fill(make_fill(order, next(_TRADE_IDS)))
+    now[0] += 6
+    db.append_journal_many({"new": [b"3"]})
+    young = make_fill(order, next(_TRADE_IDS))
+    db.add_fill(young)
+    now[0] += 6  # the first rows are expired, the later ones are not
+    db.purge()
+    rows = db._conn.execute("SELECT client_order_id FROM journal ORDER BY seq").fetchall()
+    assert rows == [("new",)]
+    assert db._conn.execute("SELECT trade_id FROM fills").fetchall() == [(young.trade_id,)]
+    assert db.journal("new") == [b"3"]
+    now[0] += 6  # everything expired
+    db.purge()
+    assert db._conn.execute("SELECT count(*) FROM journal").fetchone()[0] == 0
+    assert db._conn.execute("SELECT count(*) FROM fills").fetchone()[0] == 0
+    for table in ("fills", "journal"):
+        plan = db._conn.execute(
+            "EXPLAIN QUERY PLAN " + sqlite_db._PURGE_OLDEST.format(table=table), (0, 0)
+        ).fetchall()
+        assert f"SEARCH {table} USING INTEGER PRIMARY KEY (rowid<?)" in [r[3] for r in plan]
+    db.close()
