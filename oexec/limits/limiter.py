@@ -275,6 +275,11 @@ class VenueRateLimiter:
                 level = level_for_count(count, bucket.spec.rate_per_s, ages.get(key))
                 bucket.raise_to(min(level, float(bucket.spec.limit)))
 
+    def sent_in_window(self, key: WindowKey) -> int:
+        """What this process charged to ``key`` within its interval."""
+        bucket = self._buckets.get(key)
+        return 0 if bucket is None else self._sent_within(key, bucket.spec.interval_s)
+
     def _sent_within(self, key: WindowKey, interval_s: int) -> int:
         """What we charged to ``key`` in the last ``interval_s`` (older entries dropped)."""
         sent = self._sent[key]

@@ -510,8 +510,11 @@ class SharedRateLimiter:
             if spec is None:
                 continue
             level = level_for_count(count, self.shared_rate(spec), ages.get(key))
+            if level <= self.local.sent_in_window(key):
+                continue  # this daemon's own sends explain it: the script would say so
             self._pending[key] = max(level, self._pending.get(key, 0.0))
-        self._kick()
+        if self._pending:
+            self._kick()
 
     def _kick(self) -> None:
         if self._feedback is None or self._feedback.done():

@@ -74,6 +74,21 @@ async def test_venue_headers_raise_the_shared_view(redis: aioredis.Redis, prefix
     assert await outcomes(b, 1) == ["RATE_LIMITED"]
 
 
+async def test_headers_this_daemon_explains_cost_no_redis_call(
+    redis: aioredis.Redis, prefix: str
+) -> None:
+    """A venue count no higher than this daemon's own sends in the window changes nothing
+    shared (the correction script would answer 0): no round trip for it. A higher one
+    is still sent."""
+    a = limiter(redis, prefix)
+    assert await outcomes(a, 3) == ["ok"] * 3
+    a.observe({("ORDERS", 60): 3})
+    assert not a._pending and a._feedback is None
+    a.observe({("ORDERS", 60): 9})
+    assert a._feedback is not None
+    await a.close()
+
+
 async def test_redis_unreachable_fails_closed_with_a_typed_error() -> None:
     port = free_port()
     client = aioredis.from_url(f"redis://127.0.0.1:{port}/0", socket_connect_timeout=0.5)
