@@ -66,26 +66,40 @@ class Rig:
             await client.aclose()
 
 
-@pytest.fixture
-async def rig() -> AsyncIterator[Rig]:
-    prefix = f"oexec-test:{uuid.uuid4().hex}:"
-    # as in the daemon: the store's client and the shared parts' client, one Redis
+Parts = tuple[RedisStore, SharedSequenceSink, aioredis.Redis, Any]
+
+
+async def numbering_daemon(prefix: str) -> Parts:
+    """What a daemon on Redis has, as in app.py: the store's client and the shared
+    parts' client on one Redis, the store numbering its events, a SUB on the PUB."""
     store = RedisStore.from_url(REDIS_URL, prefix=prefix)
     shared = connect(REDIS_URL, timeout_s=2.0, max_connections=16)
     sink = SharedSequenceSink(("tcp://127.0.0.1:*",), redis=shared, prefix=prefix)
     assert store.number_events(sink)
     await store.start()
     await sink.start()
-    ctx = zmq.asyncio.Context.instance()
-    sub = ctx.socket(zmq.SUB)
+    sub = zmq.asyncio.Context.instance().socket(zmq.SUB)
     sub.setsockopt(zmq.SUBSCRIBE, b"")
     sub.connect(sink.endpoints[0])
-    await asyncio.sleep(0.3)  # the SUB socket joins; the sink's first trim is done
-    yield Rig(store, sink, OrderWriter(store, sink), sub, prefix)
+    return store, sink, shared, sub
+
+
+async def stop_daemon(parts: Parts) -> None:
+    store, sink, shared, sub = parts
     sub.close(linger=0)
     await sink.close()
     await store.close()
     await shared.aclose()
+
+
+@pytest.fixture
+async def rig() -> AsyncIterator[Rig]:
+    prefix = f"oexec-test:{uuid.uuid4().hex}:"
+    parts = await numbering_daemon(prefix)
+    store, sink, _, sub = parts
+    await asyncio.sleep(0.3)  # the SUB socket joins; the sink's first trim is done
+    yield Rig(store, sink, OrderWriter(store, sink), sub, prefix)
+    await stop_daemon(parts)
     client = aioredis.Redis.from_url(REDIS_URL)
     keys = [k async for k in client.scan_iter(match=f"{prefix}*", count=1000)]
     if keys:
@@ -165,26 +179,6 @@ async def test_two_daemons_and_a_restart_share_one_sequence() -> None:
     """Stores numbering events on one Redis (two daemons, then one of them restarted):
     one gap-free sequence in the stream, each daemon's PUB in order (issue 17)."""
     prefix = f"oexec-test:{uuid.uuid4().hex}:"
-    ctx = zmq.asyncio.Context.instance()
-
-    async def daemon() -> tuple[RedisStore, SharedSequenceSink, aioredis.Redis, Any]:
-        store = RedisStore.from_url(REDIS_URL, prefix=prefix)
-        shared = connect(REDIS_URL, timeout_s=2.0, max_connections=16)
-        sink = SharedSequenceSink(("tcp://127.0.0.1:*",), redis=shared, prefix=prefix)
-        assert store.number_events(sink)
-        await store.start()
-        await sink.start()
-        sub = ctx.socket(zmq.SUB)
-        sub.setsockopt(zmq.SUBSCRIBE, b"")
-        sub.connect(sink.endpoints[0])
-        return store, sink, shared, sub
-
-    async def stop(parts: tuple[RedisStore, SharedSequenceSink, aioredis.Redis, Any]) -> None:
-        store, sink, shared, sub = parts
-        sub.close(linger=0)
-        await sink.close()
-        await store.close()
-        await shared.aclose()
 
     async def seqs_on_pub(sub: Any, n: int) -> list[int]:
         out = []
@@ -193,7 +187,7 @@ async def test_two_daemons_and_a_restart_share_one_sequence() -> None:
             out.append(msgpack.unpackb(data, raw=False)["seq"])
         return out
 
-    one, two = await daemon(), await daemon()
+    one, two = await numbering_daemon(prefix), await numbering_daemon(prefix)
     await asyncio.sleep(0.3)
     order = make_order()
     writers = [OrderWriter(one[0], one[1]), OrderWriter(two[0], two[1])]
@@ -201,8 +195,8 @@ async def test_two_daemons_and_a_restart_share_one_sequence() -> None:
     first, second = await seqs_on_pub(one[3], 20), await seqs_on_pub(two[3], 20)
     assert first == sorted(first) and second == sorted(second)
     assert sorted(first + second) == list(range(1, 41))
-    await stop(one)
-    again = await daemon()  # the first daemon restarted: numbering goes on
+    await stop_daemon(one)
+    again = await numbering_daemon(prefix)  # the first daemon restarted: numbering goes on
     await asyncio.sleep(0.3)
     assert await OrderWriter(again[0], again[1]).record_fill(make_fill(order, 41))
     assert await seqs_on_pub(again[3], 1) == [41]
@@ -215,8 +209,8 @@ async def test_two_daemons_and_a_restart_share_one_sequence() -> None:
         await client.delete(*keys)
     finally:
         await client.aclose()
-        await stop(two)
-        await stop(again)
+        await stop_daemon(two)
+        await stop_daemon(again)
 
 
 async def test_a_save_that_loses_holds_no_later_event_back(rig: Rig) -> None:
