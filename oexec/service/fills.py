@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from decimal import Decimal
 from typing import Protocol, TypeVar
 
@@ -114,8 +114,12 @@ class FillKeeper:
         if order_ref is None:
             return 0
         trades = await self.venue.user_trades(order.symbol, order_id=order_ref)
+        return await self.record_all(order, trades)
+
+    async def record_all(self, order: Order, trades: Iterable[VenueTrade]) -> int:
+        """Record ``trades`` of ``order`` in trade-id order; returns how many were new."""
         new = 0
-        for trade in sorted(trades, key=lambda t: t.trade_id):
+        for trade in sorted(trades, key=_trade_id):
             new += await self.record(order, trade)
         return new
 
@@ -131,8 +135,7 @@ class FillKeeper:
         found = await bulk_reads.trades_by_order(self.venue, orders, self.now_ms())
         new = 0
         for order in orders:
-            for trade in sorted(found.get(order.exchange_order_id or "", ()), key=_trade_id):
-                new += await self.record(order, trade)
+            new += await self.record_all(order, found.get(order.exchange_order_id or "", ()))
         return new
 
     async def audit(self, order: Order) -> int:
@@ -179,8 +182,7 @@ class FillKeeper:
             return 0
         short = []
         for order_id in due:
-            target = self._targets.get(order_id)
-            if target is not None and self.writer.recorded_quantity(order_id) >= target:
+            if self._covered(order_id):
                 continue  # the stream's trades arrived: only the mark is left
             try:
                 order = await self.store.get(order_id)
@@ -192,10 +194,9 @@ class FillKeeper:
 
     async def _check_of(self, order_id: str) -> int:
         new = 0
-        target = self._targets.get(order_id)
         # the stream's trades may have arrived after the save that owed them: then only
         # the mark is left to clear (no store read of the order and its fills)
-        covered = target is not None and self.writer.recorded_quantity(order_id) >= target
+        covered = self._covered(order_id)
         try:
             order = None if covered else await self.store.get(order_id)
             complete = True
@@ -227,6 +228,10 @@ class FillKeeper:
         self._attempts.pop(order_id, None)
         self._targets.pop(order_id, None)
 
+    def _covered(self, order_id: str) -> bool:
+        """Whether the trades this process recorded cover the fill the check was owed for."""
+        target = self._targets.get(order_id)
+        return target is not None and self.writer.recorded_quantity(order_id) >= target
+
     async def _complete(self, order: Order) -> bool:
-        recorded = sum((f.quantity for f in await self.store.fills(order.id)), Decimal(0))
-        return recorded >= order.filled_quantity
+        return await self.covers(order.id, order.filled_quantity)

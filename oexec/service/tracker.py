@@ -472,8 +472,7 @@ class OrderTracker:
             except VenueOrderNotFoundError:
                 return 0  # the resolver owns orders the venue has not shown yet
         if venue_order.executed_quantity > 0:
-            for trade in sorted(trades or (), key=lambda t: t.trade_id):
-                await self.record_fill(order, trade)
+            await self.fills.record_all(order, trades or ())
             if trades is None or not await self.fills.covers(
                 order.id, venue_order.executed_quantity
             ):
