@@ -15,7 +15,7 @@ from collections.abc import Mapping
 
 from oexec.config import VenueConfig
 from oexec.models import RateLimitRule
-from oexec.service.ports import RateWindow, VenuePolicy
+from oexec.service.ports import RateWindow, RequestGate, VenuePolicy
 
 NAME = "binance_usdm"
 CLIENT_ORDER_ID_PATTERN = r"^[\.A-Z\:/a-z0-9_-]{1,36}$"
@@ -58,3 +58,17 @@ def usage(
     a WebSocket reply's ``rateLimits``) as the ``{window: used}`` map the gate observes."""
     counts = {REQUEST_WEIGHT_1M: weight_1m, ORDERS_10S: orders_10s, ORDERS_1M: orders_1m}
     return {window: used for window, used in counts.items() if used is not None}
+
+
+def report_usage(
+    gate: RequestGate,
+    weight_1m: int | None,
+    orders_10s: int | None,
+    orders_1m: int | None,
+    venue_now_ms: int,
+) -> None:
+    """Tell ``gate`` the venue's counts of an answer (REST headers or a WebSocket reply's
+    ``rateLimits``), each with its fixed window's age; nothing when none was reported."""
+    counts = usage(weight_1m, orders_10s, orders_1m)
+    if counts:
+        gate.observe(counts, window_ages(counts, venue_now_ms))

@@ -36,7 +36,7 @@ from oexec.service.ports import RateWindow, RequestGate
 from oexec.tasks import cancel_and_wait
 from oexec.venue.binance.endpoints import Endpoint, Ep, Retry, Security
 from oexec.venue.binance.errors import map_error
-from oexec.venue.binance.policy import usage, window_ages
+from oexec.venue.binance.policy import report_usage
 from oexec.venue.binance.signing import (
     Signer,
     append_signature,
@@ -325,9 +325,7 @@ class BinanceTransport:
         weight = header_int(headers, _HEADER_WEIGHT)
         o10s = header_int(headers, _HEADER_O10S)
         o1m = header_int(headers, _HEADER_O1M)
-        if weight is not None or o10s is not None or o1m is not None:
-            counts = usage(weight, o10s, o1m)
-            self.gate.observe(counts, window_ages(counts, self.now_ms()))
+        report_usage(self.gate, weight, o10s, o1m, self.now_ms())
 
 
 def _flag(exc: VenueError, uncertain: bool) -> VenueError:

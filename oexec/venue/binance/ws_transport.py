@@ -54,7 +54,7 @@ from oexec.service.ports import RequestGate
 from oexec.tasks import cancel_and_wait
 from oexec.venue.binance.endpoints import Ep, Retry
 from oexec.venue.binance.errors import map_error
-from oexec.venue.binance.policy import usage, window_ages
+from oexec.venue.binance.policy import report_usage
 from oexec.venue.binance.signing import Signer, make_signer
 from oexec.venue.binance.transport import BinanceTransport, VenueObserver, backoff_s
 from oexec.venue.binance.ws_frames import (
@@ -258,10 +258,7 @@ class BinanceWsApi:
         status = reply.get("status")
         status = status if isinstance(status, int) else 0
         self.observer.venue_request(f"ws:{method}", status, time.perf_counter() - started)
-        weight, o10s, o1m = rate_limit_usage(reply.get("rateLimits"))
-        if weight is not None or o10s is not None or o1m is not None:
-            counts = usage(weight, o10s, o1m)
-            self.gate.observe(counts, window_ages(counts, self._now_ms()))
+        report_usage(self.gate, *rate_limit_usage(reply.get("rateLimits")), self._now_ms())
         if status == 200 and "result" in reply:
             return reply["result"]
         raise self._error(method, status, reply.get("error"))
