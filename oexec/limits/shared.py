@@ -504,12 +504,12 @@ class SharedRateLimiter:
         correction would count every other daemon as foreign usage and over-throttle.
         """
         ages = window_age_s or {}
-        specs = {bucket.spec.key: bucket.spec for bucket in self.local._buckets.values()}
+        buckets = self.local._buckets
         for key, count in used.items():
-            spec = specs.get(key)
-            if spec is None:
+            bucket = buckets.get(key)
+            if bucket is None:
                 continue
-            level = level_for_count(count, self.shared_rate(spec), ages.get(key))
+            level = level_for_count(count, self.shared_rate(bucket.spec), ages.get(key))
             if level <= self.local.sent_in_window(key):
                 continue  # this daemon's own sends explain it: the script would say so
             self._pending[key] = max(level, self._pending.get(key, 0.0))
@@ -531,12 +531,13 @@ class SharedRateLimiter:
         return task
 
     async def _send_feedback(self) -> None:
-        specs = {bucket.spec.key: bucket.spec for bucket in self.local._buckets.values()}
+        buckets = self.local._buckets
         while self._pending:
             key, used = self._pending.popitem()
-            spec = specs.get(key)
-            if spec is None:
+            bucket = buckets.get(key)
+            if bucket is None:
                 continue
+            spec = bucket.spec
             try:
                 await self._correct(
                     keys=[self.key(spec), self.key(spec, ":sent")],
