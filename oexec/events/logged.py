@@ -174,16 +174,21 @@ class LoggedSequenceSink(ZmqEventSink):
             epoch=self.epoch,
         )
 
-    async def publish(self, topic: str, payload: dict[str, Any]) -> int:
-        """Queue the event; returns 0: the sequence is assigned when it is logged."""
-        self._local_no += 1
-        envelope = {
+    def envelope(self, topic: str, ts_ms: int | None = None) -> dict[str, Any]:
+        """The fields every logged event carries besides its payload and its numbers
+        (``ts_ms``: the event's time, now if not given)."""
+        return {
             "v": WIRE_VERSION,
             "topic": topic,
-            "ts": time.time_ns() // 1_000_000,
+            "ts": time.time_ns() // 1_000_000 if ts_ms is None else ts_ms,
             "src": self.src,
             "epoch": self.epoch,
         }
+
+    async def publish(self, topic: str, payload: dict[str, Any]) -> int:
+        """Queue the event; returns 0: the sequence is assigned when it is logged."""
+        self._local_no += 1
+        envelope = self.envelope(topic)
         data = pack_event(payload, envelope)
         plain = None if _NUMBERS.isdisjoint(payload) else {**payload, **envelope}
         try:

@@ -67,7 +67,7 @@ from oexec.events.logged import DEFAULT_RETENTION_S, LoggedSequenceSink, LogRow
 from oexec.events.mirror import seq_of
 from oexec.events.publisher import merge_packed_maps
 from oexec.store.keys import ClusterKeys
-from oexec.wire import WIRE_VERSION, pack
+from oexec.wire import pack
 
 log = logging.getLogger(__name__)
 
@@ -177,10 +177,9 @@ class SharedSequenceSink(LoggedSequenceSink):
             flush_timeout_s=flush_timeout_s,
             curve=curve,
         )
-        self._redis = redis
-        self.redis = redis  # the store checks it numbers events on the same server
+        self.redis = redis  # public: the store checks it numbers events on the same server
         self.keys = stream_keys(prefix)
-        self._maxlen = self.maxlen = maxlen
+        self.maxlen = maxlen
         self._append = redis.register_script(APPEND)
         self._run_id = uuid.uuid4().hex[:16]  # this run's key in the acks hash
         # numbering by the store (module doc, "Numbered by the store")
@@ -210,15 +209,15 @@ class SharedSequenceSink(LoggedSequenceSink):
 
     async def _open_log(self) -> tuple[int, str]:
         keys = self.keys
-        seq = int(await self._redis.eval(INIT, 2, keys["seq"], keys["stream"]))
-        await self._redis.set(keys["src"], uuid.uuid4().hex[:16], nx=True)
-        epoch = await self._redis.get(keys["src"])
+        seq = int(await self.redis.eval(INIT, 2, keys["seq"], keys["stream"]))
+        await self.redis.set(keys["src"], uuid.uuid4().hex[:16], nx=True)
+        epoch = await self.redis.get(keys["src"])
         return seq, epoch.decode() if isinstance(epoch, bytes) else str(epoch)
 
     async def _append_once(self, batch: Sequence[tuple[int, str, bytes]]) -> list[tuple[int, int]]:
         """One script call; a repeat after a lost reply gets the sequences already given."""
         keys = self.keys
-        args: list[Any] = [self._run_id, self._maxlen]
+        args: list[Any] = [self._run_id, self.maxlen]
         for number, topic, data in batch:
             args += [number, topic, data if isinstance(data, bytes) else pack(data)]
         ticket = self.reserve()
@@ -240,13 +239,11 @@ class SharedSequenceSink(LoggedSequenceSink):
         entries = split_events(events)
         if entries is None:
             return None
-        ts = time.time_ns() // 1_000_000
-        out = []
-        for topic, payload in entries:
-            envelope = {"v": WIRE_VERSION, "topic": topic, "ts": ts, "src": self.src}
-            envelope["epoch"] = self.epoch
-            out.append((topic, payload, merge_packed_maps(payload, pack(envelope))))
-        return out
+        ts_ms = time.time_ns() // 1_000_000  # one time for the events of one change
+        return [
+            (topic, payload, merge_packed_maps(payload, pack(self.envelope(topic, ts_ms))))
+            for topic, payload in entries
+        ]
 
     def reserve(self) -> int:
         """A ticket for a call about to number events; ``settle`` it when it returns."""
@@ -342,12 +339,12 @@ class SharedSequenceSink(LoggedSequenceSink):
                 await self._sent.wait()
 
     async def _read_log(self, from_seq: int, limit: int) -> tuple[list[LogRow], int, int]:
-        return await read_log(self._redis, self.keys, from_seq, limit)
+        return await read_log(self.redis, self.keys, from_seq, limit)
 
     async def _trim_log(self, older_than_ms: int, max_events: int) -> int:
         """MAXLEN bounds the size at every append; here only the age: the oldest entries
         whose ``ts`` is before the cutoff go (XTRIM MINID)."""
-        return await trim_older(self._redis, self.keys["stream"], older_than_ms)
+        return await trim_older(self.redis, self.keys["stream"], older_than_ms)
 
 
 def split_events(body: bytes) -> list[tuple[str, bytes]] | None:

@@ -60,6 +60,7 @@ class EventNumbering(Protocol):
 
     keys: dict[str, str]
     maxlen: int
+    redis: aioredis.Redis
 
     def prepare(self, events: bytes) -> list[tuple[str, bytes, bytes]] | None: ...
 
@@ -136,7 +137,7 @@ class RedisStore:
         """Number stored events in the store's scripts (module doc), if ``numbering``'s
         stream is this store's (same prefix) on the same Redis; returns whether it is."""
         if numbering.keys.get("stream") != f"{self._keys.prefix}events" or not same_server(
-            self._redis, getattr(numbering, "redis", None)
+            self._redis, numbering.redis
         ):
             return False
         self._numbering = numbering
